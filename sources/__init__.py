@@ -1,0 +1,1 @@
+"""Pure dlt sources of taskline (no Dagster here)."""

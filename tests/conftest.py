@@ -1,0 +1,17 @@
+"""Shared pytest wiring: every test gets its own warehouse file and dlt working dir."""
+
+import pytest
+
+pytest_plugins = [
+    "tests.fixtures.flower_stack",
+    "tests.fixtures.sqlflow_standin",
+]
+
+
+@pytest.fixture(autouse=True)
+def isolated_warehouse(tmp_path, monkeypatch):
+    """DUCKDB_PATH under tmp_path, so no test touches data/ or another test's state."""
+    path = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("DUCKDB_PATH", str(path))
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt_data"))
+    return path
