@@ -18,6 +18,13 @@ def warehouse_path() -> Path:
     return Path(os.environ.get("DUCKDB_PATH", DEFAULT_WAREHOUSE)).expanduser().resolve()
 
 
+def publish_warehouse_path() -> Path:
+    """Pin DUCKDB_PATH to an absolute path so dbt, which runs inside dbt_project/, opens the same file."""
+    path = warehouse_path()
+    os.environ["DUCKDB_PATH"] = str(path)
+    return path
+
+
 def make_pipeline(name: str) -> dlt.Pipeline:
     """A pipeline writing dataset `name` into the warehouse; its working state sits beside the file."""
     path = warehouse_path()

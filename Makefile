@@ -1,0 +1,42 @@
+# taskline — `make demo` and `make test` are the way in; see README.md.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+DBT := $(BIN)/dbt --no-use-colors
+DBT_DIRS := --project-dir dbt_project --profiles-dir dbt_project
+export DUCKDB_PATH ?= data/warehouse.duckdb
+
+.PHONY: setup demo test lint dev docs bench clean
+
+setup: $(STAMP)
+
+# uv from PyPI installs the pinned set in seconds; re-runs only when pyproject.toml changes
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+demo: setup
+	$(BIN)/python -m demo.run_demo
+
+test: setup lint
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+dev: setup
+	$(BIN)/python -m demo.dev
+
+docs: setup
+	$(BIN)/python -m demo.docs --serve
+
+bench: setup
+	$(BIN)/python -m tests.bench.bench_flower
+	$(BIN)/python -m tests.bench.bench_dbt
+
+clean:
+	rm -rf $(VENV) data .demo .dagster_home dbt_project/target dbt_project/logs

@@ -1,0 +1,55 @@
+"""dbt assets: staging → intermediate → marts, downstream of the dlt assets; dbt tests become asset checks."""
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from orchestration.ingest import WAREHOUSE_POOL
+from sources.warehouse import WarehouseLockedError, ensure_writable
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
+
+
+def manifest_is_stale(project: DbtProject) -> bool:
+    """True when the manifest is missing or older than any file dbt parses."""
+    if not project.manifest_path.exists():
+        return True
+    built = project.manifest_path.stat().st_mtime
+    parsed = [project.project_dir / "dbt_project.yml"]
+    for folder in ("models", "seeds", "macros", "tests", "snapshots", "analyses"):
+        parsed.extend((project.project_dir / folder).rglob("*"))
+    return any(path.is_file() and path.stat().st_mtime > built for path in parsed)
+
+
+# No manual dbt step on a fresh clone: `dbt parse` (no database connection) writes the manifest when needed
+if manifest_is_stale(dbt_project):
+    dbt_project.preparer.prepare(dbt_project)
+
+
+class LayerTranslator(DagsterDbtTranslator):
+    """Groups dbt assets by layer (staging, intermediate, marts, seeds) so the graph reads left to right."""
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "seed":
+            return "seeds"
+        fqn = dbt_resource_props["fqn"]
+        return fqn[1] if len(fqn) > 2 else "marts"
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=LayerTranslator(),
+    pool=WAREHOUSE_POOL,
+)
+def taskline_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    try:
+        ensure_writable()
+    except WarehouseLockedError as error:
+        raise dg.Failure(str(error)) from None
+    yield from dbt.cli(["build"], context=context).stream()
