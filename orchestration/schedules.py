@@ -13,7 +13,7 @@ from orchestration.ingest import flower_assets, sqlflow_assets
 WAREHOUSE_TAG = {"taskline/warehouse": "duckdb"}
 
 
-def load_and_refresh_job(name: str, loads: dg.AssetsDefinition) -> dg.UnresolvedAssetJobDefinition:
+def load_and_refresh_job(name: str, loads: dg.AssetsDefinition):
     # seeds are not downstream of a load, but marts that join them need them present
     selection = dg.AssetSelection.assets(loads).downstream() | dg.AssetSelection.groups("seeds")
     return dg.define_asset_job(

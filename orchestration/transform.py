@@ -1,18 +1,29 @@
 """dbt assets: staging → intermediate → marts, downstream of the dlt assets; dbt tests become asset checks."""
 
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
 from orchestration.ingest import WAREHOUSE_POOL
 from sources.warehouse import WarehouseLockedError, ensure_writable
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 
+# the dbt installed beside this interpreter: `.venv/bin/dagster` runs without .venv/bin on the PATH
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
+dbt_cli = DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
 
 
 def manifest_is_stale(project: DbtProject) -> bool:
@@ -28,7 +39,7 @@ def manifest_is_stale(project: DbtProject) -> bool:
 
 # No manual dbt step on a fresh clone: `dbt parse` (no database connection) writes the manifest when needed
 if manifest_is_stale(dbt_project):
-    dbt_project.preparer.prepare(dbt_project)
+    dbt_cli.cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
 
 
 class LayerTranslator(DagsterDbtTranslator):
@@ -44,7 +55,10 @@ class LayerTranslator(DagsterDbtTranslator):
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
-    dagster_dbt_translator=LayerTranslator(),
+    # a dlt resource can write several tables (job_lineage_objects, ...): their sources share its key
+    dagster_dbt_translator=LayerTranslator(
+        DagsterDbtTranslatorSettings(enable_duplicate_source_asset_keys=True)
+    ),
     pool=WAREHOUSE_POOL,
 )
 def taskline_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
