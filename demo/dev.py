@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from demo.sqlflow_standin import DEMO_USERS, SQLFlowStandIn
@@ -46,10 +46,8 @@ def main() -> None:
         print(f"Local stack up: Flower {flower.base_url} (user {flower.username}); Dagster UI on http://127.0.0.1:3000")
         dagster = str(Path(sys.executable).with_name("dagster"))
         command = [dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", "3000"]
-        try:
+        with suppress(KeyboardInterrupt):
             subprocess.run(command, env={**os.environ, **env, "DAGSTER_HOME": str(dagster_home())}, cwd=ROOT)
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":
