@@ -1,0 +1,551 @@
+"""The SQLFlow source over real HTTP: dlt's client and our auth against the local SQLFlow stand-in."""
+
+import socket
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+import requests
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from demo.sqlflow_standin import DENIED, DemoJob, SQLFlowStandIn
+from sources.sqlflow import SQLFlowAuthError, SQLFlowConfigError, SQLFlowError, sqlflow_source
+from sources.sqlflow.auth import DEFAULT_TOKEN_LIFETIME_S, inject_form_fields, token_lifetime_s
+from sources.sqlflow.client import SQLFlowClient
+from sources.warehouse import make_pipeline, warehouse_path
+
+pytestmark = pytest.mark.integration
+
+USER_ID = "demo|taskline"
+SECRET = "taskline-demo-secret"
+TOKEN_PATH = "/user/generateToken"
+JOBS_PATH = "/sqlflow/job/displayUserJobsSummary"
+EXPORT_PATH = "/sqlflow/job/exportLineageAsJson"
+QUERY_PATH = "/sqlflow/generation/sqlflow"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+LINEAGE_SQL = "INSERT INTO staging.b (id, name) SELECT a.id, a.name FROM raw.a AS a WHERE a.ok;\n"
+
+
+@pytest.fixture
+def sqlflow_env(monkeypatch, tmp_path):
+    """Credentials and fast retries in the environment; cwd in tmp_path so SQL file names are short."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SOURCES__SQLFLOW__USER_ID", USER_ID)
+    monkeypatch.setenv("SOURCES__SQLFLOW__SECRET_KEY", SECRET)
+    monkeypatch.setenv("RUNTIME__REQUEST_MAX_ATTEMPTS", "3")
+    monkeypatch.setenv("RUNTIME__REQUEST_BACKOFF_FACTOR", "0.01")
+    monkeypatch.setenv("RUNTIME__REQUEST_MAX_RETRY_DELAY", "0.05")
+    return monkeypatch
+
+
+@pytest.fixture
+def standin(sqlflow_standin, sqlflow_env):
+    """The demo stand-in, with SOURCES__SQLFLOW__BASE_URL pointing at it."""
+    sqlflow_env.setenv("SOURCES__SQLFLOW__BASE_URL", sqlflow_standin.base_url)
+    return sqlflow_standin
+
+
+@pytest.fixture
+def layout_standin(sqlflow_env):
+    """Two jobs with the same SQL, one answering a flat `dbobjs` + `relationships`, one the `servers` tree +
+    `relations`; and a failed job."""
+    jobs = [
+        DemoJob("flat_job", {"a.sql": LINEAGE_SQL}),
+        DemoJob("tree_job", {"a.sql": LINEAGE_SQL}, layout="tree", relations_key="relations"),
+        DemoJob("failed_job", {"a.sql": "SELEC"}, status="fail"),
+    ]
+    with SQLFlowStandIn(jobs=jobs) as server:
+        sqlflow_env.setenv("SOURCES__SQLFLOW__BASE_URL", server.base_url)
+        sqlflow_env.setenv("SOURCES__SQLFLOW__SHOW_RELATION_TYPE", "fdd,fdr")
+        yield server
+
+
+def run(*resources: str):
+    """Load a fresh source (only `resources` when given) into the test's warehouse."""
+    source = sqlflow_source()
+    pipeline = make_pipeline("sqlflow")
+    pipeline.run(source.with_resources(*resources) if resources else source)
+    return pipeline
+
+
+def query(sql: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse_path()), read_only=True) as connection:
+        return connection.sql(sql).fetchall()
+
+
+def scalar(sql: str):
+    return query(sql)[0][0]
+
+
+def client(standin: SQLFlowStandIn) -> SQLFlowClient:
+    return SQLFlowClient(standin.base_url, USER_ID, SECRET, request_timeout=10)
+
+
+@pytest.fixture
+def api(sqlflow_standin, sqlflow_env) -> SQLFlowClient:
+    """A client of the demo stand-in (fast retries from sqlflow_env)."""
+    return client(sqlflow_standin)
+
+
+def sqlflow_error_in(error: BaseException) -> BaseException:
+    """The SQLFlowError a dlt pipeline error wraps."""
+    while error is not None and not isinstance(error, SQLFlowError):
+        error = error.__cause__ or error.__context__
+    assert error is not None, "no SQLFlowError in the exception chain"
+    return error
+
+
+def write_sql(name: str, text: str) -> None:
+    """A SQL file under ./sql (cwd is the test's tmp_path)."""
+    path = Path("sql") / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+# ---- configuration --------------------------------------------------------------------------------------
+
+
+def test_env_var_names_resolve_exactly_as_written(standin, sqlflow_env):
+    write_sql("nested/deep/one.sql", LINEAGE_SQL)
+    sqlflow_env.setenv("SOURCES__SQLFLOW__SQL_PATHS", '["sql/**/*.sql"]')
+    sqlflow_env.setenv("SOURCES__SQLFLOW__DBVENDOR", "dbvmysql")
+    sqlflow_env.setenv("SOURCES__SQLFLOW__SHOW_RELATION_TYPE", "fdd,fdr")
+    sqlflow_env.setenv("SOURCES__SQLFLOW__IGNORE_RECORD_SET", "false")
+
+    run("query_lineage")
+
+    (token_call,) = standin.calls(TOKEN_PATH)
+    assert token_call.form == {"userId": USER_ID, "secretKey": SECRET}
+    (sent,) = standin.calls(QUERY_PATH)
+    assert sent.form["userId"] == USER_ID
+    assert sent.form["dbvendor"] == "dbvmysql"
+    assert sent.form["showRelationType"] == "fdd,fdr"
+    assert sent.form["ignoreRecordSet"] == "false"
+    assert sent.form["sqltext"] == LINEAGE_SQL
+    assert query("select sql_file, dbvendor from sqlflow.query_lineage") == [
+        ("sql/nested/deep/one.sql", "dbvmysql")
+    ]
+
+
+def test_missing_credentials_fail_at_first_request_naming_the_settings(standin, sqlflow_env):
+    sqlflow_env.delenv("SOURCES__SQLFLOW__USER_ID")
+    sqlflow_env.delenv("SOURCES__SQLFLOW__SECRET_KEY")
+    source = sqlflow_source()  # building it needs no secrets (Dagster builds it at import)
+
+    with pytest.raises(PipelineStepFailed) as raised:
+        make_pipeline("sqlflow").run(source.with_resources("jobs"))
+
+    error = sqlflow_error_in(raised.value)
+    assert isinstance(error, SQLFlowConfigError)
+    assert "SOURCES__SQLFLOW__USER_ID" in str(error) and "SOURCES__SQLFLOW__SECRET_KEY" in str(error)
+    assert standin.requests == []
+
+
+# ---- full load: tables, counts, warnings, auth transport ----------------------------------------------
+
+
+def test_full_load_of_demo_jobs(standin):
+    pipeline = run()
+
+    jobs = dict(query("select job_name, status from sqlflow.jobs"))
+    assert jobs == {
+        "nightly_marts": "success",
+        "reporting_views": "success",
+        "finance_partial": "partial_success",
+        "broken_upload": "fail",
+    }
+    exported_ids = [call.form["jobId"] for call in standin.calls(EXPORT_PATH)]
+    expected_ids = {
+        standin.job(name).job_id for name in ("nightly_marts", "reporting_views", "finance_partial")
+    }
+    assert sorted(exported_ids) == sorted(
+        expected_ids
+    )  # the failed job is not exported; every call has jobId
+    assert set(dict(query("select job_id, mode from sqlflow.job_lineage"))) == expected_ids
+    counts = pipeline.last_trace.last_normalize_info.row_counts
+    assert counts["jobs"] == 4 and counts["job_lineage"] == 3
+    failed = query("select error_message, changed_at from sqlflow.jobs where status = 'fail'")
+    assert failed[0][0].startswith("Analyze sql failed")
+    assert str(failed[0][1]) == "2026-11-21 09:45:01"  # server-local time kept as given
+
+
+def test_one_token_form_fields_only_and_secret_only_to_generate_token(standin):
+    run()
+
+    assert standin.tokens_issued == 1
+    assert len(standin.calls(TOKEN_PATH)) == 1
+    others = [r for r in standin.requests if not r.path.endswith(TOKEN_PATH)]
+    assert len(others) == 1 + 3  # the jobs summary and three exports
+    assert len({r.form["token"] for r in others}) == 1
+    for recorded in standin.requests:
+        assert recorded.method == "POST"
+        assert recorded.content_type in FORM_TYPES
+        assert "authorization" not in {name.lower() for name in recorded.headers}
+        assert recorded.query == {}
+        if recorded.path.endswith(TOKEN_PATH):
+            continue
+        assert "secretKey" not in recorded.form
+        assert SECRET.encode() not in recorded.raw_body
+        assert recorded.form["userId"] == USER_ID
+
+
+def test_warnings_of_code_203_reach_the_warehouse(standin):
+    run("job_lineage")
+
+    rows = query(
+        "select j.response_code, j.warnings from sqlflow.job_lineage j order by j.response_code, j.job_id"
+    )
+    partial_id = standin.job("finance_partial").job_id
+    assert scalar(f"select response_code from sqlflow.job_lineage where job_id = '{partial_id}'") == 203
+    assert scalar(f"select warnings from sqlflow.job_lineage where job_id = '{partial_id}'") == (
+        "syntax error, state:1(10102) near: SELEC(3,1)"
+    )
+    assert [code for code, _ in rows].count(200) == 1
+    assert all(warnings is None for code, warnings in rows if code == 200)
+    assert all(warnings for code, warnings in rows if code == 203)
+
+
+def test_both_object_layouts_and_relationship_keys_give_the_same_rows(layout_standin):
+    run()
+
+    def per_job(table: str) -> dict[str, int]:
+        return dict(
+            query(
+                f"select j.job_name, count(*) from sqlflow.{table} x join sqlflow.jobs j using (job_id) group by 1"
+            )
+        )
+
+    # the tree answer lists the process separately (`processes`), so it has one object fewer
+    assert per_job("job_lineage_objects") == {"flat_job": 4, "tree_job": 3}
+    assert per_job("job_lineage_columns") == {"flat_job": 9, "tree_job": 9}
+    assert per_job("job_lineage_relationships") == {"flat_job": 6, "tree_job": 6}
+    tables = query(
+        "select j.job_name, o.object_name, o.qualified_name from sqlflow.job_lineage_objects o "
+        "join sqlflow.jobs j using (job_id) where o.object_type = 'table' order by all"
+    )
+    assert tables == [
+        ("flat_job", "RAW.A", "RAW.A"),
+        ("flat_job", "STAGING.B", "STAGING.B"),
+        ("tree_job", "A", "RAW.A"),  # DEFAULT_SERVER / DEFAULT placeholders dropped
+        ("tree_job", "B", "STAGING.B"),
+    ]
+    edges = query(
+        "select j.job_name, relationship_type, target_object_name, target_column, source_object_name, "
+        "source_column, source_clause_type from sqlflow.job_lineage_relationships "
+        "join sqlflow.jobs j using (job_id) where relationship_type = 'fdr' order by all"
+    )
+    assert edges[0] == ("flat_job", "fdr", "INSERT-SELECT-1", "RelationRows", "RAW.A", "OK", "where")
+    assert len(edges) == 4
+    failed_id = layout_standin.job("failed_job").job_id
+    assert scalar(f"select count(*) from sqlflow.job_lineage where job_id = '{failed_id}'") == 0
+
+
+# ---- incremental behaviour ------------------------------------------------------------------------------
+
+
+def test_changed_job_is_exported_again_and_its_rows_replaced(layout_standin):
+    run()
+    before = scalar("select count(*) from sqlflow.job_lineage_relationships")
+    exports_before = len(layout_standin.calls(EXPORT_PATH))
+
+    pipeline = run()  # nothing changed
+    assert len(layout_standin.calls(EXPORT_PATH)) == exports_before
+    assert "jobs" not in pipeline.last_trace.last_normalize_info.row_counts
+
+    flat = layout_standin.update_job("flat_job")  # a re-run: lastExecuteTime moves
+    pipeline = run()
+
+    new_exports = layout_standin.calls(EXPORT_PATH)[exports_before:]
+    assert [call.form["jobId"] for call in new_exports] == [flat.job_id]
+    assert pipeline.last_trace.last_normalize_info.row_counts["jobs"] == 1
+    assert scalar("select count(*) from sqlflow.job_lineage_relationships") == before  # replaced, not added
+    assert scalar(f"select count(*) from sqlflow.job_lineage where job_id = '{flat.job_id}'") == 1
+    assert str(scalar(f"select changed_at from sqlflow.jobs where job_id = '{flat.job_id}'")) == (
+        flat.last_execute_time
+    )
+
+
+def test_unchanged_sql_is_not_sent_again_and_changed_sql_replaces_its_rows(standin, sqlflow_env):
+    write_sql("orders.sql", LINEAGE_SQL)
+    write_sql("payments.sql", "INSERT INTO analytics.p (amount) SELECT amount FROM raw.payments;\n")
+    write_sql("empty.sql", "  \n")  # nothing to analyse: not sent
+    sqlflow_env.setenv("SOURCES__SQLFLOW__SQL_PATHS", '["sql/*.sql"]')
+
+    run("query_lineage")
+    assert [call.form["sqltext"] for call in standin.calls(QUERY_PATH)][0] == LINEAGE_SQL
+    assert len(standin.calls(QUERY_PATH)) == 2
+
+    run("query_lineage")
+    assert len(standin.calls(QUERY_PATH)) == 2
+
+    write_sql("orders.sql", "INSERT INTO staging.c (id) SELECT id FROM raw.customers;\n")
+    run("query_lineage")
+
+    assert len(standin.calls(QUERY_PATH)) == 3
+    assert standin.calls(QUERY_PATH)[-1].form["sqltext"].startswith("INSERT INTO staging.c")
+    assert query("select sql_file, count(*) from sqlflow.query_lineage group by 1 order by 1") == [
+        ("sql/orders.sql", 1),
+        ("sql/payments.sql", 1),
+    ]
+    orders_tables = query(
+        "select qualified_name from sqlflow.query_lineage_objects "
+        "where sql_file = 'sql/orders.sql' and object_type = 'table' order by 1"
+    )
+    assert orders_tables == [("RAW.CUSTOMERS",), ("STAGING.C",)]
+    assert query(
+        "select source_column, target_object_name from sqlflow.query_lineage_relationships "
+        "where sql_file = 'sql/orders.sql' order by all"
+    ) == [("ID", "INSERT-SELECT-1"), ("ID", "STAGING.C")]
+
+
+# ---- token lifecycle ------------------------------------------------------------------------------------
+
+
+def test_token_is_refreshed_before_it_expires(sqlflow_env):
+    with SQLFlowStandIn(token_ttl_s=1) as server:
+        api = client(server)
+        api.call(JOBS_PATH.lstrip("/"), {})
+        time.sleep(1.0)
+        api.call(JOBS_PATH.lstrip("/"), {})
+
+        assert server.tokens_issued == 2
+        assert len(server.calls(JOBS_PATH)) == 2  # refreshed up front: no rejected call, no resend
+        first, second = (call.form["token"] for call in server.calls(JOBS_PATH))
+        assert first != second
+
+
+def test_in_body_401_regenerates_the_token_and_resends_once(api, sqlflow_standin):
+    api.call(JOBS_PATH.lstrip("/"), {})
+    sqlflow_standin.expire_tokens()  # the server forgets the token: HTTP 200 + {"code": 401}
+
+    envelope = api.call(JOBS_PATH.lstrip("/"), {})
+
+    assert envelope.code == 200 and len(envelope.data["jobDetails"]) == 4
+    assert sqlflow_standin.tokens_issued == 2
+    calls = sqlflow_standin.calls(JOBS_PATH)
+    assert len(calls) == 3
+    assert calls[1].form["token"] == calls[0].form["token"] != calls[2].form["token"]
+
+
+def test_second_401_after_a_fresh_token_is_a_clear_auth_error(api, sqlflow_standin):
+    rejected = {"code": 401, "error": DENIED}
+    sqlflow_standin.fail_next(JOBS_PATH, 200, rejected)
+    sqlflow_standin.fail_next(JOBS_PATH, 200, rejected)
+
+    with pytest.raises(SQLFlowAuthError) as raised:
+        api.call(JOBS_PATH.lstrip("/"), {})
+
+    message = str(raised.value)
+    assert "SQLFlow sqlflow/job/displayUserJobsSummary" in message
+    assert "code 401: Invalid user or token, access deny." in message
+    assert "SOURCES__SQLFLOW__SECRET_KEY" in message
+    assert sqlflow_standin.tokens_issued == 2  # exactly one regeneration
+    assert len(sqlflow_standin.calls(JOBS_PATH)) == 2  # exactly one resend
+
+
+def test_wrong_secret_is_a_clear_error_and_nothing_is_written(standin, sqlflow_env):
+    wrong = "not-the-secret-4711"
+    sqlflow_env.setenv("SOURCES__SQLFLOW__SECRET_KEY", wrong)
+
+    with pytest.raises(PipelineStepFailed) as raised:
+        run()
+
+    error = sqlflow_error_in(raised.value)
+    assert isinstance(error, SQLFlowAuthError)
+    assert "SQLFlow user/generateToken rejected userId 'demo|taskline'" in str(error)
+    assert "SOURCES__SQLFLOW__SECRET_KEY" in str(error)
+    assert wrong not in str(raised.value) and wrong not in repr(raised.value)
+    assert [r.path for r in standin.requests] == [standin.calls(TOKEN_PATH)[0].path]
+    assert (
+        not warehouse_path().exists()
+        or query("select table_name from information_schema.tables where table_schema = 'sqlflow'") == []
+    )
+
+
+def test_legacy_on_premise_user_sends_the_literal_token_without_exchange(sqlflow_standin, sqlflow_env):
+    api = SQLFlowClient(sqlflow_standin.base_url, "gudu|0123456789", None, request_timeout=10)
+
+    api.call(JOBS_PATH.lstrip("/"), {})
+
+    assert sqlflow_standin.calls(TOKEN_PATH) == []
+    assert sqlflow_standin.calls(JOBS_PATH)[0].form == {"userId": "gudu|0123456789", "token": "token"}
+
+
+def test_multipart_bodies_carry_the_auth_fields(api, sqlflow_standin):
+
+    response = api.session.post(
+        f"{api.base_url}{QUERY_PATH}",
+        data={"dbvendor": "dbvpostgresql"},
+        files={"sqlfile": ("a.sql", LINEAGE_SQL.encode())},
+        auth=api.auth,
+    )
+
+    assert response.json()["code"] == 200
+    (sent,) = sqlflow_standin.calls(QUERY_PATH)
+    assert sent.content_type == "multipart/form-data"
+    assert sent.form["userId"] == USER_ID and sent.form["token"]
+    assert int(sent.headers["Content-Length"]) == len(sent.raw_body)
+
+
+def test_secrets_stay_out_of_repr_errors_and_warehouse(standin):
+    api = client(standin)
+    api.call(JOBS_PATH.lstrip("/"), {})
+    token = standin.calls(JOBS_PATH)[0].form["token"]
+    for text in (repr(api), str(api.auth), repr(api.auth)):
+        assert SECRET not in text and token not in text
+
+    run()
+
+    tables = [
+        t for (t,) in query("select table_name from information_schema.tables where table_schema='sqlflow'")
+    ]
+    tokens = {call.form["token"] for call in standin.requests if "token" in call.form}
+    for table in tables:
+        dump = str(query(f"select * from sqlflow.{table}"))
+        assert SECRET not in dump
+        assert not any(t in dump for t in tokens)
+
+
+# ---- envelope and transport failures ----------------------------------------------------------------------
+
+
+def test_summary_mode_is_asked_again_with_return_full_relationship(sqlflow_env):
+    jobs = [DemoJob("flat_job", {"a.sql": LINEAGE_SQL})]
+    with SQLFlowStandIn(jobs=jobs, relation_limit=1) as server:
+        sqlflow_env.setenv("SOURCES__SQLFLOW__BASE_URL", server.base_url)
+        run("job_lineage")
+
+        first, second = server.calls(EXPORT_PATH)
+    assert "returnFullRelationship" not in first.form
+    assert second.form["returnFullRelationship"] == "true"
+    mode, warnings, relationships = query("select mode, warnings, relationships from sqlflow.job_lineage")[0]
+    assert mode == "global" and relationships == 4
+    assert "summary mode" in warnings
+    assert scalar("select count(*) from sqlflow.job_lineage_relationships") == 4
+
+
+def test_busy_and_5xx_answers_are_retried(api, sqlflow_standin):
+    sqlflow_standin.set_busy(1)  # hits generateToken
+    sqlflow_standin.fail_next(JOBS_PATH, 503)
+
+    envelope = api.call(JOBS_PATH.lstrip("/"), {})
+
+    assert envelope.code == 200
+    assert len(sqlflow_standin.calls(TOKEN_PATH)) == 2
+    assert len(sqlflow_standin.calls(JOBS_PATH)) == 2
+
+
+def test_busy_server_gives_up_after_the_configured_attempts(api, sqlflow_standin):
+    api.call(JOBS_PATH.lstrip("/"), {})
+    sqlflow_standin.set_busy(10)
+
+    with pytest.raises(SQLFlowError) as raised:
+        api.call(JOBS_PATH.lstrip("/"), {})
+
+    assert str(raised.value) == (
+        "SQLFlow sqlflow/job/displayUserJobsSummary failed with HTTP 500, code 500: "
+        "Sorry, the service is busy. Please try again later."
+    )
+    assert len(sqlflow_standin.calls(JOBS_PATH)) == 1 + 3  # RUNTIME__REQUEST_MAX_ATTEMPTS
+
+
+def test_server_down_is_a_clear_error_after_bounded_retries(sqlflow_env):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sqlflow_env.setenv("SOURCES__SQLFLOW__BASE_URL", f"http://127.0.0.1:{port}/gspLive_backend")
+    started = time.monotonic()
+
+    with pytest.raises(PipelineStepFailed) as raised:
+        run("jobs")
+
+    error = sqlflow_error_in(raised.value)
+    assert str(error).startswith(
+        f"SQLFlow user/generateToken is unreachable at http://127.0.0.1:{port}/gspLive_backend/user/generateToken "
+        "after 3 attempt(s) (ConnectionError: "
+    )
+    assert "SOURCES__SQLFLOW__BASE_URL" in str(error)
+    assert time.monotonic() - started < 10
+
+
+def test_request_timeout_setting_bounds_a_silent_server(sqlflow_env):
+    with socket.socket() as silent:  # accepts connections (kernel backlog) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        base_url = f"http://127.0.0.1:{silent.getsockname()[1]}/gspLive_backend"
+        sqlflow_env.setenv("SOURCES__SQLFLOW__BASE_URL", base_url)
+        sqlflow_env.setenv("SOURCES__SQLFLOW__REQUEST_TIMEOUT", "0.2")
+        started = time.monotonic()
+
+        with pytest.raises(PipelineStepFailed) as raised:
+            run("jobs")
+
+    assert str(sqlflow_error_in(raised.value)) == (
+        f"SQLFlow user/generateToken did not answer within 0.2 s (3 attempt(s)) at {base_url}/user/generateToken: "
+        "raise SOURCES__SQLFLOW__REQUEST_TIMEOUT or send less SQL per call."
+    )
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (200, "<html><body><h1>502 Bad Gateway</h1></body></html>", "answered HTTP 200 with an HTML page"),
+        (502, "<!DOCTYPE html><html>nginx</html>", "answered HTTP 502 with an HTML page"),
+        (200, "OK", "answered HTTP 200 with a non-JSON body (application/json;charset=UTF-8)"),
+        (200, {"code": 200}, "answered code 200 without a `data` object"),
+        (200, {"code": 404, "error": "Job not found: x"}, "failed with HTTP 200, code 404: Job not found: x"),
+        (400, {"status": 400, "error": "Bad Request"}, "failed with HTTP 400, code 400: Bad Request"),
+    ],
+)
+def test_bad_answers_are_clear_errors_naming_sqlflow_and_the_endpoint(
+    api, sqlflow_standin, status, body, expected
+):
+    for _ in range(3):  # 5xx are retried: every attempt gets the bad answer
+        sqlflow_standin.fail_next(JOBS_PATH, status, body)
+
+    with pytest.raises(SQLFlowError) as raised:
+        api.call(JOBS_PATH.lstrip("/"), {})
+
+    assert str(raised.value).startswith("SQLFlow sqlflow/job/displayUserJobsSummary ")
+    assert expected in str(raised.value)
+
+
+def test_bad_answer_inside_a_pipeline_run_surfaces_the_clear_error(standin):
+    standin.fail_next(EXPORT_PATH, 200, "<html>maintenance</html>")
+
+    with pytest.raises(PipelineStepFailed) as raised:
+        run("job_lineage")
+
+    assert "SQLFlow sqlflow/job/exportLineageAsJson answered HTTP 200 with an HTML page" in str(
+        sqlflow_error_in(raised.value)
+    )
+
+
+# ---- pure helpers ---------------------------------------------------------------------------------------
+
+
+def test_token_lifetime_is_read_from_the_jwt_and_defaults_to_a_day(sqlflow_standin):
+    token = requests.post(
+        f"{sqlflow_standin.base_url}{TOKEN_PATH}", data={"userId": USER_ID, "secretKey": SECRET}
+    ).json()["token"]
+
+    assert token_lifetime_s(token) == 3600
+    assert token_lifetime_s("not-a-jwt") == DEFAULT_TOKEN_LIFETIME_S == 24 * 3600
+
+
+def test_injecting_again_replaces_the_earlier_auth_fields():
+    prepared = requests.Request(
+        "POST", "http://x/y", data={"a": "1"}, files={"sqlfile": ("a.sql", b"select 1")}
+    ).prepare()
+    inject_form_fields(prepared, {"userId": "u", "token": "old"})
+    inject_form_fields(prepared, {"userId": "u", "token": "new"})
+
+    assert prepared.body.count(b'name="token"') == 1
+    assert b"new" in prepared.body and b"old" not in prepared.body
+    assert prepared.headers["Content-Length"] == str(len(prepared.body))
+
+    urlencoded = requests.Request("POST", "http://x/y", data={"a": "1", "token": "stale"}).prepare()
+    inject_form_fields(urlencoded, {"userId": "demo|taskline", "token": "t"})
+    assert urlencoded.body == "a=1&userId=demo%7Ctaskline&token=t"
