@@ -1,0 +1,112 @@
+{#-
+    Tables at risk from recently failing tasks: every table a task failed writing (depth 0, from the seed
+    task_table_map) and everything downstream of it (depth >= 1, from lineage_impact).
+    "Recently" = failures in the `failure_window_days` (default 7) before the latest task activity in the
+    data, not before now: the result only depends on the loaded data (stable for tests and backfills).
+-#}
+with
+
+runs as (
+
+    select * from {{ ref('fct_task_runs') }}
+
+),
+
+task_tables as (
+
+    select * from {{ ref('task_table_map') }}
+
+),
+
+impact as (
+
+    select * from {{ ref('lineage_impact') }}
+
+),
+
+window_bounds as (
+
+    select
+        max(activity_at) - to_days({{ var('failure_window_days') }}) as window_start_at,
+        max(activity_at) as window_end_at
+
+    from runs
+
+),
+
+recent_failures as (
+
+    select
+        runs.task_name,
+        count(*) as failures,
+        min(runs.activity_at) as first_failure_at,
+        max(runs.activity_at) as last_failure_at
+
+    from runs
+    cross join window_bounds
+    where runs.is_failure
+        and runs.activity_at >= window_bounds.window_start_at
+    group by all
+
+),
+
+written as (
+
+    select
+        recent_failures.task_name,
+        lower(task_tables.table_name) as written_table
+
+    from recent_failures
+    inner join task_tables
+        on recent_failures.task_name = task_tables.task_name
+
+),
+
+reached as (
+
+    select task_name, written_table, written_table as impacted_table, 0 as depth
+    from written
+
+    union all
+
+    select written.task_name, written.written_table, impact.downstream_table, impact.depth
+    from written
+    inner join impact
+        on written.written_table = impact.table_name
+
+),
+
+nearest as (
+
+    select
+        task_name,
+        impacted_table,
+        min(depth) as depth,
+        arg_min(written_table, depth) as written_table
+
+    from reached
+    group by all
+
+),
+
+final as (
+
+    select
+        nearest.task_name,
+        nearest.impacted_table,
+        nearest.depth,
+        nearest.written_table,
+        recent_failures.failures,
+        recent_failures.first_failure_at,
+        recent_failures.last_failure_at,
+        window_bounds.window_start_at,
+        window_bounds.window_end_at
+
+    from nearest
+    inner join recent_failures
+        on nearest.task_name = recent_failures.task_name
+    cross join window_bounds
+
+)
+
+select * from final

@@ -1,0 +1,67 @@
+with
+
+source as (
+
+    {{ select_source_columns(source('flower', 'workers'), [
+        ['snapshot_at', 'timestamptz'],
+        ['worker', 'varchar'],
+        ['is_online', 'boolean'],
+        ['heartbeat_at', 'timestamptz'],
+        ['pid', 'bigint'],
+        ['uptime_s', 'double'],
+        ['pool_implementation', 'varchar'],
+        ['pool_max_concurrency', 'bigint'],
+        ['pool_processes', 'bigint'],
+        ['prefetch_count', 'bigint'],
+        ['processed_total', 'bigint'],
+        ['queues', 'varchar'],
+        ['active_tasks', 'bigint'],
+        ['reserved_tasks', 'bigint'],
+        ['scheduled_tasks', 'bigint'],
+        ['registered_tasks', 'varchar'],
+        ['cpu_user_s', 'double'],
+        ['cpu_system_s', 'double'],
+        ['max_rss_kb', 'bigint'],
+        ['broker_transport', 'varchar'],
+    ]) }}
+
+),
+
+renamed as (
+
+    select
+        ----------  ids
+        worker,
+        pid,
+
+        ---------- text
+        pool_implementation,
+        queues,
+        registered_tasks,
+        broker_transport,
+
+        ---------- numerics
+        uptime_s,
+        pool_max_concurrency,
+        pool_processes,
+        prefetch_count,
+        processed_total,
+        active_tasks,
+        reserved_tasks,
+        scheduled_tasks,
+        cpu_user_s,
+        cpu_system_s,
+        max_rss_kb,
+
+        ---------- booleans
+        coalesce(is_online, false) as is_online,
+
+        ---------- timestamps
+        snapshot_at,
+        heartbeat_at
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,1 @@
+"""Benchmarks: run as modules (`python -m tests.bench.bench_dbt`), not collected by pytest."""
