@@ -1,0 +1,181 @@
+"""flower_source against the real local stack: Redis + Celery worker (-E) + Flower with basic auth.
+
+The stack is shared by the whole session, so every test sends its own tasks and asserts on their ids; tests
+that stop or restart Flower bring it back before they end. Each test has its own warehouse (conftest).
+"""
+
+import re
+import time
+
+import pytest
+import requests
+from celery import states
+from dlt.pipeline.exceptions import PipelineStepFailed
+from werkzeug import Request, Response
+
+from demo.workload import flower_tasks, run_workload, start_lingering_task, wait_until_flower_shows_final
+from sources.flower import FlowerAuthError, FlowerUnreachableError, flower_source
+from sources.warehouse import make_pipeline
+from tests.test_flower_source import flower_tables, rows
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def stack(flower_stack, monkeypatch):
+    """The shared stack, with SOURCES__FLOWER__* pointing the source at it (the documented settings)."""
+    for name, value in flower_stack.source_env().items():
+        monkeypatch.setenv(name, value)
+    return flower_stack
+
+
+class CountingProxy:
+    """A real HTTP hop in front of Flower that records every request passing through (nothing is mocked)."""
+
+    def __init__(self, httpserver, upstream: str):
+        self.server = httpserver
+        self.upstream = upstream
+        httpserver.expect_request(re.compile("/.*")).respond_with_handler(self._forward)
+
+    @property
+    def base_url(self) -> str:
+        return self.server.url_for("").rstrip("/")
+
+    def _forward(self, request: Request) -> Response:
+        answer = requests.get(
+            self.upstream + request.full_path,
+            headers={"Authorization": request.headers.get("Authorization", "")},
+            timeout=30,
+        )
+        return Response(
+            answer.content, status=answer.status_code, content_type=answer.headers["Content-Type"]
+        )
+
+    def requests_to(self, path: str) -> list[str]:
+        return [request.query_string.decode() for request, _ in self.server.log if request.path == path]
+
+
+def load(**options) -> None:
+    make_pipeline("flower").run(flower_source(**options))
+
+
+def send_quick_tasks(stack, count: int) -> list[str]:
+    """`count` etl.extract_customers tasks (they succeed at once), returned once Flower shows them final."""
+    client = stack.celery()
+    task_ids = [client.send_task("etl.extract_customers", args=(1000 + i,)).id for i in range(count)]
+    wait_until_flower_shows_final(stack, task_ids, timeout=60)
+    return task_ids
+
+
+def loaded_states(task_ids: list[str]) -> dict[str, str]:
+    quoted = ", ".join(f"'{task_id}'" for task_id in task_ids)
+    return dict(rows(f"select uuid, state from flower.tasks where uuid in ({quoted})"))
+
+
+def test_every_task_of_a_workload_lands_exactly_once(stack):
+    workload = run_workload(stack)
+    load()
+
+    assert rows("select count(*) = count(distinct uuid) from flower.tasks") == [(True,)]
+    assert {uuid for (uuid,) in rows("select uuid from flower.tasks")} == set(flower_tasks(stack))
+    assert loaded_states(workload.task_ids) == workload.expected_state_by_id()
+    quoted = ", ".join(f"'{task_id}'" for task_id in workload.task_ids)
+    loaded = {
+        uuid: (name, retries, exception)
+        for uuid, name, retries, exception in rows(
+            f"select uuid, name, retries, exception from flower.tasks where uuid in ({quoted})"
+        )
+    }
+    for task in workload.tasks:
+        name, retries, exception = loaded[task.task_id]
+        assert (name, retries) == (task.name, task.expected_retries)
+        if task.expected_state == states.FAILURE:
+            assert exception == task.expected_exception
+    assert rows(f"select count(*) from flower.tasks where uuid in ({quoted}) and received is null") == [(0,)]
+    [(online,)] = rows(f"select is_online from flower.workers where worker = '{stack.worker_name}'")
+    assert online is True
+
+
+def test_second_run_adds_new_tasks_and_updates_changed_ones(stack):
+    lingering = start_lingering_task(stack, seconds=3)
+    load()
+    assert loaded_states([lingering]) == {lingering: states.STARTED}
+    [(before,)] = rows("select count(*) from flower.tasks")
+
+    new_ids = send_quick_tasks(stack, 3)
+    wait_until_flower_shows_final(stack, [lingering], timeout=30)
+    load()
+
+    assert rows("select count(*), count(distinct uuid) from flower.tasks") == [(before + 3, before + 3)]
+    assert loaded_states([lingering, *new_ids]) == dict.fromkeys([lingering, *new_ids], states.SUCCESS)
+
+
+def test_run_with_nothing_new_makes_at_most_two_task_requests(stack, httpserver):
+    send_quick_tasks(stack, 2)
+    load()
+    [(before,)] = rows("select count(*) from flower.tasks")
+
+    proxy = CountingProxy(httpserver, stack.base_url)
+    load(base_url=proxy.base_url)
+
+    assert len(proxy.requests_to("/api/tasks")) <= 2
+    assert rows("select count(*) from flower.tasks") == [(before,)]
+
+
+def test_restarting_flower_without_persistence_deletes_nothing(stack):
+    old_ids = send_quick_tasks(stack, 3)
+    load()
+    [(before,)] = rows("select count(*) from flower.tasks")
+
+    stack.restart_flower()  # comes back empty
+    new_ids = send_quick_tasks(stack, 1)
+    assert set(flower_tasks(stack)) == set(new_ids)
+    load()
+
+    assert rows("select count(*) from flower.tasks") == [(before + 1,)]
+    assert loaded_states(old_ids + new_ids) == dict.fromkeys(old_ids + new_ids, states.SUCCESS)
+
+
+def test_wrong_password_fails_clearly_and_changes_nothing(stack, monkeypatch):
+    send_quick_tasks(stack, 1)
+    load()
+    snapshot = rows("select uuid, state, _dlt_load_id from flower.tasks order by uuid")
+    monkeypatch.setenv("SOURCES__FLOWER__PASSWORD", "not-the-password")
+
+    with pytest.raises(PipelineStepFailed) as failure:
+        load()
+
+    error = failure.value.__cause__.__cause__
+    assert isinstance(error, FlowerAuthError)
+    assert re.fullmatch(
+        re.escape(f"Flower at {stack.base_url} rejected the credentials (HTTP 401) for /api/")
+        + r"\S+: check SOURCES__FLOWER__USERNAME/SOURCES__FLOWER__PASSWORD",
+        str(error),
+    )
+    assert "not-the-password" not in str(failure.value)
+    assert rows("select uuid, state, _dlt_load_id from flower.tasks order by uuid") == snapshot
+
+
+def test_flower_down_fails_with_a_connection_error_after_bounded_retries(stack, monkeypatch):
+    send_quick_tasks(stack, 1)
+    load()
+    snapshot = rows("select uuid, state, _dlt_load_id from flower.tasks order by uuid")
+    monkeypatch.setenv("RUNTIME__REQUEST_MAX_ATTEMPTS", "3")
+    monkeypatch.setenv("RUNTIME__REQUEST_BACKOFF_FACTOR", "0.05")
+
+    stack.stop_flower()
+    try:
+        started = time.monotonic()
+        with pytest.raises(PipelineStepFailed) as failure:
+            load()
+        elapsed = time.monotonic() - started
+    finally:
+        stack.start_flower()
+
+    error = failure.value.__cause__.__cause__
+    assert isinstance(error, FlowerUnreachableError)
+    assert str(error).startswith(f"cannot reach Flower at {stack.base_url} (GET /api/")
+    assert "after 3 attempt(s): [Errno 111] Connection refused. Is Flower running?" in str(error)
+    assert elapsed < 10
+    assert rows("select uuid, state, _dlt_load_id from flower.tasks order by uuid") == snapshot
+    assert "tasks" in flower_tables()
