@@ -43,7 +43,9 @@ def local_stack() -> Iterator[tuple[FlowerStack, dict[str, str]]]:
 def main() -> None:
     with local_stack() as (flower, env):
         run_workload(flower)
-        print(f"Local stack up: Flower {flower.base_url} (user {flower.username}); Dagster UI on http://127.0.0.1:3000")
+        print(
+            f"Local stack up: Flower {flower.base_url} (user {flower.username}); Dagster UI on http://127.0.0.1:3000"
+        )
         dagster = str(Path(sys.executable).with_name("dagster"))
         command = [dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", "3000"]
         with suppress(KeyboardInterrupt):

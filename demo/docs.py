@@ -23,7 +23,9 @@ def build_docs() -> Path:
 
 def serve_docs(port: int) -> None:
     print(f"Serving dbt docs on http://127.0.0.1:{port} (Ctrl-C to stop)")
-    subprocess.run([*DBT, "docs", "serve", "--port", str(port), "--host", "127.0.0.1", *DBT_DIRS], check=False)
+    subprocess.run(
+        [*DBT, "docs", "serve", "--port", str(port), "--host", "127.0.0.1", *DBT_DIRS], check=False
+    )
 
 
 def main() -> None:

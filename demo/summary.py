@@ -47,4 +47,6 @@ def print_summary(warehouse: Path) -> None:
             con.sql(SIGNATURES).fetchall(),
             "{:<28} {:<18} x{:<3} {!r:.60}",
         )
-        print_rows("Tables they put at risk (written, then downstream):", con.sql(AT_RISK).fetchall(), "{:<28} {}")
+        print_rows(
+            "Tables they put at risk (written, then downstream):", con.sql(AT_RISK).fetchall(), "{:<28} {}"
+        )

@@ -26,7 +26,7 @@ from sources.warehouse import make_pipeline
 ROOT = Path(__file__).resolve().parent.parent
 DBT_DIR = ROOT / "dbt_project"
 DBT = Path(sys.executable).with_name("dbt")
-RECORDINGS = Path("/work/shared/fixtures/flower")  # bodies recorded from a real Flower 2.2 stack
+RECORDINGS = Path(__file__).parent / "recordings" / "flower"  # bodies recorded from a real Flower 2.2 stack
 
 DAY1 = datetime(2026, 11, 20, tzinfo=UTC).timestamp()
 DAY2 = datetime(2026, 11, 21, tzinfo=UTC).timestamp()

@@ -138,11 +138,9 @@ def test_materialisations_report_rows_per_table_and_no_secret(main_job_run):
         tasks = instance.get_latest_materialization_event(dg.AssetKey(["flower", "tasks"]))
         lineage = instance.get_latest_materialization_event(dg.AssetKey(["sqlflow", "job_lineage"]))
         mart = instance.get_latest_materialization_event(dg.AssetKey(["marts", "task_failure_impact"]))
-        records = instance.get_event_records(
-            dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
-        )
-        metadata_text = "".join(
-            str(record.event_log_entry.dagster_event.event_specific_data) for record in records
+        # every event of the run: materialisation metadata, logs, step output
+        events_text = "".join(
+            str(entry) for run in instance.get_runs() for entry in instance.all_logs(run.run_id)
         )
     assert tasks.asset_materialization.metadata["rows_loaded_per_table"].data == {"tasks": 30}
     per_table = lineage.asset_materialization.metadata["rows_loaded_per_table"].data
@@ -155,5 +153,5 @@ def test_materialisations_report_rows_per_table_and_no_secret(main_job_run):
     assert per_table["job_lineage"] == 3  # two successful jobs and the partial one; never the failed job
     assert mart is not None
     for secret in secrets:
-        assert secret not in metadata_text
+        assert secret not in events_text
         assert secret not in output

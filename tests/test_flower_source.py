@@ -1,6 +1,6 @@
 """flower_source against recorded Flower 2.2 responses, served over real HTTP (pytest-httpserver).
 
-Bodies come from /work/shared/fixtures/flower (copied from a real stack). /api/tasks pages are cut from the
+Bodies come from tests/recordings/flower (recorded from a real Flower 2.2 stack). /api/tasks pages are cut from the
 recorded task objects the way Flower cuts them: newest last event first, then limit/offset.
 """
 
@@ -29,7 +29,7 @@ from sources.flower import (
 )
 from sources.warehouse import make_pipeline
 
-RECORDINGS = Path("/work/shared/fixtures/flower")
+RECORDINGS = Path(__file__).parent / "recordings" / "flower"
 USERNAME = "taskline"
 PASSWORD = "s3cret-Pa55"
 TOKEN = "tok-abc.def.ghi"
