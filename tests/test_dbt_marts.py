@@ -207,6 +207,22 @@ RETIRED_JOB = DemoJob(
 )
 
 
+# exported with one edge on the first load, re-run with SQL that has no lineage before the second load:
+# the re-export's empty answer must replace the old edge, not leave it behind
+EMPTIED_JOB = DemoJob(
+    job_name="emptied_backfill",
+    job_id="e" * 32,
+    files={
+        "backfill.sql": "INSERT INTO scratch.emptied_target (name) SELECT c.name FROM raw.customers AS c;"
+    },
+    create_time="2026-11-18 01:00:00",
+    last_execute_time="2026-11-18 01:00:05",
+)
+NO_LINEAGE_SQL = {
+    "backfill.sql": "CREATE TABLE scratch.emptied_target (name text); CREATE TABLE raw.customers (name text);"
+}
+
+
 def recorded_body(name: str):
     return json.loads((RECORDINGS / name).read_text())["body"]
 
@@ -228,7 +244,8 @@ def serve_flower(server: HTTPServer, *, celery_messages: int, online: bool) -> N
 
 def load_warehouse(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two loads of each source through the real dlt pipelines (the second re-reads and merges)."""
-    with HTTPServer() as flower, SQLFlowStandIn(jobs=[*demo_jobs(), RETIRED_JOB]) as sqlflow:
+    jobs = [*demo_jobs(), RETIRED_JOB, EMPTIED_JOB]
+    with HTTPServer() as flower, SQLFlowStandIn(jobs=jobs) as sqlflow:
         monkeypatch.setenv("SOURCES__FLOWER__BASE_URL", flower.url_for("/").rstrip("/"))
         monkeypatch.setenv("SOURCES__FLOWER__USERNAME", "taskline")
         monkeypatch.setenv("SOURCES__FLOWER__PASSWORD", "taskline-demo")
@@ -240,6 +257,7 @@ def load_warehouse(monkeypatch: pytest.MonkeyPatch) -> None:
             serve_flower(flower, celery_messages=celery_messages, online=online)
             make_pipeline("flower").run(flower_source())
             make_pipeline("sqlflow").run(sqlflow_source())
+            sqlflow.update_job(EMPTIED_JOB.job_id, files=NO_LINEAGE_SQL)
 
 
 def dbt_build(workdir: Path) -> None:
@@ -650,9 +668,20 @@ def test_superseded_and_failed_jobs_leave_no_lineage(marts):
     )
     assert ("scratch.retired_target",) not in tables  # the older nightly_marts job
     assert ("scratch.broken_upload_target",) not in tables  # a failed job is never exported
+    assert ("scratch.emptied_target",) not in tables  # its latest export has no lineage
     assert rows(
         marts, "select count(distinct origin) from marts.lineage_column_edges where origin_kind = 'job'"
     ) == [(3,)]
+
+
+def test_a_re_export_replaces_every_row_of_the_export_before_it(marts):
+    """The re-run job's new export has objects but no relationships: none of the old ones may survive."""
+
+    def staged(model: str) -> list[tuple]:
+        return rows(marts, f"select count(*) from staging.{model} where origin = '{EMPTIED_JOB.job_id}'")
+
+    assert staged("stg_sqlflow__lineage_objects") == [(2,)]
+    assert staged("stg_sqlflow__lineage_relationships") == [(0,)]
 
 
 def test_lineage_impact_is_the_shortest_path_closure_and_survives_a_cycle(marts):

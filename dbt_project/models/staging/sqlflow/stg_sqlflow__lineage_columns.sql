@@ -9,13 +9,13 @@ with
 
 job_columns as (
 
-    {{ select_source_columns(source('sqlflow', 'job_lineage_columns'), [['job_id', 'varchar']] + column_columns) }}
+    {{ select_latest_export_rows('job_lineage', 'columns', 'job_id', column_columns) }}
 
 ),
 
 query_columns as (
 
-    {{ select_source_columns(source('sqlflow', 'query_lineage_columns'), [['sql_file', 'varchar']] + column_columns) }}
+    {{ select_latest_export_rows('query_lineage', 'columns', 'sql_file', column_columns) }}
 
 ),
 

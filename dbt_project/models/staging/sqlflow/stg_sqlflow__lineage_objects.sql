@@ -13,13 +13,13 @@ with
 
 job_objects as (
 
-    {{ select_source_columns(source('sqlflow', 'job_lineage_objects'), [['job_id', 'varchar']] + object_columns) }}
+    {{ select_latest_export_rows('job_lineage', 'objects', 'job_id', object_columns) }}
 
 ),
 
 query_objects as (
 
-    {{ select_source_columns(source('sqlflow', 'query_lineage_objects'), [['sql_file', 'varchar']] + object_columns) }}
+    {{ select_latest_export_rows('query_lineage', 'objects', 'sql_file', object_columns) }}
 
 ),
 

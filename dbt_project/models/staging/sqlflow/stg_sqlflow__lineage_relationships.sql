@@ -19,17 +19,13 @@ with
 
 job_relationships as (
 
-    {{ select_source_columns(
-        source('sqlflow', 'job_lineage_relationships'), [['job_id', 'varchar']] + relationship_columns
-    ) }}
+    {{ select_latest_export_rows('job_lineage', 'relationships', 'job_id', relationship_columns) }}
 
 ),
 
 query_relationships as (
 
-    {{ select_source_columns(
-        source('sqlflow', 'query_lineage_relationships'), [['sql_file', 'varchar']] + relationship_columns
-    ) }}
+    {{ select_latest_export_rows('query_lineage', 'relationships', 'sql_file', relationship_columns) }}
 
 ),
 

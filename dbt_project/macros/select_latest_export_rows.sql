@@ -1,0 +1,19 @@
+{#-
+    Rows of one lineage part table (`<export_table>_<part>`) that belong to the latest export of their origin
+    (job or SQL file). dlt writes an export's header row and its part rows in one load, and a re-export
+    replaces the header (merge on the origin) and its part rows (delete-insert). A re-export with no rows for
+    a part would leave the old ones behind: keeping only rows whose load is the header's load drops them.
+
+    columns: list of [column_name, data_type] pairs, without the origin column.
+-#}
+{% macro select_latest_export_rows(export_table, part, origin_column, columns) -%}
+    {%- set keys = [[origin_column, 'varchar'], ['_dlt_load_id', 'varchar']] -%}
+    select part_rows.* exclude (_dlt_load_id)
+    from (
+        {{ select_source_columns(source('sqlflow', export_table ~ '_' ~ part), keys + columns) }}
+    ) as part_rows
+    semi join (
+        {{ select_source_columns(source('sqlflow', export_table), keys) }}
+    ) as exports
+        using ({{ origin_column }}, _dlt_load_id)
+{%- endmacro %}
