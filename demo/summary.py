@@ -19,10 +19,9 @@ AT_RISK = """
     select task_name, string_agg(impacted_table, ', ' order by depth, impacted_table) as tables
     from marts.task_failure_impact group by task_name order by task_name
 """
-RAW_COUNTS = """
-    select table_schema || '.' || table_name as table_name, estimated_size as row_count
-    from duckdb_tables() where table_schema in ('flower', 'sqlflow') and not table_name like '\\_dlt%' escape '\\'
-    order by 1
+RAW_TABLES = """
+    select schema_name || '.' || table_name from duckdb_tables()
+    where schema_name in ('flower', 'sqlflow') and not starts_with(table_name, '_dlt') order by 1
 """
 
 
@@ -36,7 +35,11 @@ def print_rows(title: str, rows: list[tuple], template: str) -> None:
 
 def print_summary(warehouse: Path) -> None:
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        print_rows("Loaded tables (rows):", con.sql(RAW_COUNTS).fetchall(), "{:<40} {:>8}")
+        counts = [
+            (table, *con.sql(f"select count(*) from {table}").fetchall()[0])
+            for (table,) in con.sql(RAW_TABLES).fetchall()
+        ]
+        print_rows("Raw tables in the warehouse (rows):", counts, "{:<40} {:>8}")
         print_rows(
             "Top failing Celery tasks:",
             con.sql(TOP_TASKS).fetchall(),
