@@ -390,10 +390,17 @@ def worker_row(
 
 
 def worker_snapshot(api: FlowerApi) -> Iterator[list[dict[str, Any]]]:
-    """Every worker Flower knows, now: inspect replies (refreshed) joined with online status from events."""
+    """Every worker Flower knows, now: inspect replies (refreshed) joined with online status from events.
+
+    Flower inspects a worker's task lists (active, reserved, scheduled: its load) only when asked for that
+    one worker, so each online worker costs one more call.
+    """
     snapshot_at = _now()
     workers = api.get_object("api/workers", {"refresh": 1})
     online = api.get_object("api/workers", {"status": 1})
+    for name in sorted(name for name, alive in online.items() if alive):
+        one = api.get_object("api/workers", {"workername": name, "refresh": 1}, absent_ok=True) or {}
+        workers[name] = {**workers.get(name, {}), **one.get(name, {})}
     yield [
         worker_row(name, workers.get(name) or {}, online.get(name), snapshot_at)
         for name in sorted(set(workers) | set(online))

@@ -238,6 +238,9 @@ def serve_flower(server: HTTPServer, *, celery_messages: int, online: bool) -> N
         recorded_body("api_workers_refresh.json")
     )
     server.expect_request("/api/workers", query_string="status=1").respond_with_json({"w1@node1": online})
+    server.expect_request(
+        "/api/workers", query_string={"workername": "w1@node1", "refresh": "1"}
+    ).respond_with_json(recorded_body("api_workers_refresh.json"))
     server.expect_request("/api/task/types").respond_with_json(recorded_body("api_task_types.json"))
     server.expect_request("/api/queues/length").respond_with_json(queues)
 

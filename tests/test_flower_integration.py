@@ -100,6 +100,7 @@ def test_second_run_adds_new_tasks_and_updates_changed_ones(stack):
     lingering = start_lingering_task(stack, seconds=3)
     load()
     assert loaded_states([lingering]) == {lingering: states.STARTED}
+    assert rows("select is_online, active_tasks from flower.workers") == [(True, 1)]  # its load
     [(before,)] = rows("select count(*) from flower.tasks")
 
     new_ids = send_quick_tasks(stack, 3)
@@ -108,6 +109,7 @@ def test_second_run_adds_new_tasks_and_updates_changed_ones(stack):
 
     assert rows("select count(*), count(distinct uuid) from flower.tasks") == [(before + 3, before + 3)]
     assert loaded_states([lingering, *new_ids]) == dict.fromkeys([lingering, *new_ids], states.SUCCESS)
+    assert rows("select active_tasks from flower.workers order by snapshot_at") == [(1,), (0,)]
 
 
 def test_run_with_nothing_new_makes_at_most_two_task_requests(stack, httpserver):

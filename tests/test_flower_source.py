@@ -54,6 +54,13 @@ def respond(name: str) -> Response:
     return Response(text, status=exchange["status"], content_type=exchange["headers"]["Content-Type"])
 
 
+def busy_worker() -> dict:
+    """/api/workers?workername=w1@node1&refresh=1: the worker with its task lists (one task running)."""
+    worker = copy.deepcopy(recorded("api_workers_refresh")["body"]["w1@node1"])
+    running = {"id": NEWEST_UUID, "name": "tasks.flaky", "args": [999], "kwargs": {}, "hostname": "w1@node1"}
+    return {"w1@node1": {**worker, "active": [running], "reserved": [], "scheduled": []}}
+
+
 class RecordedFlower:
     """Real HTTP on a local port, answering like Flower 2.2 from recorded bodies."""
 
@@ -71,6 +78,9 @@ class RecordedFlower:
         httpserver.expect_request("/api/workers", query_string="status=1").respond_with_response(
             respond("api_workers_status")
         )
+        httpserver.expect_request(
+            "/api/workers", query_string={"workername": "w1@node1", "refresh": "1"}
+        ).respond_with_json(busy_worker())
         httpserver.expect_request("/api/task/types").respond_with_response(respond("api_task_types"))
         httpserver.expect_request("/api/queues/length").respond_with_response(respond("api_queues_length"))
 
@@ -411,9 +421,9 @@ def test_workers_are_one_row_per_worker_per_snapshot(flower, httpserver):
         {"tasks.add": 120, "tasks.fail": 60, "tasks.flaky": 183, "tasks.sleep": 60},
         "celery,q2",
         "tasks.add,tasks.fail,tasks.flaky,tasks.noop,tasks.sleep",
-        None,
-        None,
-        None,
+        1,  # active: the load, from the per-worker inspect
+        0,
+        0,
         2.643805,
         0.635506,
         61556,
