@@ -4,6 +4,7 @@ Pure dlt (no Dagster). Flower keeps tasks in memory only and forgets them on res
 durable history: tasks are merged on `uuid` and never deleted; workers and queue lengths are snapshots.
 """
 
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import dlt
+import pyarrow as pa
 from dlt.common.configuration import resolve_configuration
 from dlt.common.configuration.specs import RuntimeConfiguration
 from dlt.sources import DltResource
@@ -26,9 +28,16 @@ BASIC_AUTH_SETTINGS = "SOURCES__FLOWER__USERNAME/SOURCES__FLOWER__PASSWORD"
 TOKEN_SETTING = "SOURCES__FLOWER__TOKEN"
 BASE_URL_SETTING = "SOURCES__FLOWER__BASE_URL"
 ERROR_EXCERPT_CHARS = 200
-# DuckDB parses dlt's default insert_values files as one SQL statement per file: loading 5,000 tasks peaked
-# at 1 GB RSS that way, against ~190 MB with jsonl (read by DuckDB's JSON reader). Used for the task tables.
-BULK_FILE_FORMAT = "jsonl"
+# Task pages go to dlt as Arrow tables: written as parquet, they skip dlt's row-by-row normalisation and
+# DuckDB reads them natively (20,000 tasks: ~2.9 s against ~5.5 s as jsonl rows, and flat memory).
+# .dlt/config.toml asks the parquet normaliser for the _dlt_load_id / _dlt_id columns.
+ARROW_TYPES = {
+    "text": pa.string(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "double": pa.float64(),
+    "bigint": pa.int64(),
+    "json": pa.list_(pa.string()),  # children: a list of task uuids
+}
 
 # Flower sends every task time as epoch seconds except eta/expires, which are ISO strings.
 EPOCH_FIELDS = (
@@ -268,6 +277,25 @@ def task_row(task: dict[str, Any], include_payloads: bool) -> dict[str, Any]:
     return row
 
 
+def task_table(rows: list[dict[str, Any]], columns: dict[str, dict[str, Any]]) -> pa.Table:
+    """A page of task rows as an Arrow table: known columns typed as declared, so every page has the same
+    schema; fields Flower adds in a later version are kept as text."""
+    known = pa.schema(
+        [
+            pa.field(name, ARROW_TYPES[hints["data_type"]], hints["nullable"])
+            for name, hints in columns.items()
+        ]
+    )
+    table = pa.Table.from_pylist(rows, schema=known)  # keys outside the schema are left out here ...
+    for name in sorted({key for row in rows for key in row} - set(columns)):  # ... and added back as text
+        table = table.append_column(name, pa.array([_as_text(row.get(name)) for row in rows], pa.string()))
+    return table
+
+
+def _as_text(value: Any) -> str | None:
+    return value if value is None or isinstance(value, str) else json.dumps(value, default=str)
+
+
 def _task_pages(api: FlowerApi, page_size: int) -> Iterator[list[dict[str, Any]]]:
     """Flower's default order (last event first), one page at a time: a full dump would stall Flower."""
     offset = 0
@@ -294,7 +322,7 @@ def _whole_page_older(page: list[dict[str, Any]], stop_below: float | None) -> b
 
 def changed_tasks(
     api: FlowerApi, page_size: int, lookback_minutes: float, include_payloads: bool
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[pa.Table]:
     """Tasks whose last event is at or after (newest event loaded before - lookback window).
 
     Flower has no server-side filter on a task's last change, so walk its default order page by page and
@@ -309,7 +337,8 @@ def changed_tasks(
         if _whole_page_older(page, stop_below):
             return
         state["last_event_at"] = _newest_event(page, state.get("last_event_at"))
-        yield [task_row(task, include_payloads) for task in page if _first_or_newer(task, newest_seen)]
+        rows = [task_row(task, include_payloads) for task in page if _first_or_newer(task, newest_seen)]
+        yield task_table(rows, _task_columns(include_payloads))
 
 
 def _newest_event(page: list[dict[str, Any]], newest_so_far: float | None) -> float | None:
@@ -327,24 +356,20 @@ def _first_or_newer(task: dict[str, Any], newest_seen: dict[str, float]) -> bool
     return True
 
 
-def task_details(
-    tasks: list[dict[str, Any]], api: FlowerApi, include_payloads: bool
-) -> Iterator[list[dict[str, Any]]]:
-    """Each task again from /api/task/info/<uuid>.
+def task_details(tasks: pa.Table, api: FlowerApi, include_payloads: bool) -> Iterator[pa.Table]:
+    """Each task of a `tasks` page again, from /api/task/info/<uuid>.
 
     Off by default: it costs one HTTP call per task (an N+1 against a single-threaded Flower) and the answer
     holds nothing that /api/tasks lacks. Enable it (with_task_info=true) only to cross-check the list.
     """
     rows = []
-    for task in tasks:
-        info = api.get_object(f"api/task/info/{task['uuid']}", absent_ok=True)
+    for uuid in tasks.column("uuid").to_pylist():
+        info = api.get_object(f"api/task/info/{uuid}", absent_ok=True)
         if info is None:
-            logger.warning(
-                "Flower no longer knows task %s (evicted or restarted); skipping its info", task["uuid"]
-            )
+            logger.warning("Flower no longer knows task %s (evicted or restarted); skipping its info", uuid)
             continue
-        rows.append(task_row({"uuid": task["uuid"], **info}, include_payloads))
-    yield rows
+        rows.append(task_row({"uuid": uuid, **info}, include_payloads))
+    yield task_table(rows, _task_columns(include_payloads))
 
 
 def _joined(names: list[str] | None) -> str | None:
@@ -457,7 +482,6 @@ def flower_source(
         write_disposition="merge",
         primary_key="uuid",
         columns=_task_columns(include_payloads),
-        file_format=BULK_FILE_FORMAT,
     )
     resources = [
         tasks,
@@ -482,7 +506,6 @@ def flower_source(
             write_disposition="merge",
             primary_key="uuid",
             columns=_task_columns(include_payloads),
-            file_format=BULK_FILE_FORMAT,
         )
         resources.append(tasks | info(api=api, include_payloads=include_payloads))
     return resources
