@@ -313,11 +313,9 @@ def _event_time(task: dict[str, Any]) -> float | None:
     return timestamp if isinstance(timestamp, int | float) else None
 
 
-def _whole_page_older(page: list[dict[str, Any]], stop_below: float | None) -> bool:
-    if stop_below is None or not page:
-        return False
-    times = [_event_time(task) for task in page]
-    return all(time is not None and time < stop_below for time in times)
+def _below(task: dict[str, Any], stop_below: float | None) -> bool:
+    time = _event_time(task)
+    return stop_below is not None and time is not None and time < stop_below
 
 
 def changed_tasks(
@@ -325,20 +323,24 @@ def changed_tasks(
 ) -> Iterator[pa.Table]:
     """Tasks whose last event is at or after (newest event loaded before - lookback window).
 
-    Flower has no server-side filter on a task's last change, so walk its default order page by page and
-    stop at the first page that lies entirely below that line (or at a short page). The window absorbs late
-    events and clock skew; re-read tasks merge on uuid, so they never duplicate.
+    Flower has no server-side filter on a task's last change, but lists tasks by last event, newest first:
+    walk that order page by page and stop at the first task below the line (or at a short page). The
+    window absorbs late events and clock skew; re-read tasks merge on uuid, so they never duplicate.
     """
     state = dlt.current.resource_state("tasks")
     cursor = state.get("last_event_at")  # epoch seconds of the newest task event loaded so far
     stop_below = cursor - lookback_minutes * 60 if cursor is not None else None
     newest_seen: dict[str, float] = {}
     for page in _task_pages(api, page_size):
-        if _whole_page_older(page, stop_below):
+        changed = [task for task in page if not _below(task, stop_below)]
+        if changed:
+            state["last_event_at"] = _newest_event(changed, state.get("last_event_at"))
+            rows = [
+                task_row(task, include_payloads) for task in changed if _first_or_newer(task, newest_seen)
+            ]
+            yield task_table(rows, _task_columns(include_payloads))
+        if len(changed) < len(page):  # everything after this task lies below the line too
             return
-        state["last_event_at"] = _newest_event(page, state.get("last_event_at"))
-        rows = [task_row(task, include_payloads) for task in page if _first_or_newer(task, newest_seen)]
-        yield task_table(rows, _task_columns(include_payloads))
 
 
 def _newest_event(page: list[dict[str, Any]], newest_so_far: float | None) -> float | None:

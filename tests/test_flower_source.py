@@ -334,8 +334,8 @@ def test_incremental_run_reads_down_to_cursor_minus_window_and_merges_changes(fl
     pipeline = load(flower, page_size=5, lookback_minutes=10)
 
     # Order now: task-020, new-2, new-1, task-000 .. task-019, task-021 ..; the window ends at newest - 600 s
-    # (task-010): page 3 (task-007..task-011) still reaches into it, page 4 (task-012..) lies entirely below.
-    assert flower.requests_to("/api/tasks") == [f"limit=5&offset={offset}" for offset in (0, 5, 10, 15)]
+    # (task-010): page 3 (task-007..task-011) reaches below it with task-011, so no later page is read.
+    assert flower.requests_to("/api/tasks") == [f"limit=5&offset={offset}" for offset in (0, 5, 10)]
     assert rows("select count(*), count(distinct uuid) from flower.tasks") == [(27, 27)]
     assert rows(
         "select uuid, state from flower.tasks where uuid in ('new-1', 'new-2', 'task-020') order by 1"
@@ -348,13 +348,13 @@ def test_incremental_run_reads_down_to_cursor_minus_window_and_merges_changes(fl
 
 
 def test_run_with_nothing_new_stops_after_the_window(flower):
-    """The recording spans 40 s; a 30 s window around the newest event covers only the first page."""
+    """The recording spans 40 s; a 30 s window before the newest event ends inside the first page."""
     load(flower, page_size=5, lookback_minutes=0.5)
     flower.server.clear_log()
 
     load(flower, page_size=5, lookback_minutes=0.5)
 
-    assert flower.requests_to("/api/tasks") == ["limit=5&offset=0", "limit=5&offset=5"]
+    assert flower.requests_to("/api/tasks") == ["limit=5&offset=0"]
     assert rows("select count(*) from flower.tasks") == [(12,)]
 
 
@@ -551,8 +551,9 @@ def test_settings_resolve_from_the_documented_environment_variables(flower, monk
     monkeypatch.setenv("SOURCES__FLOWER__TOKEN", TOKEN)
     make_pipeline("flower").run(flower_source())
     assert authorization_headers(flower) == {f"Bearer {TOKEN}"}
-    # LOOKBACK_MINUTES=0.5 took effect: the second run stopped after the 30 s window
-    assert flower.requests_to("/api/tasks") == ["limit=4&offset=0", "limit=4&offset=4"]
+    # LOOKBACK_MINUTES=0.5 took effect: the recording spans 40 s, so the first page already reaches below
+    # the 30 s window (with the default 10 minutes all four pages would be read again)
+    assert flower.requests_to("/api/tasks") == ["limit=4&offset=0"]
 
 
 def test_request_timeout_setting_bounds_a_hanging_flower(flower, fast_retries, monkeypatch):
