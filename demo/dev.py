@@ -3,10 +3,11 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 from demo.sqlflow_standin import DEMO_USERS, SQLFlowStandIn
@@ -46,10 +47,24 @@ def main() -> None:
         print(
             f"Local stack up: Flower {flower.base_url} (user {flower.username}); Dagster UI on http://127.0.0.1:3000"
         )
-        dagster = str(Path(sys.executable).with_name("dagster"))
-        command = [dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", "3000"]
-        with suppress(KeyboardInterrupt):
-            subprocess.run(command, env={**os.environ, **env, "DAGSTER_HOME": str(dagster_home())}, cwd=ROOT)
+        command = [str(Path(sys.executable).with_name("dagster")), "dev", "-w", "workspace.yaml"]
+        command += ["-h", "127.0.0.1", "-p", "3000"]
+        run_until_stopped(command, {**os.environ, **env, "DAGSTER_HOME": str(dagster_home())})
+
+
+def run_until_stopped(command: list[str], env: dict[str, str]) -> None:
+    """Run `dagster dev` until Ctrl-C or SIGTERM, then stop it and everything it started."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM unwinds like Ctrl-C
+    dagster = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
+    try:
+        dagster.wait()
+    except KeyboardInterrupt:
+        os.killpg(dagster.pid, signal.SIGINT)
+        try:
+            dagster.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # its webserver and daemon do not always stop on SIGINT
+            os.killpg(dagster.pid, signal.SIGKILL)
+            dagster.wait()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """`make demo`: local stack → workload → every asset materialised → dbt docs → a summary → stack stopped."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,7 @@ def materialize_everything(env: dict[str, str]) -> None:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so the stack is stopped
     warehouse = publish_warehouse_path()
     with local_stack() as (flower, env):
         print(f"Flower at {flower.base_url}: running the demo workload …", flush=True)
