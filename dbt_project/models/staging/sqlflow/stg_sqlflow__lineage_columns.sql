@@ -7,23 +7,9 @@
 
 with
 
-job_columns as (
-
-    {{ select_latest_export_rows('job_lineage', 'columns', 'job_id', column_columns) }}
-
-),
-
-query_columns as (
-
-    {{ select_latest_export_rows('query_lineage', 'columns', 'sql_file', column_columns) }}
-
-),
-
 unioned as (
 
-    select 'job' as origin_kind, job_id as origin, * exclude (job_id) from job_columns
-    union all
-    select 'sql_file' as origin_kind, sql_file as origin, * exclude (sql_file) from query_columns
+    {{ latest_lineage_rows('columns', column_columns) }}
 
 ),
 

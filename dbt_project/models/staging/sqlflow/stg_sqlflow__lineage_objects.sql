@@ -11,23 +11,9 @@
 
 with
 
-job_objects as (
-
-    {{ select_latest_export_rows('job_lineage', 'objects', 'job_id', object_columns) }}
-
-),
-
-query_objects as (
-
-    {{ select_latest_export_rows('query_lineage', 'objects', 'sql_file', object_columns) }}
-
-),
-
 unioned as (
 
-    select 'job' as origin_kind, job_id as origin, * exclude (job_id) from job_objects
-    union all
-    select 'sql_file' as origin_kind, sql_file as origin, * exclude (sql_file) from query_objects
+    {{ latest_lineage_rows('objects', object_columns) }}
 
 ),
 

@@ -17,23 +17,9 @@
 
 with
 
-job_relationships as (
-
-    {{ select_latest_export_rows('job_lineage', 'relationships', 'job_id', relationship_columns) }}
-
-),
-
-query_relationships as (
-
-    {{ select_latest_export_rows('query_lineage', 'relationships', 'sql_file', relationship_columns) }}
-
-),
-
 unioned as (
 
-    select 'job' as origin_kind, job_id as origin, * exclude (job_id) from job_relationships
-    union all
-    select 'sql_file' as origin_kind, sql_file as origin, * exclude (sql_file) from query_relationships
+    {{ latest_lineage_rows('relationships', relationship_columns) }}
 
 ),
 

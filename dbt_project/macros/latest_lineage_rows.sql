@@ -17,3 +17,16 @@
     ) as exports
         using ({{ origin_column }}, _dlt_load_id)
 {%- endmacro %}
+
+
+{#-
+    One lineage part (objects, columns or relationships) from jobs and from SQL files, latest exports only,
+    with `origin_kind` ('job' / 'sql_file') and `origin` (the job id / the file path) in front.
+-#}
+{% macro latest_lineage_rows(part, columns) -%}
+    select 'job' as origin_kind, job_id as origin, * exclude (job_id)
+    from ({{ select_latest_export_rows('job_lineage', part, 'job_id', columns) }})
+    union all
+    select 'sql_file' as origin_kind, sql_file as origin, * exclude (sql_file)
+    from ({{ select_latest_export_rows('query_lineage', part, 'sql_file', columns) }})
+{%- endmacro %}
