@@ -170,19 +170,23 @@ from origins where k % 2 = 0;
 """
 
 LINEAGE_PER_KIND_SQL = """
+-- one export per origin: its header row and its part rows share the load id (staging keeps only those)
+create or replace table sqlflow.{kind}_lineage as
+select origin as {key}, '1795132800.0' as _dlt_load_id from origins where {filter};
+
 create or replace table sqlflow.{kind}_lineage_objects as
-select origin as {key}, object_id, object_name, object_name as qualified_name, object_type,
+select origin as {key}, '1795132800.0' as _dlt_load_id, object_id, object_name, object_name as qualified_name, object_type,
        cast(null as varchar) as sub_type, cast(null as varchar) as server_name,
        cast(null as varchar) as database_name, cast(null as varchar) as schema_name
 from lineage_objects where {filter};
 
 create or replace table sqlflow.{kind}_lineage_columns as
-select origin as {key}, object_id, object_id || '.' || c as column_id, 'C' || c as column_name,
+select origin as {key}, '1795132800.0' as _dlt_load_id, object_id, object_id || '.' || c as column_id, 'C' || c as column_name,
        cast(null as varchar) as column_source
 from lineage_objects, range(1, 5) as cols(c) where {filter};
 
 create or replace table sqlflow.{kind}_lineage_relationships as
-select origin as {key}, relationship_id, 'fdd' as relationship_type, 'insert' as effect_type,
+select origin as {key}, '1795132800.0' as _dlt_load_id, relationship_id, 'fdd' as relationship_type, 'insert' as effect_type,
        cast(null as varchar) as process_id, target_object_id, cast(null as varchar) as target_object_name,
        target_column_id, target_column, source_position::bigint as source_position, source_object_id,
        cast(null as varchar) as source_object_name, source_column_id, source_column,
@@ -254,6 +258,8 @@ def print_report(path: Path, workdir: Path, seconds: float, top: int = 10) -> No
         ):
             count = con.execute(f"select count(*) from marts.{table}").fetchone()[0]
             print(f"  marts.{table:<24} {count:>10,} rows")
+            # a mart left empty would time nothing: the synthetic data must reach every one
+            assert count > 0, f"marts.{table} is empty: the synthetic warehouse no longer matches the models"
 
 
 def main() -> None:
