@@ -6,6 +6,7 @@ durable history: tasks are merged on `uuid` and never deleted; workers and queue
 
 import json
 import logging
+import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -30,7 +31,12 @@ BASE_URL_SETTING = "SOURCES__FLOWER__BASE_URL"
 ERROR_EXCERPT_CHARS = 200
 # Task pages go to dlt as Arrow tables: written as parquet, they skip dlt's row-by-row normalisation and
 # DuckDB reads them natively (20,000 tasks: ~2.9 s against ~5.5 s as jsonl rows, and flat memory).
-# .dlt/config.toml asks the parquet normaliser for the _dlt_load_id / _dlt_id columns.
+# dlt adds its _dlt_load_id / _dlt_id columns to Arrow data only when its parquet normaliser is told to;
+# that setting is global, so the source sets it (unless the environment already does), whatever the cwd.
+ARROW_ROW_COLUMNS_SETTINGS = (
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID",
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID",
+)
 ARROW_TYPES = {
     "text": pa.string(),
     "timestamp": pa.timestamp("us", tz="UTC"),
@@ -475,6 +481,8 @@ def flower_source(
     Settings resolve from SOURCES__FLOWER__<NAME> or [sources.flower]; credentials are checked at the first
     request. A bearer `token`, when set, is sent instead of basic auth (for a proxy in front of Flower).
     """
+    for setting in ARROW_ROW_COLUMNS_SETTINGS:
+        os.environ.setdefault(setting, "true")
     if page_size < 1:
         raise ValueError(f"Flower page_size must be at least 1, got {page_size} (SOURCES__FLOWER__PAGE_SIZE)")
     api = FlowerApi(base_url, username, password, token, request_timeout)
