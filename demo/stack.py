@@ -92,9 +92,6 @@ class ManagedProcess:
                 start_new_session=True,
             )
 
-    def is_running(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
     def check_alive(self) -> None:
         if self.popen is not None and self.popen.poll() is not None:
             raise StackError(

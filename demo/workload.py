@@ -50,10 +50,6 @@ class WorkloadSummary:
     def task_ids(self) -> list[str]:
         return [task.task_id for task in self.tasks]
 
-    def sent_by_name(self) -> dict[str, int]:
-        """{task name: number sent}"""
-        return dict(Counter(task.name for task in self.tasks))
-
     def expected_states(self) -> dict[str, dict[str, int]]:
         """{task name: {final state: count}}, e.g. {"etl.load_payments": {"SUCCESS": 5, "FAILURE": 1}}"""
         by_name: dict[str, Counter] = {}
