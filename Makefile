@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+FLOWER_2_0 := $(VENV)/flower-2.0.1
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DBT := $(BIN)/dbt --no-use-colors
 DBT_DIRS := --project-dir dbt_project --profiles-dir dbt_project
@@ -16,6 +17,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	# the older Flower line beside the pinned one, for the tests that run both (its deps are the same)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --target $(FLOWER_2_0) flower==2.0.1
 	rm -f $(VENV)/.installed-* && touch $@
 
 demo: setup

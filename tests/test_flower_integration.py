@@ -174,6 +174,9 @@ def test_flower_down_fails_with_a_connection_error_after_bounded_retries(stack, 
     error = failure.value.__cause__.__cause__
     assert isinstance(error, FlowerUnreachableError)
     assert str(error).startswith(f"cannot reach Flower at {stack.base_url} (GET /api/")
-    assert "after 3 attempt(s): [Errno 111] Connection refused. Is Flower running?" in str(error)
+    assert (
+        "after 3 attempt(s) (RUNTIME__REQUEST_MAX_ATTEMPTS): [Errno 111] Connection refused. Is Flower running?"
+        in str(error)
+    )
     assert rows("select uuid, state, _dlt_load_id from flower.tasks order by uuid") == snapshot
     assert "tasks" in flower_tables()
