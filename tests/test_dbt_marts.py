@@ -22,6 +22,7 @@ from demo.sqlflow_standin import DEMO_USER_ID, DEMO_USERS, DemoJob, SQLFlowStand
 from sources.flower import flower_source
 from sources.sqlflow import sqlflow_source
 from sources.warehouse import make_pipeline
+from tests.fixtures.flower_tasks_api import serve_tasks
 
 ROOT = Path(__file__).resolve().parent.parent
 DBT_DIR = ROOT / "dbt_project"
@@ -233,7 +234,7 @@ def serve_flower(server: HTTPServer, *, celery_messages: int, online: bool) -> N
     queues = copy.deepcopy(recorded_body("api_queues_length.json"))
     queues["active_queues"][0]["messages"] = celery_messages  # the recorded queues are empty
     server.clear()
-    server.expect_request("/api/tasks").respond_with_json(tasks)
+    serve_tasks(server, lambda: tasks)
     server.expect_request("/api/workers", query_string="refresh=1").respond_with_json(
         recorded_body("api_workers_refresh.json")
     )

@@ -29,6 +29,7 @@ from sources.flower import (
     flower_source,
 )
 from sources.warehouse import make_pipeline
+from tests.fixtures.flower_tasks_api import ordered, task_info, tasks_page
 
 RECORDINGS = Path(__file__).parent / "recordings" / "flower"
 USERNAME = "taskline"
@@ -60,14 +61,6 @@ def busy_worker() -> dict:
     worker = copy.deepcopy(recorded("api_workers_refresh")["body"]["w1@node1"])
     running = {"id": NEWEST_UUID, "name": "tasks.flaky", "args": [999], "kwargs": {}, "hostname": "w1@node1"}
     return {"w1@node1": {**worker, "active": [running], "reserved": [], "scheduled": []}}
-
-
-def flower_sort_key(task: dict, sort_by: str):
-    """Flower's sort key for `sort_by` (its utils/search.py): tasks without a value sort first ascending."""
-    value = task.get(sort_by)
-    if value is None:
-        return (False, 0.0 if sort_by in ("received", "started") else "", task["uuid"])
-    return (True, value if sort_by in ("received", "started") else str(value).lower(), task["uuid"])
 
 
 class RecordedFlower:
@@ -102,33 +95,17 @@ class RecordedFlower:
         return self.server.url_for("").rstrip("/")
 
     def ordered_tasks(self, sort_by: str | None = None) -> list[dict]:
-        tasks = list(self.tasks.values())
-        if sort_by:
-            return sorted(
-                tasks, key=lambda task: flower_sort_key(task, sort_by.lstrip("-")), reverse=sort_by[0] == "-"
-            )
-        if self.default_order == "2.0":
-            return sorted(tasks, key=lambda task: (-(task["clock"] or 0), task["uuid"]))
-        return sorted(tasks, key=lambda task: (-(task["timestamp"] or 0), task["uuid"]))
+        return ordered(self.tasks, sort_by, self.default_order)
 
     def _tasks_page(self, request: Request) -> Response:
         if self.before_page:
             self.before_page(request)
-        limit, offset = int(request.args["limit"]), int(request.args.get("offset", 0))
-        sort_by = request.args.get("sort_by")
-        if (sort_by, offset) in self.answer_at:
-            return self.answer_at[(sort_by, offset)]
-        state = request.args.get("state")
-        listed = [task for task in self.ordered_tasks(sort_by) if not state or task["state"] == state.upper()]
-        page = {task["uuid"]: task for task in listed[offset : offset + limit]}
-        return Response(json.dumps(page), content_type="application/json; charset=UTF-8")
+        answer = self.answer_at.get((request.args.get("sort_by"), int(request.args.get("offset", 0))))
+        return answer or tasks_page(self.tasks, request, self.default_order)
 
     def _task_info(self, request: Request) -> Response:
-        uuid = request.path.rsplit("/", 1)[1]
-        task = self.tasks.get(uuid)
-        if task is None or uuid in self.forgotten:
-            return respond("api_task_info_unknown")
-        return Response(json.dumps(task), content_type="application/json; charset=UTF-8")
+        held = {uuid: task for uuid, task in self.tasks.items() if uuid not in self.forgotten}
+        return task_info(held, request)
 
     def requests_to(self, path: str) -> list[str]:
         """Query strings of the requests this server got for `path`, in order."""
