@@ -11,7 +11,6 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,107 +28,16 @@ from sources.flower import (
     flower_source,
 )
 from sources.warehouse import make_pipeline
-from tests.fixtures.flower_tasks_api import ordered, task_info, tasks_page
-
-RECORDINGS = Path(__file__).parent / "recordings" / "flower"
-USERNAME = "taskline"
-PASSWORD = "s3cret-Pa55"
-TOKEN = "tok-abc.def.ghi"
-NEWEST_UUID = "64ee27e8-4f67-4673-84e9-ab087bd50681"  # flaky task: retried twice, then SUCCESS
-FAILED_UUID = "f597383a-d5e7-4a9d-baf4-e0d221998207"  # flaky task: retried twice, then FAILURE
-
-
-def recorded(name: str) -> dict:
-    return json.loads((RECORDINGS / f"{name}.json").read_text())
-
-
-def recorded_tasks() -> dict[str, dict]:
-    """The 12 newest tasks of a real 300-task Flower, in Flower's order."""
-    return copy.deepcopy(recorded("api_tasks_all_trimmed")["body"])
-
-
-def respond(name: str) -> Response:
-    """A recorded response replayed as it was: status, content type and body."""
-    exchange = recorded(name)
-    body = exchange["body"]
-    text = body if isinstance(body, str) else json.dumps(body)
-    return Response(text, status=exchange["status"], content_type=exchange["headers"]["Content-Type"])
-
-
-def busy_worker() -> dict:
-    """/api/workers?workername=w1@node1&refresh=1: the worker with its task lists (one task running)."""
-    worker = copy.deepcopy(recorded("api_workers_refresh")["body"]["w1@node1"])
-    running = {"id": NEWEST_UUID, "name": "tasks.flaky", "args": [999], "kwargs": {}, "hostname": "w1@node1"}
-    return {"w1@node1": {**worker, "active": [running], "reserved": [], "scheduled": []}}
-
-
-class RecordedFlower:
-    """Real HTTP on a local port, answering /api/tasks like Flower (sort_by, state filter, limit/offset) and
-    the other endpoints from recorded bodies. `default_order` is Flower 2.2's (last event first) or 2.0's
-    (Lamport clock first: after a worker restart new tasks come last)."""
-
-    def __init__(self, httpserver, tasks: dict[str, dict]):
-        self.server = httpserver
-        self.tasks = tasks
-        self.template = copy.deepcopy(tasks[NEWEST_UUID])  # a real task record to derive new ones from
-        self.default_order = "2.2"
-        self.answer_at: dict[tuple[str | None, int], Response] = {}  # (sort_by, offset) answered instead
-        self.before_page: Callable[[Request], None] | None = None  # changes Flower between two pages
-        self.forgotten: set[str] = set()  # /api/task/info/<uuid> answers 404 for these
-        httpserver.expect_request("/api/tasks").respond_with_handler(self._tasks_page)
-        httpserver.expect_request(re.compile(r"/api/task/info/.+")).respond_with_handler(self._task_info)
-        httpserver.expect_request("/api/workers", query_string="refresh=1").respond_with_response(
-            respond("api_workers_refresh")
-        )
-        httpserver.expect_request("/api/workers", query_string="status=1").respond_with_response(
-            respond("api_workers_status")
-        )
-        httpserver.expect_request(
-            "/api/workers", query_string={"workername": "w1@node1", "refresh": "1"}
-        ).respond_with_json(busy_worker())
-        httpserver.expect_request("/api/task/types").respond_with_response(respond("api_task_types"))
-        httpserver.expect_request("/api/queues/length").respond_with_response(respond("api_queues_length"))
-
-    @property
-    def base_url(self) -> str:
-        return self.server.url_for("").rstrip("/")
-
-    def ordered_tasks(self, sort_by: str | None = None) -> list[dict]:
-        return ordered(self.tasks, sort_by, self.default_order)
-
-    def _tasks_page(self, request: Request) -> Response:
-        if self.before_page:
-            self.before_page(request)
-        answer = self.answer_at.get((request.args.get("sort_by"), int(request.args.get("offset", 0))))
-        return answer or tasks_page(self.tasks, request, self.default_order)
-
-    def _task_info(self, request: Request) -> Response:
-        held = {uuid: task for uuid, task in self.tasks.items() if uuid not in self.forgotten}
-        return task_info(held, request)
-
-    def requests_to(self, path: str) -> list[str]:
-        """Query strings of the requests this server got for `path`, in order."""
-        return [request.query_string.decode() for request, _ in self.server.log if request.path == path]
-
-    def add_task(self, uuid: str, received: float | None, **fields) -> dict:
-        """A task derived from a real record, received at `received` (its events a moment later)."""
-        times = {
-            "sent": None,
-            "received": received,
-            "started": None,
-            "succeeded": None,
-            "failed": None,
-            "retried": None,
-            "timestamp": received,
-        }
-        task = {**copy.deepcopy(self.template), **times, "uuid": uuid, "retries": 0, **fields}
-        self.tasks[uuid] = task
-        return task
-
-
-@pytest.fixture
-def flower(httpserver) -> RecordedFlower:
-    return RecordedFlower(httpserver, recorded_tasks())
+from tests.fixtures.recorded_flower import (
+    FAILED_UUID,
+    NEWEST_UUID,
+    PASSWORD,
+    TOKEN,
+    USERNAME,
+    RecordedFlower,
+    recorded,
+    respond,
+)
 
 
 @pytest.fixture

@@ -127,7 +127,7 @@ def _until(tasks: list[dict[str, Any]], stop: Callable[[dict[str, Any]], bool]) 
         yield task
 
 
-def _epoch(task: dict[str, Any], name: str) -> float | None:
+def epoch_of(task: dict[str, Any], name: str) -> float | None:
     value = task.get(name)
     return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -136,14 +136,14 @@ def _before(name: str, line: float | None) -> Callable[[dict[str, Any]], bool]:
     """Stop at the first task whose `name` time is missing or older than the line (lists sorted on it)."""
 
     def stop(task: dict[str, Any]) -> bool:
-        value = _epoch(task, name)
+        value = epoch_of(task, name)
         return value is None or (line is not None and value < line)
 
     return stop
 
 
 def _has_received(task: dict[str, Any]) -> bool:
-    return _epoch(task, "received") is not None
+    return epoch_of(task, "received") is not None
 
 
 def is_in_flight(task: dict[str, Any]) -> bool:
