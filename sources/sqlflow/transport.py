@@ -58,7 +58,7 @@ def unreachable_cause(error: RequestException, url: str) -> tuple[str, str]:
         if isinstance(cause, ssl.SSLError):
             return f"the TLS handshake failed ({cause})", "Does the server speak https, or only http?"
         if isinstance(cause, ConnectionResetError | RemoteDisconnected | BrokenPipeError):
-            closed = f"{host_and_port(url)} closed the connection without an answer ({type(cause).__name__})"
+            closed = f"{host_and_port(url)} closed the connection without an answer"
             return closed, "Is it SQLFlow that listens there, and with http or https as given?"
     root = chain[-1]
     return f"{type(root).__name__}: {' '.join(str(root).split())}", "Is the URL right?"
