@@ -400,8 +400,7 @@ def test_a_deleted_file_is_retired_and_comes_back_when_restored(standin, sqlflow
         == raw_rows
     )  # history stays, flagged through the summary row
     assert [record.getMessage() for record in caplog.records if "retired" in record.getMessage()] == [
-        f"SQLFlow: {orders} no longer matches sql_paths or is empty (deleted, renamed, pattern changed): "
-        "its lineage is retired"
+        f"SQLFlow: {orders} no longer matches sql_paths: its lineage is retired from the marts"
     ]
     assert len(standin.calls(QUERY_PATH)) == 2
 
@@ -422,7 +421,7 @@ def test_a_deleted_file_is_retired_and_comes_back_when_restored(standin, sqlflow
     )
 
 
-def test_a_renamed_or_emptied_file_retires_its_old_lineage(standin, sqlflow_env, sql_dir):
+def test_a_renamed_or_emptied_file_retires_its_old_lineage(standin, sqlflow_env, sql_dir, caplog):
     write_sql(sql_dir, "orders.sql", LINEAGE_SQL)
     write_sql(sql_dir, "payments.sql", "INSERT INTO analytics.p (amount) SELECT amount FROM raw.payments;\n")
     set_sql_paths(sqlflow_env, sql_dir / "*.sql")
@@ -430,7 +429,8 @@ def test_a_renamed_or_emptied_file_retires_its_old_lineage(standin, sqlflow_env,
 
     (sql_dir / "orders.sql").rename(sql_dir / "orders_v2.sql")
     write_sql(sql_dir, "payments.sql", "\n")
-    run("query_lineage")
+    with caplog.at_level("WARNING", logger="sources.sqlflow.source"):
+        run("query_lineage")
 
     assert query(
         "select sql_file, retired_at is not null, sent_at is not null from sqlflow.query_lineage order by 1"
@@ -440,6 +440,10 @@ def test_a_renamed_or_emptied_file_retires_its_old_lineage(standin, sqlflow_env,
         (f"{sql_dir}/payments.sql", True, True),
     ]
     assert standin.calls(QUERY_PATH)[-1].form["sqltext"] == LINEAGE_SQL
+    assert sorted(record.getMessage() for record in caplog.records if "retired" in record.getMessage()) == [
+        f"SQLFlow: {sql_dir}/orders.sql no longer matches sql_paths: its lineage is retired from the marts",
+        f"SQLFlow: {sql_dir}/payments.sql is empty now: its lineage is retired from the marts",
+    ]
 
 
 @pytest.mark.parametrize(

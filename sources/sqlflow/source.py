@@ -155,11 +155,13 @@ def query_lineage_resource(
         sent: dict[str, str] = dlt.current.resource_state().setdefault("sent_sql_sha256", {})
         tables = LineageTables("query_lineage", "sql_file", query_lineage_columns())
         current: set[str] = set()
+        emptied: set[str] = set()
         for sql_file, path in match_sql_files(sql_paths).items():
             content = path.read_bytes()
             sql = content.decode("utf-8", errors="replace")
             if not sql.strip():
                 logger.warning("SQLFlow: %s is empty, not sent", sql_file)
+                emptied.add(sql_file)
                 continue
             current.add(sql_file)
             digest = hashlib.sha256(content).hexdigest()
@@ -176,11 +178,8 @@ def query_lineage_resource(
             sent[sql_file] = digest
         gone = [sql_file for sql_file in sent if sql_file not in current]
         for sql_file in gone:
-            logger.warning(
-                "SQLFlow: %s no longer matches sql_paths or is empty (deleted, renamed, pattern changed): "
-                "its lineage is retired",
-                sql_file,
-            )
+            reason = "is empty now" if sql_file in emptied else "no longer matches sql_paths"
+            logger.warning("SQLFlow: %s %s: its lineage is retired from the marts", sql_file, reason)
             del sent[sql_file]  # sent again, and so un-retired, if it comes back
         if gone:
             yield from tables.retired_items(gone, utc_now())

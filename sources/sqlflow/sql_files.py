@@ -38,22 +38,22 @@ def file_key(pattern: str, match: str) -> str:
     return under_root if root == "." else posixpath.join(root, under_root)
 
 
-def match_sql_files(patterns: list[str], project_dir: Path = PROJECT_DIR) -> dict[str, Path]:
+def match_sql_files(patterns: list[str]) -> dict[str, Path]:
     """Key -> file for every file the patterns match (`**` recurses), in a stable order. A file matched by
     several patterns keeps the key of the first."""
     matched: dict[str, Path] = {}
     seen: set[Path] = set()
     for pattern in patterns:
         found = {
-            file_key(pattern, match): project_dir / match
-            for match in glob.glob(pattern, root_dir=project_dir, recursive=True)
-            if (project_dir / match).is_file()
+            file_key(pattern, match): PROJECT_DIR / match
+            for match in glob.glob(pattern, root_dir=PROJECT_DIR, recursive=True)
+            if (PROJECT_DIR / match).is_file()
         }
         if not found:
             logger.warning(
                 "SQLFlow: sql_paths pattern %r matches no file (relative patterns start at %s)",
                 pattern,
-                project_dir,
+                PROJECT_DIR,
             )
         for key, path in sorted(found.items()):
             if path.resolve() not in seen:
