@@ -246,17 +246,23 @@ def serve_flower(server: HTTPServer, *, celery_messages: int, online: bool) -> N
     server.expect_request("/api/queues/length").respond_with_json(queues)
 
 
+def point_sources_at(
+    monkeypatch: pytest.MonkeyPatch, flower: HTTPServer, sqlflow: SQLFlowStandIn, sql_paths: list[str]
+) -> None:
+    monkeypatch.setenv("SOURCES__FLOWER__BASE_URL", flower.url_for("/").rstrip("/"))
+    monkeypatch.setenv("SOURCES__FLOWER__USERNAME", "taskline")
+    monkeypatch.setenv("SOURCES__FLOWER__PASSWORD", "taskline-demo")
+    monkeypatch.setenv("SOURCES__SQLFLOW__BASE_URL", sqlflow.base_url)
+    monkeypatch.setenv("SOURCES__SQLFLOW__USER_ID", DEMO_USER_ID)
+    monkeypatch.setenv("SOURCES__SQLFLOW__SECRET_KEY", DEMO_USERS[DEMO_USER_ID])
+    monkeypatch.setenv("SOURCES__SQLFLOW__SQL_PATHS", json.dumps(sql_paths))
+
+
 def load_warehouse(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two loads of each source through the real dlt pipelines (the second re-reads and merges)."""
     jobs = [*demo_jobs(), RETIRED_JOB, EMPTIED_JOB]
     with HTTPServer() as flower, SQLFlowStandIn(jobs=jobs) as sqlflow:
-        monkeypatch.setenv("SOURCES__FLOWER__BASE_URL", flower.url_for("/").rstrip("/"))
-        monkeypatch.setenv("SOURCES__FLOWER__USERNAME", "taskline")
-        monkeypatch.setenv("SOURCES__FLOWER__PASSWORD", "taskline-demo")
-        monkeypatch.setenv("SOURCES__SQLFLOW__BASE_URL", sqlflow.base_url)
-        monkeypatch.setenv("SOURCES__SQLFLOW__USER_ID", DEMO_USER_ID)
-        monkeypatch.setenv("SOURCES__SQLFLOW__SECRET_KEY", DEMO_USERS[DEMO_USER_ID])
-        monkeypatch.setenv("SOURCES__SQLFLOW__SQL_PATHS", json.dumps(["demo/sql/*.sql"]))
+        point_sources_at(monkeypatch, flower, sqlflow, ["demo/sql/*.sql"])
         for celery_messages, online in ((5, True), (1, False)):
             serve_flower(flower, celery_messages=celery_messages, online=online)
             make_pipeline("flower").run(flower_source())
@@ -765,13 +771,7 @@ def retirement(tmp_path_factory) -> tuple[Path, dict[str, dict[str, list[tuple]]
     ):
         monkeypatch.setenv("DUCKDB_PATH", str(warehouse))
         monkeypatch.setenv("DLT_DATA_DIR", str(workdir / "dlt_data"))
-        monkeypatch.setenv("SOURCES__FLOWER__BASE_URL", flower.url_for("/").rstrip("/"))
-        monkeypatch.setenv("SOURCES__FLOWER__USERNAME", "taskline")
-        monkeypatch.setenv("SOURCES__FLOWER__PASSWORD", "taskline-demo")
-        monkeypatch.setenv("SOURCES__SQLFLOW__BASE_URL", sqlflow.base_url)
-        monkeypatch.setenv("SOURCES__SQLFLOW__USER_ID", DEMO_USER_ID)
-        monkeypatch.setenv("SOURCES__SQLFLOW__SECRET_KEY", DEMO_USERS[DEMO_USER_ID])
-        monkeypatch.setenv("SOURCES__SQLFLOW__SQL_PATHS", json.dumps([f"{sql_dir}/*.sql"]))
+        point_sources_at(monkeypatch, flower, sqlflow, [f"{sql_dir}/*.sql"])
         serve_flower(flower, celery_messages=0, online=True)
         make_pipeline("flower").run(flower_source())  # the failing tasks of task_failure_impact
         make_pipeline("sqlflow").run(sqlflow_source())
