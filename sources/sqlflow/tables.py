@@ -167,18 +167,17 @@ class LineageTables:
 
     def stored_summary_rows(self, key_values: list[str]) -> dict[str, dict[str, Any]]:
         """Summary rows of `key_values` in the pipeline's dataset, without dlt's own columns, by key."""
-        with dlt.current.pipeline().sql_client() as client:
-            table = client.make_qualified_table_name(self.summary_table)
-            key = client.escape_column_name(self.key)
-            placeholders = ", ".join(["%s"] * len(key_values))
-            try:
-                with client.execute_query(
-                    f"select * from {table} where {key} in ({placeholders})", *key_values
-                ) as cursor:
+        try:
+            with dlt.current.pipeline().sql_client() as client:
+                table = client.make_qualified_table_name(self.summary_table)
+                key = client.escape_column_name(self.key)
+                placeholders = ", ".join(["%s"] * len(key_values))
+                query = f"select * from {table} where {key} in ({placeholders})"
+                with client.execute_query(query, *key_values) as cursor:
                     names = [column[0] for column in cursor.description]
                     rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
-            except DatabaseUndefinedRelation:
-                return {}
+        except DatabaseUndefinedRelation:  # no summary table in the warehouse: nothing to keep
+            return {}
         return {
             row[self.key]: {name: value for name, value in row.items() if not name.startswith("_dlt_")}
             for row in rows
