@@ -55,9 +55,7 @@ def held_tasks(api: FlowerApi, page_size: int) -> Iterator[HeldTask]:
             yield HeldTask(task["uuid"], task.get("state"), epoch_of(task, "timestamp"))
 
 
-def compare(
-    held: list[HeldTask], loaded: Mapping[str, float | None], walk_started_at: float
-) -> Completeness:
+def compare(held: list[HeldTask], loaded: Mapping[str, float | None], walk_started_at: float) -> Completeness:
     """`loaded`: uuid → last-event time in the warehouse, for the held uuids found there."""
     result = Completeness(held=len({task.uuid for task in held}))
     for task in held:
