@@ -63,11 +63,11 @@ final as (
         snapshot_at,
         previous_snapshot_at,
         -- after a restart the counter covers only the new process: from its start, estimated from its
-        -- uptime (whole seconds, counted from before the inspect calls, one second to spare)
+        -- uptime at the reading (rounded to whole seconds: one second earlier keeps its first attempts in)
         case
             when is_restart then greatest(
                 previous_counter_read_at,
-                coalesce(snapshot_at - to_seconds(uptime_s + 1), previous_counter_read_at)
+                coalesce(counter_read_at - to_seconds(uptime_s + 1), previous_counter_read_at)
             )
             else previous_counter_read_at
         end as counted_from_at,
