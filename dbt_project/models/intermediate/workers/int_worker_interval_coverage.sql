@@ -1,4 +1,7 @@
 -- One row per snapshot interval of a worker: task attempts its counter counted vs attempts in the warehouse.
+-- A table, not a view: its tests and the coverage check read it after every build (an ASOF join over all tasks).
+{{ config(materialized='table') }}
+
 with
 
 intervals as (
