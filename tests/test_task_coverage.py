@@ -2,9 +2,8 @@
 
 A private stack (Redis + Celery worker + Flower started with --max_tasks=20) and the scheduled `flower_load` job
 run in process, limited to the Flower load, the worker and coverage models and the `task_attempts_coverage`
-check (the task-failure marts are not needed here). Each phase sends tasks,
-waits until Flower has received every event of them, then runs the job once and keeps what the warehouse
-and the check say:
+check (the task-failure marts are not needed here). Each phase sends tasks, waits until Flower has processed
+every event of them, then runs the job once and keeps what the warehouse and the check say:
 
 - baseline: no task yet; the worker's first snapshot has nothing to compare with;
 - no loss: 5 tasks and one that retries twice (8 attempts), all in Flower;
@@ -47,9 +46,19 @@ class Phase:
     latest_intervals: list[tuple]  # (is_restart, processed, loaded, lost) of the interval the check reads
 
 
-def send(stack: FlowerStack, count: int, name: str = QUICK_TASK, **kwargs) -> list[str]:
+def run_tasks(stack: FlowerStack, count: int, name: str = QUICK_TASK, **kwargs) -> None:
+    """Send `count` tasks; return once each is final in Celery and Flower processed its final event."""
+    finished_before = finished_events_in_flower(stack)
     client = stack.celery()
-    return [client.send_task(name, args=(index,), kwargs=kwargs).id for index in range(count)]
+    task_ids = [client.send_task(name, args=(index,), kwargs=kwargs).id for index in range(count)]
+    wait_until_results_final(stack, task_ids, timeout=EVENT_TIMEOUT_S)
+    expected = finished_before + count
+    wait_for(
+        lambda: finished_events_in_flower(stack) == expected,
+        EVENT_TIMEOUT_S,
+        f"Flower to process {expected} task-succeeded/task-failed events",
+        stack.logs(),
+    )
 
 
 def finished_events_in_flower(stack: FlowerStack) -> int:
@@ -62,25 +71,16 @@ def finished_events_in_flower(stack: FlowerStack) -> int:
     )
 
 
-def wait_until_flower_has_seen(stack: FlowerStack, task_ids: list[str], finished_before: int) -> None:
-    """Every task final in Celery and its final event processed by Flower (evicted or not)."""
-    wait_until_results_final(stack, task_ids, timeout=EVENT_TIMEOUT_S)
-    expected = finished_before + len(task_ids)
-    wait_for(
-        lambda: finished_events_in_flower(stack) == expected,
-        EVENT_TIMEOUT_S,
-        f"Flower to process {expected} task-succeeded/task-failed events",
-        stack.logs(),
-    )
-
-
 def worker_status(stack: FlowerStack) -> bool | None:
     return stack.api_get("/api/workers", params={"status": 1}).json().get(stack.worker_name)
 
 
-def worker_pid(stack: FlowerStack) -> int:
-    reply = stack.api_get("/api/workers", params={"workername": stack.worker_name, "refresh": 1}).json()
-    return reply[stack.worker_name]["stats"]["pid"]
+def worker_pid(stack: FlowerStack) -> int | None:
+    """The worker's pid from a fresh inspect reply; None while Flower cannot inspect it."""
+    response = stack.api_get("/api/workers", params={"workername": stack.worker_name, "refresh": 1})
+    if response.status_code != 200:
+        return None
+    return response.json()[stack.worker_name].get("stats", {}).get("pid")
 
 
 def restart_worker(stack: FlowerStack) -> None:
@@ -88,7 +88,9 @@ def restart_worker(stack: FlowerStack) -> None:
     old_pid = worker_pid(stack)
     worker = stack._worker  # the stack has no public worker restart; Flower must stay up
     worker.stop()
-    wait_for(lambda: worker_status(stack) is False, STARTUP_TIMEOUT_S, "Flower to see the worker go", [])
+    wait_for(
+        lambda: worker_status(stack) is False, STARTUP_TIMEOUT_S, "Flower to see the worker go", stack.logs()
+    )
     worker.start()
     wait_for(
         lambda: worker_status(stack) is True and worker_pid(stack) != old_pid,
@@ -135,19 +137,16 @@ def coverage_run(tmp_path_factory) -> tuple[dict[str, Phase], Path, str]:
             monkeypatch.setenv(name, value)
         phases["baseline"] = run_flower_load(warehouse)
 
-        tasks = send(stack, 5) + send(stack, 1, RETRYING_TASK, fail_until_attempt=2)
-        wait_until_flower_has_seen(stack, tasks, finished_before=0)
+        run_tasks(stack, 5)
+        run_tasks(stack, 1, RETRYING_TASK, fail_until_attempt=2)
         phases["no loss"] = run_flower_load(warehouse)
 
-        tasks = send(stack, 30)
-        wait_until_flower_has_seen(stack, tasks, finished_before=6)
+        run_tasks(stack, 30)
         phases["eviction"] = run_flower_load(warehouse)
 
-        before_restart = send(stack, 3)
-        wait_until_flower_has_seen(stack, before_restart, finished_before=36)
+        run_tasks(stack, 3)
         restart_worker(stack)
-        after_restart = send(stack, 4)
-        wait_until_flower_has_seen(stack, after_restart, finished_before=39)
+        run_tasks(stack, 4)
         phases["restart"] = run_flower_load(warehouse)
         worker = stack.worker_name
     return phases, warehouse, worker
