@@ -2,12 +2,13 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+FLOWER_2_0 := $(VENV)/flower-2.0.1
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DBT := $(BIN)/dbt --no-use-colors
 DBT_DIRS := --project-dir dbt_project --profiles-dir dbt_project
 export DUCKDB_PATH ?= data/warehouse.duckdb
 
-.PHONY: setup demo test lint dev docs bench clean
+.PHONY: setup demo test lint dev serve docs bench clean
 
 setup: $(STAMP)
 
@@ -16,6 +17,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	# the older Flower line beside the pinned one, for the tests that run both (its deps are the same)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --target $(FLOWER_2_0) flower==2.0.1
 	rm -f $(VENV)/.installed-* && touch $@
 
 demo: setup
@@ -30,6 +33,10 @@ lint: setup
 
 dev: setup
 	$(BIN)/python -m demo.dev
+
+# the Dagster UI + daemon on your own Flower/SQLFlow settings (TASKLINE_HOST, TASKLINE_PORT, DAGSTER_HOME)
+serve: setup
+	$(BIN)/python -m orchestration.serve
 
 docs: setup
 	$(BIN)/python -m demo.docs --serve

@@ -24,6 +24,9 @@ from demo.celery_app import make_app
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKER_NAME = f"w1@{socket.gethostname()}"
+# Flower releases the stack can run: the pinned one (installed) and the 2.0 line, which `make setup` installs
+# beside it (same dependencies). Their /api/tasks default order differs (flower-api.md).
+FLOWER_RELEASES = {"2.2.0": None, "2.0.1": Path(sys.prefix) / "flower-2.0.1"}
 STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 LOG_TAIL_LINES = 30
@@ -144,6 +147,7 @@ class FlowerStack:
         password: str = "taskline-demo",
         concurrency: int = 2,
         persistent: bool = False,
+        flower_release: str = "2.2.0",
         max_tasks: int | None = None,
     ):
         self.workdir = Path(workdir)
@@ -151,6 +155,7 @@ class FlowerStack:
         self.password = password
         self.concurrency = concurrency
         self.persistent = persistent
+        self.flower_release = flower_release
         self.max_tasks = max_tasks  # tasks Flower keeps in memory (its default: 100,000)
         self.worker_name = WORKER_NAME
         self.redis_port = free_port()
@@ -159,8 +164,9 @@ class FlowerStack:
         self.base_url = f"http://127.0.0.1:{self.flower_port}"
         self._client: Celery | None = None
         self._redis = self._process("redis", self._redis_argv())
-        self._worker = self._process("worker", self._worker_argv())
-        self._flower = self._process("flower", self._flower_argv())
+        self._worker = self._process("worker", self._worker_argv(self.worker_name, "celery"))
+        self._flower = self._process("flower", self._flower_argv(), self._flower_env())
+        self._extra_workers: list[ManagedProcess] = []
 
     # --- lifecycle ---------------------------------------------------------------------------------------
 
@@ -188,8 +194,9 @@ class FlowerStack:
         if self._client is not None:
             self._client.close()
             self._client = None
-        for process in (self._flower, self._worker, self._redis):
+        for process in (self._flower, *self._extra_workers, self._worker, self._redis):
             process.stop()
+        self._extra_workers = []
 
     def stop_flower(self) -> None:
         self._flower.stop()
@@ -203,9 +210,32 @@ class FlowerStack:
         self.stop_flower()
         self.start_flower()
 
+    def restart_worker(self) -> None:
+        """Stop and start the worker, as a deploy does: its Lamport clock starts again near zero."""
+        self._worker.stop()
+        self._worker.start()
+        wait_for(
+            self._flower_sees_worker, STARTUP_TIMEOUT_S, "Flower to see the restarted worker", self.logs()
+        )
+
+    def start_worker(self, name: str, queue: str, env: dict[str, str] | None = None) -> None:
+        """One more worker, consuming only `queue`, with extra environment (e.g. libfaketime's); stopped with
+        the stack. Returns once Flower sees it online."""
+        worker = self._process(f"worker-{queue}", self._worker_argv(name, queue), env)
+        self._extra_workers.append(worker)
+        worker.start()
+
+        def online() -> bool:
+            worker.check_alive()
+            response = self.api_get("/api/workers", params={"status": 1}, timeout=2)
+            return response.status_code == 200 and response.json().get(name) is True
+
+        wait_for(online, STARTUP_TIMEOUT_S, f"Flower to see worker {name} online", [worker.log])
+
     def process_ids(self) -> list[int]:
-        """Every live process the stack started, the worker's pool children included."""
-        return [pid for p in (self._redis, self._worker, self._flower) for pid in p.group_pids()]
+        """Every live process the stack started, the workers' pool children included."""
+        processes = (self._redis, self._worker, *self._extra_workers, self._flower)
+        return [pid for process in processes for pid in process.group_pids()]
 
     # --- using the stack ---------------------------------------------------------------------------------
 
@@ -234,8 +264,8 @@ class FlowerStack:
 
     # --- internals ---------------------------------------------------------------------------------------
 
-    def _process(self, name: str, argv: list[str]) -> ManagedProcess:
-        return ManagedProcess(name, argv, self.workdir / f"{name}.log", self._child_env())
+    def _process(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> ManagedProcess:
+        return ManagedProcess(name, argv, self.workdir / f"{name}.log", {**self._child_env(), **(env or {})})
 
     def _child_env(self) -> dict[str, str]:
         # FLOWER_* variables from the caller's shell would change Flower's auth; the stack sets its own.
@@ -253,10 +283,23 @@ class FlowerStack:
             "--dir", str(self.workdir),
         ]  # fmt: skip
 
-    def _worker_argv(self) -> list[str]:
+    def _flower_env(self) -> dict[str, str]:
+        """PYTHONPATH that puts the chosen Flower release first (the pinned one needs nothing)."""
+        if self.flower_release not in FLOWER_RELEASES:
+            raise StackError(
+                f"Unknown Flower release {self.flower_release}: choose one of {list(FLOWER_RELEASES)}"
+            )
+        path = FLOWER_RELEASES[self.flower_release]
+        if path is None:
+            return {}
+        if not (path / "flower").is_dir():
+            raise StackError(f"Flower {self.flower_release} is not installed in {path}: run `make setup`")
+        return {"PYTHONPATH": os.pathsep.join(filter(None, [str(path), os.environ.get("PYTHONPATH")]))}
+
+    def _worker_argv(self, name: str, queue: str) -> list[str]:
         return [
             sys.executable, "-m", "celery", "-A", "demo.celery_app", "worker",
-            "-E", "-c", str(self.concurrency), "-Q", "celery", "-n", self.worker_name,
+            "-E", "-c", str(self.concurrency), "-Q", queue, "-n", name,
             "--loglevel=WARNING",
             # one worker: nobody to sync with, and skipping mingle saves a second at startup
             "--without-mingle", "--without-gossip",

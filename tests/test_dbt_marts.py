@@ -8,6 +8,7 @@ pipelines run twice (worker and queue snapshots build a history), then one `dbt 
 
 import copy
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from demo.sqlflow_standin import DEMO_USER_ID, DEMO_USERS, DemoJob, SQLFlowStand
 from sources.flower import flower_source
 from sources.sqlflow import sqlflow_source
 from sources.warehouse import make_pipeline
+from tests.fixtures.flower_tasks_api import serve_tasks
 
 ROOT = Path(__file__).resolve().parent.parent
 DBT_DIR = ROOT / "dbt_project"
@@ -251,7 +253,7 @@ def serve_flower(server: HTTPServer, *, celery_messages: int, online: bool, work
     queues = copy.deepcopy(recorded_body("api_queues_length.json"))
     queues["active_queues"][0]["messages"] = celery_messages  # the recorded queues are empty
     server.clear()
-    server.expect_request("/api/tasks").respond_with_json(tasks)
+    serve_tasks(server, lambda: tasks)
     server.expect_request("/api/workers", query_string="refresh=1").respond_with_json(workers)
     server.expect_request("/api/workers", query_string="status=1").respond_with_json({"w1@node1": online})
     server.expect_request(
@@ -261,17 +263,23 @@ def serve_flower(server: HTTPServer, *, celery_messages: int, online: bool, work
     server.expect_request("/api/queues/length").respond_with_json(queues)
 
 
+def point_sources_at(
+    monkeypatch: pytest.MonkeyPatch, flower: HTTPServer, sqlflow: SQLFlowStandIn, sql_paths: list[str]
+) -> None:
+    monkeypatch.setenv("SOURCES__FLOWER__BASE_URL", flower.url_for("/").rstrip("/"))
+    monkeypatch.setenv("SOURCES__FLOWER__USERNAME", "taskline")
+    monkeypatch.setenv("SOURCES__FLOWER__PASSWORD", "taskline-demo")
+    monkeypatch.setenv("SOURCES__SQLFLOW__BASE_URL", sqlflow.base_url)
+    monkeypatch.setenv("SOURCES__SQLFLOW__USER_ID", DEMO_USER_ID)
+    monkeypatch.setenv("SOURCES__SQLFLOW__SECRET_KEY", DEMO_USERS[DEMO_USER_ID])
+    monkeypatch.setenv("SOURCES__SQLFLOW__SQL_PATHS", json.dumps(sql_paths))
+
+
 def load_warehouse(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two loads of each source through the real dlt pipelines (the second re-reads and merges)."""
     jobs = [*demo_jobs(), RETIRED_JOB, EMPTIED_JOB]
     with HTTPServer() as flower, SQLFlowStandIn(jobs=jobs) as sqlflow:
-        monkeypatch.setenv("SOURCES__FLOWER__BASE_URL", flower.url_for("/").rstrip("/"))
-        monkeypatch.setenv("SOURCES__FLOWER__USERNAME", "taskline")
-        monkeypatch.setenv("SOURCES__FLOWER__PASSWORD", "taskline-demo")
-        monkeypatch.setenv("SOURCES__SQLFLOW__BASE_URL", sqlflow.base_url)
-        monkeypatch.setenv("SOURCES__SQLFLOW__USER_ID", DEMO_USER_ID)
-        monkeypatch.setenv("SOURCES__SQLFLOW__SECRET_KEY", DEMO_USERS[DEMO_USER_ID])
-        monkeypatch.setenv("SOURCES__SQLFLOW__SQL_PATHS", json.dumps(["demo/sql/*.sql"]))
+        point_sources_at(monkeypatch, flower, sqlflow, ["demo/sql/*.sql"])
         for celery_messages, online, read_before_flaky in ((5, True, True), (1, False, False)):
             workers = worker_reply(read_before_flaky=read_before_flaky)
             serve_flower(flower, celery_messages=celery_messages, online=online, workers=workers)
@@ -280,7 +288,8 @@ def load_warehouse(monkeypatch: pytest.MonkeyPatch) -> None:
             sqlflow.update_job(EMPTIED_JOB.job_id, files=NO_LINEAGE_SQL)
 
 
-def dbt_build(workdir: Path) -> None:
+def dbt_build(workdir: Path, *selection: str) -> None:
+    """`dbt build` of the whole project, or of a selection (e.g. "--select", "source:sqlflow+")."""
     result = subprocess.run(
         [
             str(DBT),
@@ -294,6 +303,7 @@ def dbt_build(workdir: Path) -> None:
             str(workdir / "target"),
             "--log-path",
             str(workdir / "logs"),
+            *selection,
         ],
         capture_output=True,
         text=True,
@@ -306,7 +316,7 @@ def marts(tmp_path_factory) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to a warehouse loaded by the real sources and built by `dbt build`."""
     workdir = tmp_path_factory.mktemp("dbt_marts")
     with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.chdir(ROOT)  # sql_file paths are stored relative to the working directory
+        monkeypatch.chdir(workdir)  # SQL_PATHS `demo/sql/*.sql` starts at the project, not here
         monkeypatch.setenv("DUCKDB_PATH", str(workdir / "warehouse.duckdb"))
         monkeypatch.setenv("DLT_DATA_DIR", str(workdir / "dlt_data"))
         load_warehouse(monkeypatch)
@@ -726,6 +736,137 @@ def test_lineage_impact_is_the_shortest_path_closure_and_survives_a_cycle(marts)
         ("staging.orders_enriched", "analytics.daily_revenue", 1),
         ("staging.orders_enriched", "reporting.exec_dashboard", 2),
     ]
+
+
+# ---- SQL files deleted (and one restored): their lineage leaves the marts, and comes back ----------------
+
+DELETED_FILE = "exec_dashboard.sql"  # the only origin of every edge into reporting.exec_dashboard
+RESTORED_FILE = "daily_revenue.sql"  # deleted with it, restored before the next dbt build
+
+
+def lineage_snapshot(warehouse: Path, sql_dir: Path) -> dict[str, list[tuple]]:
+    """What the marts and the raw tables say about the two files and the table DELETED_FILE writes."""
+    deleted, restored = f"{sql_dir}/{DELETED_FILE}", f"{sql_dir}/{RESTORED_FILE}"
+    queries = {
+        "deleted_table_edges": f"""select source_table, target_table from marts.lineage_table_edges
+                                   where origin = '{deleted}' order by all""",
+        "deleted_column_edges": f"select count(*) from marts.lineage_column_edges where origin = '{deleted}'",
+        "impact": """select table_name, depth from marts.lineage_impact
+                     where downstream_table = 'reporting.exec_dashboard' order by all""",
+        "failure_impact": """select task_name, depth from marts.task_failure_impact
+                             where impacted_table = 'reporting.exec_dashboard' order by all""",
+        "restored_table_edges": f"""select source_table, target_table from marts.lineage_table_edges
+                                    where origin = '{restored}' order by all""",
+        "origins": "select distinct origin from marts.lineage_table_edges order by all",
+        "raw_summaries": """select sql_file, retired_at is not null, response_code, relationships
+                            from sqlflow.query_lineage order by all""",
+        "raw_relationships": f"""select count(*) from sqlflow.query_lineage_relationships
+                                 where sql_file = '{deleted}'""",
+    }
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return {name: con.sql(sql).fetchall() for name, sql in queries.items()}
+
+
+@pytest.fixture(scope="module")
+def retirement(tmp_path_factory) -> tuple[Path, dict[str, dict[str, list[tuple]]]]:
+    """The demo SQL files (no jobs) in a directory of their own: loaded and built; then DELETED_FILE and
+    RESTORED_FILE deleted and loaded, RESTORED_FILE put back and loaded, and built again. Returns the
+    directory and the lineage snapshots: `before`, `between` (the two loads, raw tables only), `after`."""
+    workdir = tmp_path_factory.mktemp("dbt_retirement")
+    warehouse = workdir / "warehouse.duckdb"
+    sql_dir = workdir / "sql"
+    sql_dir.mkdir()
+    for path in (ROOT / "demo" / "sql").glob("*.sql"):
+        shutil.copy(path, sql_dir)
+    restored_sql = (sql_dir / RESTORED_FILE).read_text()
+    # the lineage marts and task_failure_impact with all they need, then only what the SQLFlow load changes
+    first_build = ("--select", "+task_failure_impact", "--indirect-selection", "cautious")
+    lineage_build = ("--select", "source:sqlflow+", "--indirect-selection", "cautious")
+    with (
+        pytest.MonkeyPatch.context() as monkeypatch,
+        HTTPServer() as flower,
+        SQLFlowStandIn(jobs=[]) as sqlflow,
+    ):
+        monkeypatch.setenv("DUCKDB_PATH", str(warehouse))
+        monkeypatch.setenv("DLT_DATA_DIR", str(workdir / "dlt_data"))
+        point_sources_at(monkeypatch, flower, sqlflow, [f"{sql_dir}/*.sql"])
+        serve_flower(flower, celery_messages=0, online=True)
+        make_pipeline("flower").run(flower_source())  # the failing tasks of task_failure_impact
+        make_pipeline("sqlflow").run(sqlflow_source())
+        dbt_build(workdir, *first_build)
+        before = lineage_snapshot(warehouse, sql_dir)
+
+        (sql_dir / DELETED_FILE).unlink()
+        (sql_dir / RESTORED_FILE).unlink()
+        make_pipeline("sqlflow").run(sqlflow_source())
+        between = lineage_snapshot(warehouse, sql_dir)
+        (sql_dir / RESTORED_FILE).write_text(restored_sql)
+        make_pipeline("sqlflow").run(sqlflow_source())
+        dbt_build(workdir, *lineage_build)
+        after = lineage_snapshot(warehouse, sql_dir)
+    return sql_dir, {"before": before, "between": between, "after": after}
+
+
+def test_a_deleted_sql_file_leaves_the_lineage_marts_after_the_next_load(retirement):
+    sql_dir, snapshots = retirement
+    before, after = snapshots["before"], snapshots["after"]
+    assert before["deleted_table_edges"] == [
+        ("analytics.customer_ltv", "reporting.exec_dashboard"),
+        ("analytics.daily_revenue", "reporting.exec_dashboard"),
+    ]
+    assert before["deleted_column_edges"] == [(6,)]
+    assert before["impact"] == [
+        ("analytics.customer_ltv", 1),
+        ("analytics.daily_revenue", 1),
+        ("raw.customers", 3),
+        ("raw.orders", 3),
+        ("raw.payments", 2),
+        ("staging.orders_enriched", 2),
+    ]
+    assert before["failure_impact"] == [
+        ("etl.build_daily_revenue", 1),
+        ("etl.enrich_orders", 2),
+        ("etl.extract_orders", 3),
+        ("etl.load_payments", 2),
+        ("etl.refresh_customer_ltv", 1),
+    ]
+
+    assert after["deleted_table_edges"] == [] and after["deleted_column_edges"] == [(0,)]
+    assert after["impact"] == [] and after["failure_impact"] == []
+    demo_files = sorted(f"{sql_dir}/{path.name}" for path in (ROOT / "demo" / "sql").glob("*.sql"))
+    assert before["origins"] == [(origin,) for origin in demo_files]
+    assert after["origins"] == [(origin,) for origin in demo_files if not origin.endswith(DELETED_FILE)]
+    # the raw rows stay as history, flagged through the summary row
+    assert after["raw_relationships"] == before["raw_relationships"] == [(12,)]
+
+
+def test_a_restored_sql_file_is_back_in_the_marts_and_no_longer_retired(retirement):
+    sql_dir, snapshots = retirement
+    before, between, after = snapshots["before"], snapshots["between"], snapshots["after"]
+
+    def summaries(retired: set[str]) -> list[tuple]:
+        counts = {
+            "customer_ltv.sql": 18,
+            "daily_revenue.sql": 10,
+            "exec_dashboard.sql": 12,
+            "orders_enriched.sql": 14,
+        }
+        return [
+            (f"{sql_dir}/{name}", name in retired, 203 if name == DELETED_FILE else 200, relationships)
+            for name, relationships in counts.items()
+        ]
+
+    assert before["raw_summaries"] == summaries(retired=set())
+    assert between["raw_summaries"] == summaries(retired={DELETED_FILE, RESTORED_FILE})
+    assert after["raw_summaries"] == summaries(retired={DELETED_FILE})
+    assert (
+        after["restored_table_edges"]
+        == before["restored_table_edges"]
+        == [
+            ("raw.payments", "analytics.daily_revenue"),
+            ("staging.orders_enriched", "analytics.daily_revenue"),
+        ]
+    )
 
 
 def test_task_failure_impact_lists_written_and_downstream_tables_of_recent_failures(marts):

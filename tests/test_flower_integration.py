@@ -4,7 +4,11 @@ The stack is shared by the whole session, so every test sends its own tasks and 
 that stop or restart Flower bring it back before they end. Each test has its own warehouse (conftest).
 """
 
+import glob
+import logging
 import re
+import socket
+import time
 
 import pytest
 import requests
@@ -12,6 +16,8 @@ from celery import states
 from dlt.pipeline.exceptions import PipelineStepFailed
 from werkzeug import Request, Response
 
+from demo.celery_app import make_app
+from demo.stack import FLOWER_RELEASES, FlowerStack
 from demo.workload import flower_tasks, run_workload, start_lingering_task, wait_until_flower_shows_final
 from sources.flower import FlowerAuthError, FlowerUnreachableError, flower_source
 from sources.warehouse import make_pipeline
@@ -66,9 +72,12 @@ def send_quick_tasks(stack, count: int) -> list[str]:
     return task_ids
 
 
+def quoted(task_ids: list[str]) -> str:
+    return ", ".join(f"'{task_id}'" for task_id in task_ids)
+
+
 def loaded_states(task_ids: list[str]) -> dict[str, str]:
-    quoted = ", ".join(f"'{task_id}'" for task_id in task_ids)
-    return dict(rows(f"select uuid, state from flower.tasks where uuid in ({quoted})"))
+    return dict(rows(f"select uuid, state from flower.tasks where uuid in ({quoted(task_ids)})"))
 
 
 def test_every_task_of_a_workload_lands_exactly_once(stack):
@@ -174,6 +183,103 @@ def test_flower_down_fails_with_a_connection_error_after_bounded_retries(stack, 
     error = failure.value.__cause__.__cause__
     assert isinstance(error, FlowerUnreachableError)
     assert str(error).startswith(f"cannot reach Flower at {stack.base_url} (GET /api/")
-    assert "after 3 attempt(s): [Errno 111] Connection refused. Is Flower running?" in str(error)
+    assert (
+        "after 3 attempt(s) (RUNTIME__REQUEST_MAX_ATTEMPTS): [Errno 111] Connection refused. Is Flower running?"
+        in str(error)
+    )
     assert rows("select uuid, state, _dlt_load_id from flower.tasks order by uuid") == snapshot
     assert "tasks" in flower_tables()
+
+
+# --- what a deployment meets: worker restarts, clock skew, odd strings ------------------------------------
+
+
+def send_without_sent_events(stack, count: int, **options) -> list[str]:
+    """`count` quick tasks from a fresh client that sends no task-sent events (Celery's default, so most
+    deployments): Flower then orders a task by the worker's events only."""
+    client = make_app(stack.broker_url)
+    client.conf.task_send_sent_event = False
+    try:
+        task_ids = [
+            client.send_task("etl.extract_customers", args=(2000 + i,), **options).id for i in range(count)
+        ]
+    finally:
+        client.close()
+    wait_until_flower_shows_final(stack, task_ids, timeout=60)
+    return task_ids
+
+
+def test_tasks_sent_after_a_worker_restart_all_load(stack, monkeypatch):
+    """More than a page of older tasks, a short window, a deploy (worker restart), new tasks: Flower 2.0
+    lists the new ones after every older task (Lamport clocks start again), Flower 2.2 first."""
+    monkeypatch.setenv("SOURCES__FLOWER__PAGE_SIZE", "50")
+    monkeypatch.setenv("SOURCES__FLOWER__LOOKBACK_MINUTES", "0.05")  # 3 s
+    send_without_sent_events(stack, 120)
+    load()
+    time.sleep(4)  # the look-back window passes: the 120 are now older than any later load's window
+    send_without_sent_events(stack, 1)
+    load()
+    time.sleep(4)
+    stack.restart_worker()
+
+    new_ids = send_without_sent_events(stack, 10)
+    listed = list(flower_tasks(stack, page_size=500))  # Flower's default order
+    first_position = min(listed.index(task_id) for task_id in new_ids)
+    if stack.flower_release == "2.0.1":
+        assert (
+            first_position >= len(listed) - len(new_ids) - 5
+        )  # the trap: after more than a page of older ones
+    else:
+        assert first_position == 0
+    load()
+
+    assert loaded_states(new_ids) == dict.fromkeys(new_ids, states.SUCCESS)
+    assert rows("select count(*) = count(distinct uuid) from flower.tasks") == [(True,)]
+
+
+def libfaketime() -> str:
+    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+    if not found:
+        pytest.skip("libfaketime is not installed (Debian package `faketime`; .ci/run installs it as root)")
+    return found[0]
+
+
+@pytest.mark.parametrize("release", list(FLOWER_RELEASES))
+def test_a_worker_clock_two_hours_ahead_hides_no_other_task(release, tmp_path, monkeypatch):
+    """A second worker under libfaketime (+2 h) runs tasks and a load takes them; then the ordinary worker's
+    tasks load too: no worker clock moves the line."""
+    with FlowerStack(tmp_path / "stack", flower_release=release) as stack:
+        for name, value in stack.source_env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("SOURCES__FLOWER__LOOKBACK_MINUTES", "1")
+        skew = {"LD_PRELOAD": libfaketime(), "FAKETIME": "+2h", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+        stack.start_worker(f"w2-ahead@{socket.gethostname()}", "ahead", skew)
+        ahead = send_without_sent_events(stack, 5, queue="ahead")
+        load()
+        [(earliest,)] = rows(
+            f"select min(epoch(timestamp)) from flower.tasks where uuid in ({quoted(ahead)})"
+        )
+        assert earliest > time.time() + 1.5 * 3600  # their events carry the skewed clock
+
+        ordinary = send_without_sent_events(stack, 8)
+        load()
+
+        assert loaded_states(ahead + ordinary) == dict.fromkeys(ahead + ordinary, states.SUCCESS)
+        assert rows("select count(*), count(distinct uuid) from flower.tasks") == [(13, 13)]
+
+
+def test_a_string_utf8_cannot_encode_loads_replaced_and_says_where(stack, caplog):
+    """A currency with a lone surrogate (what surrogateescape makes of bytes that are not UTF-8): the task's
+    traceback carries it; the row loads with U+FFFD and the log names the task and the field."""
+    task_id = stack.celery().send_task("etl.load_payments", args=(7, ["EUR", "X\udce9"])).id
+    wait_until_flower_shows_final(stack, [task_id], timeout=60)
+    with caplog.at_level(logging.WARNING, logger="sources.flower"):
+        load()
+    load()  # and the next load is not blocked either
+
+    [(state, traceback)] = rows(f"select state, traceback from flower.tasks where uuid = '{task_id}'")
+    assert state == states.FAILURE
+    assert "invalid currency 'X\ufffd' in payment 71" in traceback
+    assert (
+        f"task {task_id} field traceback: characters UTF-8 cannot encode replaced with U+FFFD" in caplog.text
+    )

@@ -28,97 +28,16 @@ from sources.flower import (
     flower_source,
 )
 from sources.warehouse import make_pipeline
-
-RECORDINGS = Path(__file__).parent / "recordings" / "flower"
-USERNAME = "taskline"
-PASSWORD = "s3cret-Pa55"
-TOKEN = "tok-abc.def.ghi"
-NEWEST_UUID = "64ee27e8-4f67-4673-84e9-ab087bd50681"  # flaky task: retried twice, then SUCCESS
-FAILED_UUID = "f597383a-d5e7-4a9d-baf4-e0d221998207"  # flaky task: retried twice, then FAILURE
-
-
-def recorded(name: str) -> dict:
-    return json.loads((RECORDINGS / f"{name}.json").read_text())
-
-
-def recorded_tasks() -> dict[str, dict]:
-    """The 12 newest tasks of a real 300-task Flower, in Flower's order."""
-    return copy.deepcopy(recorded("api_tasks_all_trimmed")["body"])
-
-
-def respond(name: str) -> Response:
-    """A recorded response replayed as it was: status, content type and body."""
-    exchange = recorded(name)
-    body = exchange["body"]
-    text = body if isinstance(body, str) else json.dumps(body)
-    return Response(text, status=exchange["status"], content_type=exchange["headers"]["Content-Type"])
-
-
-def busy_worker() -> dict:
-    """/api/workers?workername=w1@node1&refresh=1: the worker with its task lists (one task running)."""
-    worker = copy.deepcopy(recorded("api_workers_refresh")["body"]["w1@node1"])
-    running = {"id": NEWEST_UUID, "name": "tasks.flaky", "args": [999], "kwargs": {}, "hostname": "w1@node1"}
-    return {"w1@node1": {**worker, "active": [running], "reserved": [], "scheduled": []}}
-
-
-class RecordedFlower:
-    """Real HTTP on a local port, answering like Flower 2.2 from recorded bodies."""
-
-    def __init__(self, httpserver, tasks: dict[str, dict]):
-        self.server = httpserver
-        self.tasks = tasks
-        self.template = copy.deepcopy(tasks[NEWEST_UUID])  # a real task record to derive new ones from
-        self.answer_at_offset: dict[int, Response] = {}  # /api/tasks?offset=k answers this instead
-        self.forgotten: set[str] = set()  # /api/task/info/<uuid> answers 404 for these
-        httpserver.expect_request("/api/tasks").respond_with_handler(self._tasks_page)
-        httpserver.expect_request(re.compile(r"/api/task/info/.+")).respond_with_handler(self._task_info)
-        httpserver.expect_request("/api/workers", query_string="refresh=1").respond_with_response(
-            respond("api_workers_refresh")
-        )
-        httpserver.expect_request("/api/workers", query_string="status=1").respond_with_response(
-            respond("api_workers_status")
-        )
-        httpserver.expect_request(
-            "/api/workers", query_string={"workername": "w1@node1", "refresh": "1"}
-        ).respond_with_json(busy_worker())
-        httpserver.expect_request("/api/task/types").respond_with_response(respond("api_task_types"))
-        httpserver.expect_request("/api/queues/length").respond_with_response(respond("api_queues_length"))
-
-    @property
-    def base_url(self) -> str:
-        return self.server.url_for("").rstrip("/")
-
-    def ordered_tasks(self) -> list[dict]:
-        """Flower's default order: last event (`timestamp`) newest first, ties by uuid."""
-        return sorted(self.tasks.values(), key=lambda task: (-(task["timestamp"] or 0), task["uuid"]))
-
-    def _tasks_page(self, request: Request) -> Response:
-        limit, offset = int(request.args["limit"]), int(request.args.get("offset", 0))
-        if offset in self.answer_at_offset:
-            return self.answer_at_offset[offset]
-        page = {task["uuid"]: task for task in self.ordered_tasks()[offset : offset + limit]}
-        return Response(json.dumps(page), content_type="application/json; charset=UTF-8")
-
-    def _task_info(self, request: Request) -> Response:
-        uuid = request.path.rsplit("/", 1)[1]
-        task = self.tasks.get(uuid)
-        if task is None or uuid in self.forgotten:
-            return respond("api_task_info_unknown")
-        return Response(json.dumps(task), content_type="application/json; charset=UTF-8")
-
-    def requests_to(self, path: str) -> list[str]:
-        """Query strings of the requests this server got for `path`, in order."""
-        return [request.query_string.decode() for request, _ in self.server.log if request.path == path]
-
-    def add_task(self, uuid: str, timestamp: float, **fields) -> dict:
-        task = {**copy.deepcopy(self.template), "uuid": uuid, "timestamp": timestamp, **fields}
-        self.tasks[uuid] = task
-        return task
-
-
-@pytest.fixture
-def flower(httpserver) -> RecordedFlower:
-    return RecordedFlower(httpserver, recorded_tasks())
+from tests.fixtures.recorded_flower import (
+    FAILED_UUID,
+    NEWEST_UUID,
+    PASSWORD,
+    TOKEN,
+    USERNAME,
+    RecordedFlower,
+    recorded,
+    respond,
+)
 
 
 @pytest.fixture
@@ -180,17 +99,28 @@ def at(epoch: float) -> datetime:
 # --- loading every task -----------------------------------------------------------------------------------
 
 
+PROBE = "sort_by=received&limit=50&offset=0"  # tasks without a received time, asked for first
+
+
+def received_pages(page_size: int, *offsets: int) -> list[str]:
+    return [f"sort_by=-received&limit={page_size}&offset={offset}" for offset in offsets]
+
+
 def test_recorded_pages_are_cut_like_real_flower(flower):
-    """Guards the stand-in: its first two pages of 5 equal what real Flower answered for them."""
-    real_pages = [recorded("api_tasks_limit5")["body"], recorded("api_tasks_limit5_offset5")["body"]]
-    ordered = [task["uuid"] for task in flower.ordered_tasks()]
-    assert [list(page) for page in real_pages] == [ordered[:5], ordered[5:10]]
+    """Guards the stand-in: its pages equal what real Flower answered for the same requests."""
+    for sort_by, recordings in {
+        None: ["api_tasks_limit5", "api_tasks_limit5_offset5"],
+        "-received": ["api_tasks_sort_-received", "api_tasks_sort_-received_offset5"],
+    }.items():
+        real = [uuid for name in recordings for uuid in recorded(name)["body"]]
+        assert real == [task["uuid"] for task in flower.ordered_tasks(sort_by)][:10]
 
 
-def test_first_load_lands_every_task_once_in_pages(flower):
+def test_first_load_lands_every_task_once_in_overlapping_pages(flower):
     load(flower, page_size=5)
 
-    assert flower.requests_to("/api/tasks") == ["limit=5&offset=0", "limit=5&offset=5", "limit=5&offset=10"]
+    # each page starts one task before the end of the last, to notice a list that shifted under us
+    assert flower.requests_to("/api/tasks") == [PROBE, *received_pages(5, 0, 4, 8)]
     assert rows("select count(*), count(distinct uuid) from flower.tasks") == [(12, 12)]
     assert rows("select state, count(*) from flower.tasks group by state order by state") == [
         ("FAILURE", 6),
@@ -201,7 +131,7 @@ def test_first_load_lands_every_task_once_in_pages(flower):
 def test_a_page_exactly_full_is_followed_by_one_more_request(flower):
     load(flower, page_size=6)
 
-    assert flower.requests_to("/api/tasks") == ["limit=6&offset=0", "limit=6&offset=6", "limit=6&offset=12"]
+    assert flower.requests_to("/api/tasks") == [PROBE, *received_pages(6, 0, 5, 10)]
     assert rows("select count(*) from flower.tasks") == [(12,)]
 
 
@@ -265,10 +195,10 @@ def test_odd_tasks_load_as_given(flower):
     huge_traceback = "Traceback (most recent call last):\n" + "  File 'x.py', line 1\n" * 50_000
     flower.add_task(
         "odd-1",
+        None,
         timestamp=1795315900.0,
         name="etl.日本語_📦",
         state="SOMETHING_NEW",
-        received=None,
         started=None,
         succeeded=None,
         retried=None,
@@ -304,94 +234,343 @@ def test_include_payloads_false_leaves_args_kwargs_and_result_out(flower):
     assert b"{'succeed': True}" not in warehouse().read_bytes()
 
 
+# --- values Flower should not send, but might ---------------------------------------------------------------
+
+
+def test_values_of_the_wrong_kind_load_replaced_and_say_which_task_and_field(flower, caplog):
+    now = time.time()
+    flower.add_task("bad-kinds", now, timestamp="yesterday", runtime="fast", retries=1.5)
+    flower.add_task("no-timestamp", now, timestamp=None)
+    flower.add_task("far-future", now, timestamp=now + 10 * 365 * 86400)
+    flower.add_task(
+        "surrogates",
+        now,
+        worker="wörker-ü@höst",
+        args="('caf\udce9.csv',)",  # what surrogateescape makes of a Latin-1 file name
+        traceback="OSError: 'caf\udce9.csv'",
+        exception="OSError('caf\udce9.csv')",
+        children=["child-\ud800"],
+        note_from_a_newer_flower="x\ud800y",
+    )
+    with caplog.at_level(logging.WARNING, logger="sources.flower"):
+        pipeline = load(flower, include_payloads=True)
+
+    assert rows(
+        "select uuid, timestamp, runtime, retries from flower.tasks"
+        " where uuid in ('bad-kinds', 'no-timestamp') order by uuid"
+    ) == [("bad-kinds", None, None, None), ("no-timestamp", None, flower.template["runtime"], 0)]
+    assert rows("select timestamp from flower.tasks where uuid = 'far-future'") == [
+        (at(now + 10 * 365 * 86400),)
+    ]
+    assert rows(
+        "select worker, args, traceback, exception, children, note_from_a_newer_flower"
+        " from flower.tasks where uuid = 'surrogates'"
+    ) == [
+        (
+            "wörker-ü@höst",
+            "('caf\ufffd.csv',)",
+            "OSError: 'caf\ufffd.csv'",
+            "OSError('caf\ufffd.csv')",
+            json.dumps(["child-\ufffd"], ensure_ascii=False),
+            "x\ufffdy",
+        )
+    ]
+    assert rows("select count(*), count(distinct uuid) from flower.tasks") == [(16, 16)]
+    for line in (
+        "task bad-kinds field timestamp: 'yesterday' is not an epoch time, loaded as null",
+        "task bad-kinds field runtime: 'fast' is not a number, loaded as null",
+        "task bad-kinds field retries: 1.5 is not a number, loaded as null",
+        "task surrogates field args: characters UTF-8 cannot encode replaced with U+FFFD",
+        "task surrogates field traceback: characters UTF-8 cannot encode replaced with U+FFFD",
+        "task surrogates field note_from_a_newer_flower: characters UTF-8 cannot encode replaced with U+FFFD",
+    ):
+        assert line in caplog.text
+    report = walk_state(pipeline)["last_walk"]
+    assert report["replaced_values"] == 8  # 3 wrong kinds, 5 fields with surrogates
+    assert (
+        "task bad-kinds field timestamp: 'yesterday' is not an epoch time, loaded as null"
+        in report["replaced_samples"]
+    )
+
+    # the next load is not blocked by any of them
+    flower.add_task("after", time.time())
+    load(flower)
+    assert rows("select count(*), count(distinct uuid) from flower.tasks") == [(17, 17)]
+
+
 # --- incremental ------------------------------------------------------------------------------------------
 
 
-def spaced_tasks(flower: RecordedFlower, count: int, newest: float, every_s: float) -> None:
-    """Replace the recording with `count` tasks whose last events are `every_s` apart, newest first."""
-    template = flower.tasks[NEWEST_UUID]
+def walk_state(pipeline: dlt.Pipeline) -> dict:
+    return pipeline.state["sources"]["flower"]["resources"]["tasks"]
+
+
+def received_every(flower: RecordedFlower, count: int, every_s: float, state: str = "SUCCESS") -> float:
+    """Replace the recording with `count` tasks received `every_s` apart, the newest now; returns now."""
+    now = time.time()
     flower.tasks.clear()
     for index in range(count):
-        uuid = f"task-{index:03d}"
-        flower.tasks[uuid] = {
-            **template,
-            "uuid": uuid,
-            "timestamp": newest - index * every_s,
-            "state": "SUCCESS",
-        }
+        flower.add_task(f"task-{index:03d}", now - index * every_s, state=state)
+    return now
 
 
-def test_incremental_run_reads_down_to_cursor_minus_window_and_merges_changes(flower):
-    newest = 1795315856.0
-    spaced_tasks(flower, 25, newest, every_s=60)
-    load(flower, page_size=5, lookback_minutes=10)
-    assert len(flower.requests_to("/api/tasks")) == 6  # 5 full pages, then an empty one
+def test_incremental_run_reads_tasks_received_since_the_last_walk_began_minus_the_window(flower):
+    now = received_every(flower, 25, every_s=60)
+    started = time.time()
+    pipeline = load(flower, page_size=5, lookback_minutes=10)
+    assert flower.requests_to("/api/tasks") == [PROBE, *received_pages(5, 0, 4, 8, 12, 16, 20, 24)]
+    assert started <= walk_state(pipeline)["walked_from"] <= time.time()  # the loader's clock, not Flower's
     flower.server.clear_log()
 
-    flower.add_task("new-1", timestamp=newest + 5, state="STARTED")
-    flower.add_task("new-2", timestamp=newest + 6, state="FAILURE")
-    flower.tasks["task-020"] |= {"state": "FAILURE", "timestamp": newest + 7}  # an old task finishes late
+    flower.add_task("new-1", now + 5, state="STARTED")
+    flower.add_task("new-2", now + 6, state="FAILURE")
+    flower.tasks["task-020"] |= {
+        "state": "STARTED",
+        "received": now + 7,
+        "retries": 1,
+    }  # retried: received again
     pipeline = load(flower, page_size=5, lookback_minutes=10)
 
-    # Order now: task-020, new-2, new-1, task-000 .. task-019, task-021 ..; the window ends at newest - 600 s
-    # (task-010): page 3 (task-007..task-011) reaches below it with task-011, so no later page is read.
-    assert flower.requests_to("/api/tasks") == [f"limit=5&offset={offset}" for offset in (0, 5, 10)]
+    # Order now: task-020, new-2, new-1, task-000 .. task-019, task-021 ..; the line is the first walk's start
+    # minus 600 s, so task-009 (540 s old, position 12) is above it and task-010 (600 s) below: the page at
+    # offset 12 ends the walk.
+    assert flower.requests_to("/api/tasks") == [PROBE, *received_pages(5, 0, 4, 8, 12)]
     assert rows("select count(*), count(distinct uuid) from flower.tasks") == [(27, 27)]
     assert rows(
-        "select uuid, state from flower.tasks where uuid in ('new-1', 'new-2', 'task-020') order by 1"
-    ) == [
-        ("new-1", "STARTED"),
-        ("new-2", "FAILURE"),
-        ("task-020", "FAILURE"),
-    ]
-    assert pipeline.state["sources"]["flower"]["resources"]["tasks"] == {"last_event_at": newest + 7}
+        "select uuid, state, retries from flower.tasks where uuid in ('new-1', 'new-2', 'task-020') order by 1"
+    ) == [("new-1", "STARTED", 0), ("new-2", "FAILURE", 0), ("task-020", "STARTED", 1)]
+    assert walk_state(pipeline)["in_flight"] == {"new-1": "STARTED", "task-020": "STARTED"}
 
 
-def test_run_with_nothing_new_stops_after_the_window(flower):
-    """The recording spans 40 s; a 30 s window before the newest event ends inside the first page."""
+def test_run_with_nothing_new_makes_two_task_requests(flower):
+    received_every(flower, 12, every_s=60)
     load(flower, page_size=5, lookback_minutes=0.5)
     flower.server.clear_log()
 
     load(flower, page_size=5, lookback_minutes=0.5)
 
-    assert flower.requests_to("/api/tasks") == ["limit=5&offset=0"]
+    assert flower.requests_to("/api/tasks") == [PROBE, *received_pages(5, 0)]
     assert rows("select count(*) from flower.tasks") == [(12,)]
 
 
-def test_a_task_listed_twice_while_paging_lands_once_in_its_newest_version(flower):
-    """Events arriving during paging shift rows down, so one uuid can show up on two pages."""
-    ordered = flower.ordered_tasks()
-    newer = {**ordered[6], "state": "REVOKED", "timestamp": ordered[6]["timestamp"] + 1}
-    pages = [ordered[0:5], ordered[4:9], [newer, *ordered[9:12]]]  # ordered[4] twice, ordered[6] updated
-    for offset, page in zip((0, 5, 10), pages, strict=True):
-        flower.answer_at_offset[offset] = Response(
-            json.dumps({task["uuid"]: task for task in page}), content_type="application/json"
-        )
+def test_tasks_without_a_received_time_are_read_first_and_every_run(flower):
+    """Sent but not picked up yet, or first seen at their end because Flower restarted while they ran."""
+    received_every(flower, 3, every_s=3600)
+    flower.add_task("queued", None, state="PENDING", sent=time.time() - 5000, timestamp=time.time() - 5000)
+    flower.add_task("seen-at-its-end", None, state="SUCCESS", succeeded=time.time() - 4000)
+    load(flower, page_size=5, lookback_minutes=10)
+    flower.tasks["queued"] |= {"state": "REVOKED", "revoked": time.time()}
+    flower.server.clear_log()
 
+    load(flower, page_size=5, lookback_minutes=10)
+
+    assert flower.requests_to("/api/tasks")[0] == PROBE
+    assert rows("select uuid, state from flower.tasks where received is null order by uuid") == [
+        ("queued", "REVOKED"),
+        ("seen-at-its-end", "SUCCESS"),
+    ]
+    assert rows("select count(*), count(distinct uuid) from flower.tasks") == [(5, 5)]
+
+
+def test_tasks_in_flight_before_the_line_are_asked_for_one_by_one(flower, caplog):
+    received_every(flower, 3, every_s=60)
+    hour_ago = time.time() - 3600
+    flower.add_task("long-run", hour_ago, state="STARTED", started=hour_ago + 1)
+    flower.add_task("eta", hour_ago, state="RECEIVED", eta="2026-12-31T00:00:00+00:00")
+    pipeline = load(flower, page_size=5, lookback_minutes=10)
+    assert walk_state(pipeline)["in_flight"] == {"eta": "RECEIVED", "long-run": "STARTED"}
+    flower.tasks["long-run"] |= {"state": "SUCCESS", "succeeded": time.time(), "timestamp": time.time()}
+    flower.server.clear_log()
+
+    pipeline = load(flower, page_size=5, lookback_minutes=10)
+
+    assert flower.requests_to("/api/tasks") == [PROBE, *received_pages(5, 0)]
+    assert sorted(request.path for request, _ in flower.server.log if "/info/" in request.path) == [
+        "/api/task/info/eta",
+        "/api/task/info/long-run",
+    ]
+    assert rows("select uuid, state from flower.tasks where uuid in ('eta', 'long-run') order by 1") == [
+        ("eta", "RECEIVED"),
+        ("long-run", "SUCCESS"),
+    ]
+    assert walk_state(pipeline)["in_flight"] == {"eta": "RECEIVED"}
+
+    flower.forgotten.add("eta")  # evicted, or Flower restarted
+    with caplog.at_level(logging.WARNING, logger="sources.flower"):
+        pipeline = load(flower, page_size=5, lookback_minutes=10)
+    assert (
+        "Flower no longer holds task eta (evicted or Flower restarted) while it was RECEIVED" in caplog.text
+    )
+    assert walk_state(pipeline)["in_flight"] == {}
+    assert walk_state(pipeline)["last_walk"]["forgotten_in_flight"] == ["eta"]
+    assert rows("select state from flower.tasks where uuid = 'eta'") == [("RECEIVED",)]
+
+
+def test_many_in_flight_tasks_are_found_through_started_and_their_states(flower):
+    """An ETA backlog: 30 tasks received an hour ago, then 10 run and finish, 5 start, 15 still wait.
+    A recent task read twice in the run (STARTED, then SUCCESS) lands once, in its newest version."""
+    flower.tasks.clear()
+    hour_ago = time.time() - 3600
+    for index in range(30):
+        flower.add_task(f"eta-{index:02d}", hour_ago + index, state="RECEIVED")
+    load(flower, page_size=10, lookback_minutes=10)
+    now = time.time()
+    for index in range(10):
+        flower.tasks[f"eta-{index:02d}"] |= {
+            "state": "SUCCESS",
+            "started": now - 30 + index,
+            "timestamp": now,
+        }
+    for index in range(10, 15):
+        flower.tasks[f"eta-{index:02d}"] |= {
+            "state": "STARTED",
+            "started": now - 10 + index,
+            "timestamp": now,
+        }
+    flower.add_task("recent", now - 5, state="STARTED", started=now - 4, succeeded=None)
+
+    def finish_recent_before_the_started_walk(request: Request) -> None:
+        if request.args.get("sort_by") == "-started":
+            flower.tasks["recent"] |= {"state": "SUCCESS", "succeeded": time.time(), "timestamp": time.time()}
+            flower.before_page = None
+
+    flower.before_page = finish_recent_before_the_started_walk
+    flower.server.clear_log()
+
+    pipeline = load(flower, page_size=10, lookback_minutes=10)
+
+    assert flower.requests_to("/api/tasks") == [
+        PROBE,
+        "sort_by=-received&limit=10&offset=0",
+        "sort_by=-started&limit=10&offset=0",
+        "sort_by=-started&limit=10&offset=9",
+        "state=RECEIVED&limit=10&offset=0",
+        "state=RECEIVED&limit=10&offset=9",
+    ]
+    assert not [request for request, _ in flower.server.log if "/info/" in request.path]
+    assert rows("select state, count(*) from flower.tasks group by state order by state") == [
+        ("RECEIVED", 15),
+        ("STARTED", 5),
+        ("SUCCESS", 11),
+    ]
+    assert rows("select count(*), count(distinct uuid) from flower.tasks") == [(31, 31)]
+    assert len(walk_state(pipeline)["in_flight"]) == 20
+
+
+def test_a_clock_running_ahead_never_moves_the_line(flower):
+    """A worker two hours ahead: its tasks load (and are read again while in the future); the others too."""
+    now = received_every(flower, 3, every_s=60)
+    flower.add_task("ahead", now + 7200, worker="w2@skewed")
+    before = time.time()
+    pipeline = load(flower, page_size=5, lookback_minutes=1)
+    assert before <= walk_state(pipeline)["walked_from"] <= time.time()
+    flower.add_task("on-time", time.time(), worker="w1@node1")
+    flower.server.clear_log()
+
+    load(flower, page_size=5, lookback_minutes=1)
+
+    assert rows("select uuid from flower.tasks where uuid in ('ahead', 'on-time') order by 1") == [
+        ("ahead",),
+        ("on-time",),
+    ]
+    assert rows("select count(*), count(distinct uuid) from flower.tasks") == [(5, 5)]
+
+
+def test_the_order_flower_lists_by_default_is_never_relied_on(flower):
+    """Flower 2.0 lists by Lamport clock: a restarted worker's new tasks come last. The walk never asks for
+    the default order, so it cannot matter."""
+    flower.default_order = "2.0"
+    now = received_every(flower, 8, every_s=60)
+    load(flower, page_size=3, lookback_minutes=1)
+    for index in range(3):
+        flower.add_task(f"after-restart-{index}", time.time(), clock=index + 1)
+    assert [task["uuid"] for task in flower.ordered_tasks()][-3:] == [f"after-restart-{i}" for i in (2, 1, 0)]
+
+    load(flower, page_size=3, lookback_minutes=1)
+
+    assert all("sort_by=" in query for query in flower.requests_to("/api/tasks"))
+    assert rows("select count(*) from flower.tasks where uuid like 'after-restart-%'") == [(3,)]
+    assert now > 0
+
+
+def test_tasks_dropped_from_the_list_while_paging_are_read_back_not_skipped(flower, caplog):
+    """max_tasks eviction while we page: rows shift up under us; the overlap shows it and we read back."""
+    received_every(flower, 20, every_s=60)
+
+    def evict_before_third_page(request: Request) -> None:
+        if request.args.get("offset") == "8" and request.args.get("sort_by") == "-received":
+            for uuid in ("task-000", "task-001", "task-002"):  # already read, now evicted
+                del flower.tasks[uuid]
+            flower.before_page = None
+
+    flower.before_page = evict_before_third_page
+    with caplog.at_level(logging.WARNING, logger="sources.flower"):
+        pipeline = load(flower, page_size=5)
+
+    assert flower.requests_to("/api/tasks") == [PROBE, *received_pages(5, 0, 4, 8, 3, 7, 11, 15)]
+    assert rows("select count(*), count(distinct uuid) from flower.tasks") == [(20, 20)]
+    assert walk_state(pipeline)["last_walk"]["read_back"] == 1
+    assert "Flower's task list shifted while it was paged" in caplog.text
+
+
+def test_tasks_arriving_while_paging_shift_the_list_down_and_nothing_is_read_twice_or_skipped(flower):
+    received_every(flower, 12, every_s=60)
+
+    def arrive_before_second_page(request: Request) -> None:
+        if request.args.get("offset") == "4":
+            flower.add_task("arrived-1", time.time())
+            flower.add_task("arrived-2", time.time())
+            flower.before_page = None
+
+    flower.before_page = arrive_before_second_page
     load(flower, page_size=5)
+    assert rows("select count(*), count(distinct uuid) from flower.tasks where uuid like 'task-%'") == [
+        (12, 12)
+    ]
 
-    assert len(flower.requests_to("/api/tasks")) == 3
-    assert rows("select count(*), count(distinct uuid) from flower.tasks") == [(12, 12)]
-    assert rows(f"select state from flower.tasks where uuid = '{newer['uuid']}'") == [("REVOKED",)]
+    load(flower, page_size=5)  # they arrived after the walk passed the top: the next run has them
+
+    assert rows("select count(*), count(distinct uuid) from flower.tasks") == [(14, 14)]
 
 
-def test_failed_page_loads_nothing_and_keeps_the_cursor(flower, fast_retries):
+def test_failed_page_loads_nothing_and_keeps_the_state(flower, fast_retries):
+    received_every(flower, 12, every_s=60)
     pipeline = load(flower, page_size=5)
     before = rows("select uuid, state, timestamp, _dlt_load_id from flower.tasks order by uuid")
-    cursor = pipeline.state["sources"]["flower"]["resources"]["tasks"]["last_event_at"]
-    flower.add_task("late-1", timestamp=cursor + 1, state="SUCCESS")
-    flower.answer_at_offset[5] = Response("boom", status=502)
+    state = copy.deepcopy(walk_state(pipeline))
+    flower.add_task("late-1", time.time(), state="SUCCESS")
+    flower.answer_at[("-received", 4)] = Response("boom", status=502)
 
     error = load_fails(flower, page_size=5)
 
-    assert "HTTP 502 after 2 attempt(s) for GET /api/tasks?limit=5&offset=5" in str(error)
+    assert "HTTP 502 after 2 attempt(s) for GET /api/tasks?sort_by=-received&limit=5&offset=4" in str(error)
     assert rows("select uuid, state, timestamp, _dlt_load_id from flower.tasks order by uuid") == before
     assert rows("select count(*) from flower.workers") == [(1,)]
-    assert make_pipeline("flower").state["sources"]["flower"]["resources"]["tasks"]["last_event_at"] == cursor
+    assert walk_state(make_pipeline("flower")) == state
 
-    flower.answer_at_offset.clear()
+    flower.answer_at.clear()
     load(flower, page_size=5)
     assert rows("select count(*) from flower.tasks") == [(13,)]
+
+
+def test_state_of_an_earlier_release_walks_everything_once(flower):
+    """Earlier releases kept the newest task event as cursor (a walk that trusted Flower's order)."""
+    pipeline = load(flower, page_size=5)
+    with pipeline.managed_state() as state:  # as an upgraded deployment finds it
+        state["sources"]["flower"]["resources"]["tasks"] = {"last_event_at": 1795315856.0}
+    flower.server.clear_log()
+
+    pipeline = load(flower, page_size=5)
+
+    assert flower.requests_to("/api/tasks") == [PROBE, *received_pages(5, 0, 4, 8)]
+    assert "last_event_at" not in walk_state(pipeline)
+
+
+def test_workers_are_snapshotted_before_the_tasks_walk(flower):
+    load(flower)
+
+    paths = [request.path for request, _ in flower.server.log]
+    assert paths.index("/api/workers") < paths.index("/api/tasks")
 
 
 # --- snapshots --------------------------------------------------------------------------------------------
@@ -526,6 +705,7 @@ def test_bearer_token_replaces_basic_auth_when_set(flower):
 
 
 def test_settings_resolve_from_the_documented_environment_variables(flower, monkeypatch):
+    received_every(flower, 12, every_s=10)
     settings = {
         "BASE_URL": flower.base_url,
         "USERNAME": "env-user",
@@ -542,7 +722,10 @@ def test_settings_resolve_from_the_documented_environment_variables(flower, monk
     source = flower_source()
     make_pipeline("flower").run(source)
 
-    assert flower.requests_to("/api/tasks") == [f"limit=4&offset={offset}" for offset in (0, 4, 8, 12)]
+    assert flower.requests_to("/api/tasks") == [
+        "sort_by=received&limit=50&offset=0",
+        *received_pages(4, 0, 3, 6, 9),
+    ]
     assert authorization_headers(flower) == {"Basic " + base64.b64encode(b"env-user:env-password").decode()}
     assert "args" not in column_types("tasks")
     assert rows("select count(*) from flower.task_info") == [(12,)]
@@ -551,9 +734,9 @@ def test_settings_resolve_from_the_documented_environment_variables(flower, monk
     monkeypatch.setenv("SOURCES__FLOWER__TOKEN", TOKEN)
     make_pipeline("flower").run(flower_source())
     assert authorization_headers(flower) == {f"Bearer {TOKEN}"}
-    # LOOKBACK_MINUTES=0.5 took effect: the recording spans 40 s, so the first page already reaches below
-    # the 30 s window (with the default 10 minutes all four pages would be read again)
-    assert flower.requests_to("/api/tasks") == ["limit=4&offset=0"]
+    # LOOKBACK_MINUTES=0.5 took effect: the tasks were received 10 s apart, so the first page already reaches
+    # below the 30 s window (with the default 10 minutes all four pages would be read again)
+    assert flower.requests_to("/api/tasks") == ["sort_by=received&limit=50&offset=0", *received_pages(4, 0)]
 
 
 def test_request_timeout_setting_bounds_a_hanging_flower(flower, fast_retries, monkeypatch):
@@ -566,7 +749,12 @@ def test_request_timeout_setting_bounds_a_hanging_flower(flower, fast_retries, m
     monkeypatch.setenv("RUNTIME__REQUEST_MAX_ATTEMPTS", "1")
 
     with pytest.raises(
-        PipelineStepFailed, match="cannot reach Flower at .* after 1 attempt\\(s\\): ReadTimeout"
+        PipelineStepFailed,
+        match=re.escape(
+            f"Flower at {flower.base_url} did not answer GET /api/tasks?sort_by=received&limit=50&offset=0 "
+            "within 0.3 s (SOURCES__FLOWER__REQUEST_TIMEOUT), 1 attempt(s) (RUNTIME__REQUEST_MAX_ATTEMPTS): "
+            "ReadTimeout. Raise SOURCES__FLOWER__REQUEST_TIMEOUT for a slow Flower"
+        ),
     ):
         make_pipeline("flower").run(
             flower_source(base_url=flower.base_url, username=USERNAME, password=PASSWORD)
@@ -626,12 +814,12 @@ def test_rejected_token_points_at_the_token_setting(flower):
 
 
 def test_bad_request_names_endpoint_status_and_body(flower):
-    flower.answer_at_offset[0] = respond("api_tasks_limit_bad")
+    flower.answer_at[("received", 0)] = respond("api_tasks_limit_bad")
 
     error = load_fails(flower)
 
     assert str(error) == (
-        f"Flower at {flower.base_url} answered HTTP 400 for GET /api/tasks?limit=1000&offset=0: "
+        f"Flower at {flower.base_url} answered HTTP 400 for GET /api/tasks?sort_by=received&limit=50&offset=0: "
         "\"Invalid argument 'abc' of type 'int'\"."
     )
 
@@ -647,39 +835,39 @@ def test_not_found_points_at_the_base_url(flower):
 
 
 def test_server_errors_are_retried_a_bounded_number_of_times(flower, fast_retries):
-    flower.answer_at_offset[0] = Response("Internal Server Error", status=500)
+    flower.answer_at[("received", 0)] = Response("Internal Server Error", status=500)
 
     error = load_fails(flower)
 
-    assert flower.requests_to("/api/tasks") == ["limit=1000&offset=0", "limit=1000&offset=0"]
+    assert flower.requests_to("/api/tasks") == [PROBE, PROBE]
     assert str(error) == (
         f"Flower at {flower.base_url} answered HTTP 500 after 2 attempt(s) for GET "
-        "/api/tasks?limit=1000&offset=0: 'Internal Server Error'."
+        "/api/tasks?sort_by=received&limit=50&offset=0: 'Internal Server Error'."
     )
     assert flower_tables() == set()
 
 
 def test_non_json_body_is_a_clear_error(flower):
     login_page = "<!doctype html><html><body><form action='/login'>Sign in</form></body></html>"
-    flower.answer_at_offset[0] = Response(login_page, content_type="text/html")
+    flower.answer_at[("received", 0)] = Response(login_page, content_type="text/html")
 
     error = load_fails(flower)
 
     assert str(error).startswith(
-        f"Flower at {flower.base_url} returned a non-JSON body for GET /api/tasks?limit=1000&offset=0 "
+        f"Flower at {flower.base_url} returned a non-JSON body for GET /api/tasks?sort_by=received&limit=50&offset=0 "
         '(HTTP 200, text/html): "<!doctype html>'
     )
 
 
 def test_unexpected_json_shape_is_a_clear_error(flower):
-    flower.answer_at_offset[0] = Response(
+    flower.answer_at[("received", 0)] = Response(
         json.dumps(["not", "an", "object"]), content_type="application/json"
     )
 
     error = load_fails(flower)
 
     assert str(error) == (
-        f"Flower at {flower.base_url} answered GET /api/tasks?limit=1000&offset=0 with a JSON list, expected "
+        f"Flower at {flower.base_url} answered GET /api/tasks?sort_by=received&limit=50&offset=0 with a JSON list, expected "
         'an object: \'["not", "an", "object"]\'. Check SOURCES__FLOWER__BASE_URL points at Flower.'
     )
 
@@ -697,7 +885,8 @@ def test_refused_connection_fails_after_bounded_retries(fast_retries):
     assert isinstance(error, FlowerUnreachableError)
     assert re.fullmatch(
         re.escape(f"cannot reach Flower at {base_url} (GET /api/")
-        + r"\S+\) after 2 attempt\(s\): \[Errno 111\] Connection refused\. Is Flower running\? "
+        + r"\S+\) after 2 attempt\(s\) \(RUNTIME__REQUEST_MAX_ATTEMPTS\): \[Errno 111\] Connection refused\. "
+        r"Is Flower running\? "
         r"Check SOURCES__FLOWER__BASE_URL\.",
         str(error),
     )

@@ -1,7 +1,11 @@
 """The SQLFlow source over real HTTP: dlt's client and our auth against the local SQLFlow stand-in."""
 
+import json
 import socket
+import threading
 import time
+from contextlib import suppress
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -13,6 +17,7 @@ from demo.sqlflow_standin import DENIED, DemoJob, SQLFlowStandIn
 from sources.sqlflow import SQLFlowAuthError, SQLFlowConfigError, SQLFlowError, sqlflow_source
 from sources.sqlflow.auth import DEFAULT_TOKEN_LIFETIME_S, inject_form_fields, token_lifetime_s
 from sources.sqlflow.client import SQLFlowClient
+from sources.sqlflow.sql_files import PROJECT_DIR, file_key
 from sources.warehouse import make_pipeline, warehouse_path
 
 pytestmark = pytest.mark.integration
@@ -29,7 +34,7 @@ LINEAGE_SQL = "INSERT INTO staging.b (id, name) SELECT a.id, a.name FROM raw.a A
 
 @pytest.fixture
 def sqlflow_env(monkeypatch, tmp_path):
-    """Credentials and fast retries in the environment; cwd in tmp_path so SQL file names are short."""
+    """Credentials and fast retries in the environment; cwd in tmp_path, away from the project directory."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SOURCES__SQLFLOW__USER_ID", USER_ID)
     monkeypatch.setenv("SOURCES__SQLFLOW__SECRET_KEY", SECRET)
@@ -96,19 +101,28 @@ def sqlflow_error_in(error: BaseException) -> BaseException:
     return error
 
 
-def write_sql(name: str, text: str) -> None:
-    """A SQL file under ./sql (cwd is the test's tmp_path)."""
-    path = Path("sql") / name
+@pytest.fixture
+def sql_dir(tmp_path) -> Path:
+    """Where a test writes its SQL files: outside the project, so SQL_PATHS patterns for it are absolute."""
+    return tmp_path / "sql"
+
+
+def write_sql(sql_dir: Path, name: str, text: str) -> None:
+    path = sql_dir / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+def set_sql_paths(env: pytest.MonkeyPatch, *patterns: str | Path) -> None:
+    env.setenv("SOURCES__SQLFLOW__SQL_PATHS", json.dumps([str(pattern) for pattern in patterns]))
 
 
 # ---- configuration --------------------------------------------------------------------------------------
 
 
-def test_env_var_names_resolve_exactly_as_written(standin, sqlflow_env):
-    write_sql("nested/deep/one.sql", LINEAGE_SQL)
-    sqlflow_env.setenv("SOURCES__SQLFLOW__SQL_PATHS", '["sql/**/*.sql"]')
+def test_env_var_names_resolve_exactly_as_written(standin, sqlflow_env, sql_dir):
+    write_sql(sql_dir, "nested/deep/one.sql", LINEAGE_SQL)
+    set_sql_paths(sqlflow_env, sql_dir / "**/*.sql")
     sqlflow_env.setenv("SOURCES__SQLFLOW__DBVENDOR", "dbvmysql")
     sqlflow_env.setenv("SOURCES__SQLFLOW__SHOW_RELATION_TYPE", "fdd,fdr")
     sqlflow_env.setenv("SOURCES__SQLFLOW__IGNORE_RECORD_SET", "false")
@@ -124,7 +138,7 @@ def test_env_var_names_resolve_exactly_as_written(standin, sqlflow_env):
     assert sent.form["ignoreRecordSet"] == "false"
     assert sent.form["sqltext"] == LINEAGE_SQL
     assert query("select sql_file, dbvendor from sqlflow.query_lineage") == [
-        ("sql/nested/deep/one.sql", "dbvmysql")
+        (f"{sql_dir}/nested/deep/one.sql", "dbvmysql")
     ]
 
 
@@ -249,16 +263,16 @@ def test_changed_job_is_exported_again_and_its_rows_replaced(layout_standin):
     before = scalar("select count(*) from sqlflow.job_lineage_relationships")
     exports_before = len(layout_standin.calls(EXPORT_PATH))
 
-    pipeline = run()  # nothing changed
+    pipeline = run()  # nothing changed: no export, but every job merged again (no cursor)
     assert len(layout_standin.calls(EXPORT_PATH)) == exports_before
-    assert "jobs" not in pipeline.last_trace.last_normalize_info.row_counts
+    assert pipeline.last_trace.last_normalize_info.row_counts["jobs"] == 3
 
     flat = layout_standin.update_job("flat_job")  # a re-run: lastExecuteTime moves
     pipeline = run()
 
     new_exports = layout_standin.calls(EXPORT_PATH)[exports_before:]
     assert [call.form["jobId"] for call in new_exports] == [flat.job_id]
-    assert pipeline.last_trace.last_normalize_info.row_counts["jobs"] == 1
+    assert scalar("select count(*) from sqlflow.jobs") == 3
     assert scalar("select count(*) from sqlflow.job_lineage_relationships") == before  # replaced, not added
     assert scalar(f"select count(*) from sqlflow.job_lineage where job_id = '{flat.job_id}'") == 1
     assert str(scalar(f"select changed_at from sqlflow.jobs where job_id = '{flat.job_id}'")) == (
@@ -266,11 +280,59 @@ def test_changed_job_is_exported_again_and_its_rows_replaced(layout_standin):
     )
 
 
-def test_unchanged_sql_is_not_sent_again_and_changed_sql_replaces_its_rows(standin, sqlflow_env):
-    write_sql("orders.sql", LINEAGE_SQL)
-    write_sql("payments.sql", "INSERT INTO analytics.p (amount) SELECT amount FROM raw.payments;\n")
-    write_sql("empty.sql", "  \n")  # nothing to analyse: not sent
-    sqlflow_env.setenv("SOURCES__SQLFLOW__SQL_PATHS", '["sql/*.sql"]')
+def test_a_status_change_without_a_time_change_lands_and_is_exported(sqlflow_env):
+    """A re-run within the same second keeps lastExecuteTime: the status alone tells the change."""
+    same_second = "2026-11-20 05:00:00"
+    jobs = [
+        DemoJob("finishing", {"a.sql": LINEAGE_SQL}, status="running", last_execute_time=same_second),
+        DemoJob("rerun", {"a.sql": LINEAGE_SQL}, last_execute_time=same_second),
+        DemoJob("newest", {"a.sql": LINEAGE_SQL}, last_execute_time="2026-11-20 09:00:00"),
+    ]
+    with SQLFlowStandIn(jobs=jobs) as server:
+        sqlflow_env.setenv("SOURCES__SQLFLOW__BASE_URL", server.base_url)
+        run()
+        assert {call.form["jobId"] for call in server.calls(EXPORT_PATH)} == {
+            server.job("rerun").job_id,
+            server.job("newest").job_id,
+        }
+        server.update_job("finishing", status="success", last_execute_time=same_second)
+        server.update_job("rerun", status="partial_success", last_execute_time=same_second)
+
+        run()
+
+        second_exports = [call.form["jobId"] for call in server.calls(EXPORT_PATH)[2:]]
+        assert sorted(second_exports) == sorted([server.job("finishing").job_id, server.job("rerun").job_id])
+    assert query("select job_name, status, changed_at from sqlflow.jobs order by job_name") == [
+        ("finishing", "success", datetime(2026, 11, 20, 5, 0)),
+        ("newest", "success", datetime(2026, 11, 20, 9, 0)),
+        ("rerun", "partial_success", datetime(2026, 11, 20, 5, 0)),
+    ]
+    assert scalar("select count(*) from sqlflow.job_lineage") == 3
+
+
+def test_jobs_whose_local_time_repeats_an_hour_all_land(sqlflow_env):
+    """DST fall-back: 02:30 summer time, then an hour later 02:10 winter time, which looks earlier."""
+    with SQLFlowStandIn(jobs=[DemoJob("before_fallback", {"a.sql": LINEAGE_SQL})]) as server:
+        server.update_job("before_fallback", last_execute_time="2026-10-25 02:30:00")
+        sqlflow_env.setenv("SOURCES__SQLFLOW__BASE_URL", server.base_url)
+        run("jobs")
+        server.add_job(
+            DemoJob("after_fallback", {"a.sql": LINEAGE_SQL}, last_execute_time="2026-10-25 02:10:00")
+        )
+
+        run("jobs")
+
+    assert query("select job_name, changed_at from sqlflow.jobs order by changed_at") == [
+        ("after_fallback", datetime(2026, 10, 25, 2, 10)),
+        ("before_fallback", datetime(2026, 10, 25, 2, 30)),
+    ]
+
+
+def test_unchanged_sql_is_not_sent_again_and_changed_sql_replaces_its_rows(standin, sqlflow_env, sql_dir):
+    write_sql(sql_dir, "orders.sql", LINEAGE_SQL)
+    write_sql(sql_dir, "payments.sql", "INSERT INTO analytics.p (amount) SELECT amount FROM raw.payments;\n")
+    write_sql(sql_dir, "empty.sql", "  \n")  # nothing to analyse: not sent
+    set_sql_paths(sqlflow_env, sql_dir / "*.sql")
 
     run("query_lineage")
     assert [call.form["sqltext"] for call in standin.calls(QUERY_PATH)][0] == LINEAGE_SQL
@@ -279,24 +341,126 @@ def test_unchanged_sql_is_not_sent_again_and_changed_sql_replaces_its_rows(stand
     run("query_lineage")
     assert len(standin.calls(QUERY_PATH)) == 2
 
-    write_sql("orders.sql", "INSERT INTO staging.c (id) SELECT id FROM raw.customers;\n")
+    write_sql(sql_dir, "orders.sql", "INSERT INTO staging.c (id) SELECT id FROM raw.customers;\n")
     run("query_lineage")
 
     assert len(standin.calls(QUERY_PATH)) == 3
     assert standin.calls(QUERY_PATH)[-1].form["sqltext"].startswith("INSERT INTO staging.c")
     assert query("select sql_file, count(*) from sqlflow.query_lineage group by 1 order by 1") == [
-        ("sql/orders.sql", 1),
-        ("sql/payments.sql", 1),
+        (f"{sql_dir}/orders.sql", 1),
+        (f"{sql_dir}/payments.sql", 1),
     ]
     orders_tables = query(
         "select qualified_name from sqlflow.query_lineage_objects "
-        "where sql_file = 'sql/orders.sql' and object_type = 'table' order by 1"
+        f"where sql_file = '{sql_dir}/orders.sql' and object_type = 'table' order by 1"
     )
     assert orders_tables == [("RAW.CUSTOMERS",), ("STAGING.C",)]
     assert query(
         "select source_column, target_object_name from sqlflow.query_lineage_relationships "
-        "where sql_file = 'sql/orders.sql' order by all"
+        f"where sql_file = '{sql_dir}/orders.sql' order by all"
     ) == [("ID", "INSERT-SELECT-1"), ("ID", "STAGING.C")]
+
+
+@pytest.mark.parametrize("root", ["demo/sql", f"{PROJECT_DIR}/demo/sql"], ids=["relative", "absolute"])
+def test_sql_file_keys_do_not_depend_on_the_working_directory(standin, sqlflow_env, root):
+    """Relative patterns start at the project directory: from any directory, the same files, the same keys."""
+    set_sql_paths(sqlflow_env, f"{root}/*.sql")
+    demo_files = sorted(path.name for path in (PROJECT_DIR / "demo" / "sql").glob("*.sql"))
+    expected = [(f"{root}/{name}", None) for name in demo_files]
+
+    for working_directory in (Path.cwd(), PROJECT_DIR, PROJECT_DIR / "dbt_project"):  # tmp_path first
+        sqlflow_env.chdir(working_directory)
+        run("query_lineage")
+        assert query("select sql_file, retired_at from sqlflow.query_lineage order by 1") == expected
+
+    assert len(standin.calls(QUERY_PATH)) == len(demo_files) == 4  # each sent once
+
+
+def test_a_deleted_file_is_retired_and_comes_back_when_restored(standin, sqlflow_env, sql_dir, caplog):
+    write_sql(sql_dir, "orders.sql", LINEAGE_SQL)
+    write_sql(sql_dir, "payments.sql", "INSERT INTO analytics.p (amount) SELECT amount FROM raw.payments;\n")
+    set_sql_paths(sqlflow_env, sql_dir / "*.sql")
+    orders = f"{sql_dir}/orders.sql"
+    summary = "select sql_file, content_sha256, sent_at, response_code, objects, relationships, retired_at"
+    run("query_lineage")
+    sent = query(f"{summary} from sqlflow.query_lineage where sql_file = '{orders}'")
+    raw_rows = scalar(f"select count(*) from sqlflow.query_lineage_relationships where sql_file = '{orders}'")
+
+    (sql_dir / "orders.sql").unlink()
+    with caplog.at_level("WARNING", logger="sources.sqlflow.source"):
+        run("query_lineage")
+
+    (retired,) = query(f"{summary} from sqlflow.query_lineage where sql_file = '{orders}'")
+    assert retired[:-1] == sent[0][:-1]  # the row is kept as it was, only flagged
+    assert retired[-1] is not None and sent[0][-1] is None
+    assert retired[-1].utcoffset() == timedelta(0)
+    assert scalar("select count(*) from sqlflow.query_lineage where retired_at is null") == 1
+    assert raw_rows == 4 and (
+        scalar(f"select count(*) from sqlflow.query_lineage_relationships where sql_file = '{orders}'")
+        == raw_rows
+    )  # history stays, flagged through the summary row
+    assert [record.getMessage() for record in caplog.records if "retired" in record.getMessage()] == [
+        f"SQLFlow: {orders} no longer matches sql_paths: its lineage is retired from the marts"
+    ]
+    assert len(standin.calls(QUERY_PATH)) == 2
+
+    run("query_lineage")  # retired once, not again
+    assert scalar(f"select retired_at from sqlflow.query_lineage where sql_file = '{orders}'") == retired[-1]
+
+    write_sql(sql_dir, "orders.sql", LINEAGE_SQL)
+    run("query_lineage")
+
+    assert len(standin.calls(QUERY_PATH)) == 3  # sent again
+    assert query("select sql_file, retired_at from sqlflow.query_lineage order by 1") == [
+        (orders, None),
+        (f"{sql_dir}/payments.sql", None),
+    ]
+    assert (
+        scalar(f"select count(*) from sqlflow.query_lineage_relationships where sql_file = '{orders}'")
+        == raw_rows
+    )
+
+
+def test_a_renamed_or_emptied_file_retires_its_old_lineage(standin, sqlflow_env, sql_dir, caplog):
+    write_sql(sql_dir, "orders.sql", LINEAGE_SQL)
+    write_sql(sql_dir, "payments.sql", "INSERT INTO analytics.p (amount) SELECT amount FROM raw.payments;\n")
+    set_sql_paths(sqlflow_env, sql_dir / "*.sql")
+    run("query_lineage")
+
+    (sql_dir / "orders.sql").rename(sql_dir / "orders_v2.sql")
+    write_sql(sql_dir, "payments.sql", "\n")
+    with caplog.at_level("WARNING", logger="sources.sqlflow.source"):
+        run("query_lineage")
+
+    assert query(
+        "select sql_file, retired_at is not null, sent_at is not null from sqlflow.query_lineage order by 1"
+    ) == [
+        (f"{sql_dir}/orders.sql", True, True),
+        (f"{sql_dir}/orders_v2.sql", False, True),
+        (f"{sql_dir}/payments.sql", True, True),
+    ]
+    assert standin.calls(QUERY_PATH)[-1].form["sqltext"] == LINEAGE_SQL
+    assert sorted(record.getMessage() for record in caplog.records if "retired" in record.getMessage()) == [
+        f"SQLFlow: {sql_dir}/orders.sql no longer matches sql_paths: its lineage is retired from the marts",
+        f"SQLFlow: {sql_dir}/payments.sql is empty now: its lineage is retired from the marts",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "match", "key"),
+    [
+        ("demo/sql/*.sql", "demo/sql/orders.sql", "demo/sql/orders.sql"),
+        ("./etl//sql/*.sql", "./etl//sql/a.sql", "etl/sql/a.sql"),
+        ("etl/sql/**/*.sql", "etl/sql/daily/b.sql", "etl/sql/daily/b.sql"),
+        ("etl/*/sql/*.sql", "etl/x/sql/c.sql", "etl/x/sql/c.sql"),
+        ("*.sql", "top.sql", "top.sql"),
+        ("../shared/sql/[ab].sql", "../shared/sql/a.sql", "../shared/sql/a.sql"),
+        ("/srv/etl/sql/*.sql", "/srv/etl/sql/a.sql", "/srv/etl/sql/a.sql"),
+        ("etl/sql/one.sql", "etl/sql/one.sql", "etl/sql/one.sql"),
+    ],
+)
+def test_a_file_key_is_its_path_under_the_pattern_root(pattern, match, key):
+    assert file_key(pattern, match) == key
 
 
 # ---- token lifecycle ------------------------------------------------------------------------------------
@@ -450,21 +614,77 @@ def test_busy_server_gives_up_after_the_configured_attempts(api, sqlflow_standin
     assert len(sqlflow_standin.calls(JOBS_PATH)) == 1 + 3  # RUNTIME__REQUEST_MAX_ATTEMPTS
 
 
-def test_server_down_is_a_clear_error_after_bounded_retries(sqlflow_env):
+BASE_URL_ADVICE = (
+    "check SOURCES__SQLFLOW__BASE_URL: it must end with the API prefix, e.g. "
+    "https://api.gudusoft.com/gspLive_backend or http://host:8165/api/gspLive_backend"
+)
+
+
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return probe.getsockname()[1]
+
+
+def test_server_down_names_the_refused_connection_and_the_settings(sqlflow_env):
+    port = free_port()
     sqlflow_env.setenv("SOURCES__SQLFLOW__BASE_URL", f"http://127.0.0.1:{port}/gspLive_backend")
 
     with pytest.raises(PipelineStepFailed) as raised:
         run("jobs")
 
-    error = sqlflow_error_in(raised.value)
-    assert str(error).startswith(
-        f"SQLFlow user/generateToken is unreachable at http://127.0.0.1:{port}/gspLive_backend/user/generateToken "
-        "after 3 attempt(s) (ConnectionError: "
+    assert str(sqlflow_error_in(raised.value)) == (
+        f"SQLFlow user/generateToken is unreachable at http://127.0.0.1:{port}/gspLive_backend/user/"
+        f"generateToken: connection refused (nothing listens on 127.0.0.1:{port}), after 3 attempt(s), "
+        f"RUNTIME__REQUEST_MAX_ATTEMPTS=3. Is the server running there? {BASE_URL_ADVICE}"
     )
-    assert "SOURCES__SQLFLOW__BASE_URL" in str(error)
+
+
+def test_unknown_host_names_the_failed_name_resolution(api, sqlflow_env):
+    unknown = SQLFlowClient("http://sqlflow.invalid/gspLive_backend", USER_ID, SECRET, request_timeout=10)
+
+    with pytest.raises(SQLFlowError) as raised:
+        unknown.call(JOBS_PATH.lstrip("/"), {})
+
+    message = str(raised.value)
+    assert message.startswith(
+        "SQLFlow user/generateToken is unreachable at http://sqlflow.invalid/gspLive_backend/user/generateToken: "
+        "the host name 'sqlflow.invalid' cannot be resolved ("
+    )
+    assert message.endswith(
+        f"), after 3 attempt(s), RUNTIME__REQUEST_MAX_ATTEMPTS=3. Is the host name right? {BASE_URL_ADVICE}"
+    )
+
+
+def test_a_server_closing_connections_is_named_and_url_credentials_stay_out(sqlflow_env):
+    with socket.socket() as closing:
+        closing.bind(("127.0.0.1", 0))
+        closing.listen(8)
+        port = closing.getsockname()[1]
+
+        def close_every_connection() -> None:
+            with suppress(OSError):  # the listening socket is closed at the end of the test
+                while True:
+                    connection, _ = closing.accept()
+                    connection.recv(65536)
+                    connection.close()
+
+        threading.Thread(target=close_every_connection, daemon=True).start()
+        proxy_user = SQLFlowClient(
+            f"http://ops:proxy-pass-4711@127.0.0.1:{port}/gspLive_backend",
+            USER_ID,
+            SECRET,
+            request_timeout=10,
+        )
+        with pytest.raises(SQLFlowError) as raised:
+            proxy_user.call(JOBS_PATH.lstrip("/"), {})
+
+    assert str(raised.value) == (
+        f"SQLFlow user/generateToken is unreachable at http://127.0.0.1:{port}/gspLive_backend/user/"
+        f"generateToken: 127.0.0.1:{port} closed the connection without an answer, "
+        "after 3 attempt(s), RUNTIME__REQUEST_MAX_ATTEMPTS=3. Is it SQLFlow that listens there, and with "
+        f"http or https as given? {BASE_URL_ADVICE}"
+    )
 
 
 def test_request_timeout_setting_bounds_a_silent_server(sqlflow_env):
@@ -479,8 +699,9 @@ def test_request_timeout_setting_bounds_a_silent_server(sqlflow_env):
             run("jobs")
 
     assert str(sqlflow_error_in(raised.value)) == (
-        f"SQLFlow user/generateToken did not answer within 0.2 s (3 attempt(s)) at {base_url}/user/generateToken: "
-        "raise SOURCES__SQLFLOW__REQUEST_TIMEOUT or send less SQL per call."
+        f"SQLFlow user/generateToken did not answer at {base_url}/user/generateToken: read timeout of 0.2 s "
+        "(SOURCES__SQLFLOW__REQUEST_TIMEOUT) after 3 attempt(s), RUNTIME__REQUEST_MAX_ATTEMPTS=3. "
+        "Raise SOURCES__SQLFLOW__REQUEST_TIMEOUT or send less SQL per call."
     )
 
 

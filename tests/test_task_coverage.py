@@ -18,7 +18,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from demo.stack import STARTUP_TIMEOUT_S, FlowerStack, wait_for
+from demo.stack import FlowerStack, wait_for
 from demo.workload import wait_until_results_final
 from orchestration.checks import task_attempts_coverage
 from orchestration.definitions import defs
@@ -71,35 +71,6 @@ def finished_events_in_flower(stack: FlowerStack) -> int:
     )
 
 
-def worker_status(stack: FlowerStack) -> bool | None:
-    return stack.api_get("/api/workers", params={"status": 1}).json().get(stack.worker_name)
-
-
-def worker_pid(stack: FlowerStack) -> int | None:
-    """The worker's pid from a fresh inspect reply; None while Flower cannot inspect it."""
-    response = stack.api_get("/api/workers", params={"workername": stack.worker_name, "refresh": 1})
-    if response.status_code != 200:
-        return None
-    return response.json()[stack.worker_name].get("stats", {}).get("pid")
-
-
-def restart_worker(stack: FlowerStack) -> None:
-    """Stop the Celery worker and start it again while Flower keeps running; its counter starts at 0."""
-    old_pid = worker_pid(stack)
-    worker = stack._worker  # the stack has no public worker restart; Flower must stay up
-    worker.stop()
-    wait_for(
-        lambda: worker_status(stack) is False, STARTUP_TIMEOUT_S, "Flower to see the worker go", stack.logs()
-    )
-    worker.start()
-    wait_for(
-        lambda: worker_status(stack) is True and worker_pid(stack) != old_pid,
-        STARTUP_TIMEOUT_S,
-        "Flower to see the restarted worker",
-        stack.logs(),
-    )
-
-
 def run_flower_load(warehouse: Path) -> Phase:
     """The scheduled job, in process: Flower load, dbt build downstream, the coverage check."""
     result = defs.resolve_job_def("flower_load").execute_in_process(
@@ -145,7 +116,7 @@ def coverage_run(tmp_path_factory) -> tuple[dict[str, Phase], Path, str]:
         phases["eviction"] = run_flower_load(warehouse)
 
         run_tasks(stack, 3)
-        restart_worker(stack)
+        stack.restart_worker()  # Flower keeps running
         run_tasks(stack, 4)
         phases["restart"] = run_flower_load(warehouse)
         worker = stack.worker_name

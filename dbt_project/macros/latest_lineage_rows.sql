@@ -1,8 +1,10 @@
 {#-
     Rows of one lineage part table (`<export_table>_<part>`) that belong to the latest export of their origin
-    (job or SQL file). dlt writes an export's header row and its part rows in one load, and a re-export
-    replaces the header (merge on the origin) and its part rows (delete-insert). A re-export with no rows for
-    a part would leave the old ones behind: keeping only rows whose load is the header's load drops them.
+    (job or SQL file), unless that origin is retired. dlt writes an export's header row and its part rows in
+    one load, and a re-export replaces the header (merge on the origin) and its part rows (delete-insert). A
+    re-export with no rows for a part would leave the old ones behind: keeping only rows whose load is the
+    header's load drops them. A SQL file that no longer matches SQL_PATHS keeps its rows as history, flagged
+    by `retired_at` on its header: those are left out (job headers have no `retired_at`).
 
     columns: list of [column_name, data_type] pairs, without the origin column.
 -#}
@@ -13,15 +15,18 @@
         {{ select_source_columns(source('sqlflow', export_table ~ '_' ~ part), keys + columns) }}
     ) as part_rows
     semi join (
-        {{ select_source_columns(source('sqlflow', export_table), keys) }}
+        select {{ origin_column }}, _dlt_load_id
+        from ({{ select_source_columns(source('sqlflow', export_table), keys + [['retired_at', 'timestamptz']]) }})
+        where retired_at is null
     ) as exports
         using ({{ origin_column }}, _dlt_load_id)
 {%- endmacro %}
 
 
 {#-
-    One lineage part (objects, columns or relationships) from jobs and from SQL files, latest exports only,
-    with `origin_kind` ('job' / 'sql_file') and `origin` (the job id / the file path) in front.
+    One lineage part (objects, columns or relationships) from jobs and from SQL files, latest exports of
+    origins not retired only, with `origin_kind` ('job' / 'sql_file') and `origin` (the job id / the file
+    key) in front.
 -#}
 {% macro latest_lineage_rows(part, columns) -%}
     select 'job' as origin_kind, job_id as origin, * exclude (job_id)

@@ -27,7 +27,6 @@ from sources.sqlflow.envelope import (
     is_token_rejected,
     read_json_object,
     server_message,
-    transport_error,
 )
 from sources.sqlflow.errors import (
     BASE_URL_HINT,
@@ -36,6 +35,7 @@ from sources.sqlflow.errors import (
     SQLFlowConfigError,
     SQLFlowError,
 )
+from sources.sqlflow.transport import transport_error
 
 logger = logging.getLogger(__name__)
 

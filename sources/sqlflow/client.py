@@ -8,7 +8,8 @@ from dlt.sources.helpers.requests import Client, RequestException, Response
 from dlt.sources.helpers.rest_client import RESTClient
 
 from sources.sqlflow.auth import SQLFlowTokenAuth
-from sources.sqlflow.envelope import SUMMARY_MODE, Envelope, is_busy, read_envelope, transport_error
+from sources.sqlflow.envelope import SUMMARY_MODE, Envelope, is_busy, read_envelope
+from sources.sqlflow.transport import transport_error
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dlt.sources.helpers.requests import RequestException, Response, Timeout
+from dlt.sources.helpers.requests import Response
 
 from sources.sqlflow.errors import BASE_URL_HINT, CREDENTIALS_HINT, SQLFlowAuthError, SQLFlowError
 
@@ -78,22 +78,6 @@ def body_code(body: dict[str, Any], response: Response) -> str:
 def server_message(body: dict[str, Any]) -> str:
     message = body.get("error") or body.get("message") or "no error message"
     return message if isinstance(message, str) else str(message)
-
-
-def transport_error(
-    endpoint: str, url: str, error: RequestException, timeout_s: float, attempts: int, redact: Redactor
-) -> SQLFlowError:
-    """A clear error for a call that got no HTTP answer, after dlt's retries."""
-    if isinstance(error, Timeout):
-        return SQLFlowError(
-            f"SQLFlow {endpoint} did not answer within {timeout_s:g} s ({attempts} attempt(s)) at {url}: "
-            "raise SOURCES__SQLFLOW__REQUEST_TIMEOUT or send less SQL per call."
-        )
-    reason = " ".join(redact(str(error)).split())[:EXCERPT_CHARS]
-    return SQLFlowError(
-        f"SQLFlow {endpoint} is unreachable at {url} after {attempts} attempt(s) "
-        f"({type(error).__name__}: {reason}). Is the server running? {BASE_URL_HINT}"
-    )
 
 
 def is_token_rejected(response: Response) -> bool:

@@ -1,12 +1,10 @@
 """dlt source for Gudu SQLFlow: jobs, the lineage of finished jobs, and the lineage of local SQL files."""
 
-import glob
 import hashlib
 import logging
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import dlt
@@ -16,6 +14,7 @@ from dlt.extract.resource import DltResource
 from sources.sqlflow.client import SQLFlowClient
 from sources.sqlflow.errors import SQLFlowError
 from sources.sqlflow.lineage import normalise_lineage
+from sources.sqlflow.sql_files import match_sql_files
 from sources.sqlflow.tables import LineageTables, job_lineage_columns, jobs_columns, query_lineage_columns
 
 logger = logging.getLogger(__name__)
@@ -54,6 +53,12 @@ def job_row(job: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def export_version(changed_at: datetime | None, status: str) -> str:
+    """What makes a job's lineage worth exporting again: a re-run within the same second keeps its time
+    but may change its status (success <-> partial_success)."""
+    return f"{changed_at.isoformat() if changed_at else None} {status}"
+
+
 class JobList:
     """The user's jobs, fetched once per source instance and shared by `jobs` and `job_lineage`."""
 
@@ -68,25 +73,6 @@ class JobList:
                 raise SQLFlowError(f"SQLFlow {JOBS_ENDPOINT}: `data.jobDetails` is not a list")
             self._rows = [job_row(job) for job in details if isinstance(job, dict)]
         return self._rows
-
-
-def match_sql_files(patterns: list[str]) -> list[Path]:
-    """Files matched by the glob patterns (`**` recurses), in a stable order, each once."""
-    matched: dict[Path, None] = {}
-    for pattern in patterns:
-        files = sorted(Path(path) for path in glob.glob(pattern, recursive=True) if Path(path).is_file())
-        if not files:
-            logger.warning("SQLFlow: sql_paths pattern %r matches no file", pattern)
-        matched.update(dict.fromkeys(files))
-    return list(matched)
-
-
-def display_path(path: Path) -> str:
-    """The path relative to the working directory when it is inside it, else as matched."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
 
 
 def form_bool(value: bool) -> str:
@@ -127,9 +113,10 @@ def jobs_resource(job_list: JobList) -> DltResource:
         write_disposition="merge",
         columns=jobs_columns(),
         max_table_nesting=0,
-        incremental=dlt.sources.incremental("changed_at", on_cursor_value_missing="include"),
     )
     def jobs() -> Iterator[list[dict[str, Any]]]:
+        """Every job, every run: the endpoint always lists them all, and `changed_at` is a zone-less local
+        time (a status change keeps it, a DST fall-back repeats it), so no cursor could be trusted."""
         yield job_list.rows()
 
     return jobs
@@ -138,16 +125,17 @@ def jobs_resource(job_list: JobList) -> DltResource:
 def job_lineage_resource(client: SQLFlowClient, job_list: JobList, options: dict[str, str]) -> DltResource:
     @dlt.resource(name="job_lineage")
     def job_lineage() -> Iterator[Any]:
-        """Lineage of finished jobs that are new or changed since they were last exported (resource state)."""
-        exported: dict[str, str | None] = dlt.current.resource_state().setdefault("exported_jobs", {})
+        """Lineage of finished jobs that are new or changed (time or status) since they were last exported
+        (resource state)."""
+        exported: dict[str, str] = dlt.current.resource_state().setdefault("exported_jobs", {})
         tables = LineageTables("job_lineage", "job_id", job_lineage_columns())
         for job in job_list.rows():
-            job_id, changed_at = job["job_id"], job["changed_at"]
-            version = changed_at.isoformat() if changed_at else None
+            job_id, changed_at, status = job["job_id"], job["changed_at"], job.get("status")
             # an empty jobId would silently export the user's latest job instead
-            if not job_id or job.get("status") not in EXPORTABLE_STATUSES:
+            if not job_id or status not in EXPORTABLE_STATUSES:
                 continue
-            if job_id in exported and exported[job_id] == version:
+            version = export_version(changed_at, status)
+            if exported.get(job_id) == version:
                 continue
             envelope = client.lineage(JOB_EXPORT_ENDPOINT, {"jobId": job_id, **options})
             summary = {"job_changed_at": changed_at, "exported_at": utc_now()}
@@ -162,17 +150,22 @@ def query_lineage_resource(
 ) -> DltResource:
     @dlt.resource(name="query_lineage")
     def query_lineage() -> Iterator[Any]:
-        """Lineage of each SQL file, sent again only when its content changed (hash in resource state)."""
+        """Lineage of each SQL file, sent again only when its content changed (hash in resource state); the
+        lineage of a file sent before that no longer matches (or is empty now) is retired."""
         sent: dict[str, str] = dlt.current.resource_state().setdefault("sent_sql_sha256", {})
         tables = LineageTables("query_lineage", "sql_file", query_lineage_columns())
-        for path in match_sql_files(sql_paths):
-            sql_file, content = display_path(path), path.read_bytes()
-            digest = hashlib.sha256(content).hexdigest()
-            if sent.get(sql_file) == digest:
-                continue
+        current: set[str] = set()
+        emptied: set[str] = set()
+        for sql_file, path in match_sql_files(sql_paths).items():
+            content = path.read_bytes()
             sql = content.decode("utf-8", errors="replace")
             if not sql.strip():
                 logger.warning("SQLFlow: %s is empty, not sent", sql_file)
+                emptied.add(sql_file)
+                continue
+            current.add(sql_file)
+            digest = hashlib.sha256(content).hexdigest()
+            if sent.get(sql_file) == digest:
                 continue
             envelope = client.lineage(QUERY_ENDPOINT, {"sqltext": sql, "dbvendor": dbvendor, **options})
             summary = {
@@ -183,5 +176,12 @@ def query_lineage_resource(
             }
             yield from tables.items(sql_file, summary, envelope, normalise_lineage(envelope.data))
             sent[sql_file] = digest
+        gone = [sql_file for sql_file in sent if sql_file not in current]
+        for sql_file in gone:
+            reason = "is empty now" if sql_file in emptied else "no longer matches sql_paths"
+            logger.warning("SQLFlow: %s %s: its lineage is retired from the marts", sql_file, reason)
+            del sent[sql_file]  # sent again, and so un-retired, if it comes back
+        if gone:
+            yield from tables.retired_items(gone, utc_now())
 
     return query_lineage

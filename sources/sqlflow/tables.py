@@ -4,10 +4,12 @@ Column types are declared so every contract column exists even when SQLFlow leav
 """
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import dlt
 from dlt.common.schema.typing import TColumnSchema, TDataType
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from sources.sqlflow.envelope import Envelope
 from sources.sqlflow.lineage import LineageRows, joined_warnings
@@ -60,6 +62,7 @@ def query_lineage_columns() -> dict[str, TColumnSchema]:
         **utc_times("sent_at"),
         **summary_columns(),
         **typed("text", "session_id"),
+        **utc_times("retired_at"),
     }
 
 
@@ -114,6 +117,7 @@ class LineageTables:
     """
 
     def __init__(self, summary_table: str, key: str, summary_columns: dict[str, TColumnSchema]):
+        self.summary_table = summary_table
         self.key = key
         self.summary_hints = dlt.mark.make_hints(
             table_name=summary_table,
@@ -151,3 +155,30 @@ class LineageTables:
             if part_rows:
                 keyed = [{self.key: key_value, **row} for row in part_rows]
                 yield dlt.mark.with_hints(keyed, self.child_hints[part], create_table_variant=True)
+
+    def retired_items(self, key_values: list[str], retired_at: datetime) -> Iterator[Any]:
+        """The summary rows of `key_values` again, as stored, with `retired_at` set. The child rows stay (the
+        history), flagged through their summary row. A merge replaces whole rows, so the stored values are
+        read back first; a key without a stored row gets a row of its own."""
+        stored = self.stored_summary_rows(key_values)
+        for key_value in key_values:
+            row = {**stored.get(key_value, {self.key: key_value}), "retired_at": retired_at}
+            yield dlt.mark.with_hints(row, self.summary_hints, create_table_variant=True)
+
+    def stored_summary_rows(self, key_values: list[str]) -> dict[str, dict[str, Any]]:
+        """Summary rows of `key_values` in the pipeline's dataset, without dlt's own columns, by key."""
+        try:
+            with dlt.current.pipeline().sql_client() as client:
+                table = client.make_qualified_table_name(self.summary_table)
+                key = client.escape_column_name(self.key)
+                placeholders = ", ".join(["%s"] * len(key_values))
+                query = f"select * from {table} where {key} in ({placeholders})"
+                with client.execute_query(query, *key_values) as cursor:
+                    names = [column[0] for column in cursor.description]
+                    rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+        except DatabaseUndefinedRelation:  # no summary table in the warehouse: nothing to keep
+            return {}
+        return {
+            row[self.key]: {name: value for name, value in row.items() if not name.startswith("_dlt_")}
+            for row in rows
+        }

@@ -1,5 +1,6 @@
--- Lineage origins that still describe the warehouse: every SQL file (its latest send replaced the earlier
--- ones), and for each job name only its newest exported job (a resubmitted job supersedes the older one).
+-- Lineage origins that still describe the warehouse: every SQL file not retired (staging leaves retired files
+-- out; a file's latest send replaced the earlier ones), and for each job name only its newest exported job
+-- (a resubmitted job supersedes the older one).
 with
 
 objects as (

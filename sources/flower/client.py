@@ -1,0 +1,157 @@
+"""Flower's HTTP API through dlt's REST client: one object per server, errors that say what to fix."""
+
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+from dlt.common.configuration import resolve_configuration
+from dlt.common.configuration.specs import RuntimeConfiguration
+from dlt.sources.helpers.requests import Client, RequestException, Response, Timeout
+from dlt.sources.helpers.rest_client import RESTClient
+from dlt.sources.helpers.rest_client.auth import BearerTokenAuth, HttpBasicAuth
+
+BASIC_AUTH_SETTINGS = "SOURCES__FLOWER__USERNAME/SOURCES__FLOWER__PASSWORD"
+TOKEN_SETTING = "SOURCES__FLOWER__TOKEN"
+BASE_URL_SETTING = "SOURCES__FLOWER__BASE_URL"
+TIMEOUT_SETTING = "SOURCES__FLOWER__REQUEST_TIMEOUT"
+ATTEMPTS_SETTING = "RUNTIME__REQUEST_MAX_ATTEMPTS"
+ERROR_EXCERPT_CHARS = 200
+
+
+class FlowerError(RuntimeError):
+    """Flower could not be read; the message names the endpoint, the status and what to fix."""
+
+
+class FlowerConfigError(FlowerError):
+    """The source is missing settings it needs (credentials)."""
+
+
+class FlowerAuthError(FlowerError):
+    """Flower rejected the credentials (HTTP 401)."""
+
+
+class FlowerUnreachableError(FlowerError):
+    """No HTTP answer from Flower after the configured retries."""
+
+
+class FlowerApi:
+    """One Flower server. The HTTP client is built at the first request, so a source can be created (e.g. by
+    the Dagster definitions at import) before secrets are configured."""
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str | None,
+        password: str | None,
+        token: str | None,
+        request_timeout: float,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._username = username
+        self._password = password
+        self._token = token
+        self._request_timeout = request_timeout
+        self._client: RESTClient | None = None
+        self._max_attempts = 1
+
+    def get_object(
+        self, path: str, params: dict[str, Any] | None = None, absent_ok: bool = False
+    ) -> dict[str, Any] | None:
+        """GET `path` and return its JSON object (every Flower endpoint read here answers one); None for a
+        404 when `absent_ok`. Raises FlowerError."""
+        endpoint = f"/{path}?{urlencode(params)}" if params else f"/{path}"
+        client = self._client or self._connect()
+        try:
+            response = client.get(path, params=params)
+        except RequestException as error:  # refused, timed out, dropped: after dlt's bounded retries
+            raise FlowerUnreachableError(self._unreachable(endpoint, error)) from None
+        if response.status_code == 404 and absent_ok:
+            return None
+        self._raise_for_status(response, endpoint)
+        body = self._parse_json(response, endpoint)
+        if not isinstance(body, dict):
+            raise FlowerError(
+                f"Flower at {self.base_url} answered GET {endpoint} with a JSON {type(body).__name__}, "
+                f"expected an object: {_excerpt(response)}. Check {BASE_URL_SETTING} points at Flower."
+            )
+        return body
+
+    def _connect(self) -> RESTClient:
+        runtime = resolve_configuration(RuntimeConfiguration())
+        self._max_attempts = runtime.request_max_attempts
+        # dlt's client retries 429/5xx, timeouts and refused connections with exponential backoff,
+        # bounded by [runtime] request_max_attempts (RUNTIME__REQUEST_MAX_ATTEMPTS).
+        session = Client(
+            request_timeout=self._request_timeout,
+            raise_for_status=False,
+            request_max_attempts=runtime.request_max_attempts,
+            request_backoff_factor=runtime.request_backoff_factor,
+            request_max_retry_delay=runtime.request_max_retry_delay,
+        ).session
+        self._client = RESTClient(base_url=self.base_url, auth=self._auth(), session=session)
+        return self._client
+
+    def _auth(self) -> BearerTokenAuth | HttpBasicAuth:
+        if self._token:
+            return BearerTokenAuth(token=self._token)
+        if self._username and self._password:
+            return HttpBasicAuth(username=self._username, password=self._password)
+        raise FlowerConfigError(
+            f"Flower credentials are not configured for {self.base_url}: set {BASIC_AUTH_SETTINGS} "
+            f"(Flower's --basic_auth user and password), or {TOKEN_SETTING} when a proxy in front of Flower "
+            "checks a bearer token; or put them under [sources.flower] in .dlt/secrets.toml."
+        )
+
+    def _unreachable(self, endpoint: str, error: RequestException) -> str:
+        attempts = f"{self._max_attempts} attempt(s) ({ATTEMPTS_SETTING})"
+        if isinstance(error, Timeout):
+            return (
+                f"Flower at {self.base_url} did not answer GET {endpoint} within {self._request_timeout:g} s "
+                f"({TIMEOUT_SETTING}), {attempts}: {type(error).__name__}. Raise {TIMEOUT_SETTING} for a slow "
+                "Flower, or page less at a time (SOURCES__FLOWER__PAGE_SIZE)."
+            )
+        return (
+            f"cannot reach Flower at {self.base_url} (GET {endpoint}) after {attempts}: "
+            f"{_network_reason(error)}. Is Flower running? Check {BASE_URL_SETTING}."
+        )
+
+    def _raise_for_status(self, response: Response, endpoint: str) -> None:
+        status = response.status_code
+        if status == 401:
+            settings = TOKEN_SETTING if self._token else BASIC_AUTH_SETTINGS
+            raise FlowerAuthError(
+                f"Flower at {self.base_url} rejected the credentials (HTTP 401) for {endpoint}: "
+                f"check {settings}"
+            )
+        if status < 400:
+            return
+        hint = f" Check {BASE_URL_SETTING} points at Flower." if status == 404 else ""
+        retried = f" after {self._max_attempts} attempt(s)" if status == 429 or status >= 500 else ""
+        raise FlowerError(
+            f"Flower at {self.base_url} answered HTTP {status}{retried} for GET {endpoint}: "
+            f"{_excerpt(response)}.{hint}"
+        )
+
+    def _parse_json(self, response: Response, endpoint: str) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            content_type = response.headers.get("Content-Type", "no Content-Type")
+            raise FlowerError(
+                f"Flower at {self.base_url} returned a non-JSON body for GET {endpoint} "
+                f"(HTTP {response.status_code}, {content_type}): {_excerpt(response)}. "
+                f"Check {BASE_URL_SETTING} points at Flower's API."
+            ) from None
+
+
+def _excerpt(response: Response) -> str:
+    text = " ".join(response.text.split())
+    if not text:
+        return "(empty body)"
+    return repr(text[:ERROR_EXCERPT_CHARS] + ("…" if len(text) > ERROR_EXCERPT_CHARS else ""))
+
+
+def _network_reason(error: Exception) -> str:
+    """The useful tail of a requests error ('[Errno 111] Connection refused'), not its urllib3 wrapping."""
+    errno = re.search(r"\[Errno -?\d+\][^'\")]*", str(error))
+    return errno.group(0).strip() if errno else type(error).__name__

@@ -1,0 +1,251 @@
+"""Which tasks a run reads from Flower: every task that may have changed since the previous run, on any 2.x.
+
+Flower has no filter on a task's last change, and its default order is not a contract: 2.2 lists the last
+event first, 2.0.x compares Lamport clocks first, so after a worker restart (every deploy) new tasks come
+LAST. The walk therefore uses only what every Flower 2.x offers, `sort_by` on `received` / `started` with
+limit/offset pages:
+
+1. tasks with no received time (sent but not picked up yet, or first seen mid-flight after a Flower
+   restart): `sort_by=received` lists them first;
+2. tasks received since the line, newest first (`sort_by=-received`); a retry is received again, so it
+   comes back here;
+3. tasks in flight at the previous run that were received before the line (long runs, ETA tasks,
+   backlogs): asked for one by one when few, else found through `sort_by=-started` and the lists of
+   their states, the rest one by one.
+
+The line is the loader's own clock when the previous complete walk began, minus the look-back window: no
+worker clock can push it. A task from a worker whose clock runs ahead is read again while its time lies
+in the future, which costs a little and loses nothing. Pages overlap by a few tasks: when Flower drops
+tasks from the list while we page (`max_tasks` eviction), rows shift up and we read back instead of
+skipping them. Everything read merges on `uuid`, so reading a task twice never duplicates it.
+"""
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import dlt
+import pyarrow as pa
+
+from sources.flower.client import FlowerApi
+from sources.flower.rows import Oddities, task_columns, task_row, task_table
+
+logger = logging.getLogger("sources.flower")
+
+# Celery's final states: a task in any other state may still change
+FINAL_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
+# tasks without a received time are usually none: ask for a short page first
+UNRECEIVED_PROBE = 50
+# in-flight tasks asked for one by one (/api/task/info) before the listings are cheaper
+INFO_CALLS_MAX = 20
+OVERLAP_MAX = 20
+# pages read again in one walk because the list shifted under us; beyond this the check has to tell
+READ_BACKS_MAX = 10
+
+
+@dataclass
+class WalkReport:
+    """What one walk did, kept in the resource state for the completeness check and the logs."""
+
+    started_at: float
+    requests: int = 0
+    tasks_read: int = 0
+    info_calls: int = 0
+    read_back: int = 0  # times Flower's list shifted up under us (tasks evicted) and a page was read again
+    possibly_missed: int = 0  # shifts noticed after the read-backs ran out: the completeness check tells
+    forgotten_in_flight: list[str] = field(default_factory=list)
+    replaced_values: int = 0
+    replaced_samples: list[str] = field(default_factory=list)
+
+
+class Listing:
+    """Pages of /api/tasks in one order, read until a task meets `stop` (it and all after it left out)."""
+
+    def __init__(self, api: FlowerApi, page_size: int, report: WalkReport):
+        self.api = api
+        self.page_size = page_size
+        # a one-task page cannot overlap: it still reads everything, only without noticing shifts
+        self.overlap = min(OVERLAP_MAX, max(1, page_size // 10)) if page_size > 1 else 0
+        self.report = report
+
+    def pages(
+        self, params: dict[str, Any], stop: Callable[[dict[str, Any]], bool], first_limit: int | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        offset, limit, anchors = 0, first_limit or self.page_size, []
+        while True:
+            page = self._page(params, offset, limit)
+            fresh, shifted = self._after_anchors(page, anchors)
+            if shifted and self._read_back(params, offset):
+                offset = max(0, offset - self.page_size)
+                continue
+            kept = list(_until(fresh, stop))
+            if kept:
+                yield kept
+            if len(kept) < len(fresh) or len(page) < limit:
+                return
+            anchors = [task["uuid"] for task in page[len(page) - self.overlap :]] if self.overlap else []
+            offset += len(page) - self.overlap
+            limit = self.page_size
+
+    def _read_back(self, params: dict[str, Any], offset: int) -> bool:
+        """Whether to read the page before again, after the rows shifted up past the overlap."""
+        if offset > 0 and self.report.read_back < READ_BACKS_MAX:
+            self.report.read_back += 1
+            logger.warning(
+                "Flower's task list shifted while it was paged (%s at offset %d): tasks left it meanwhile "
+                "(max_tasks eviction?); reading the page before again",
+                params,
+                offset,
+            )
+            return True
+        self.report.possibly_missed += 1
+        return False
+
+    def _page(self, params: dict[str, Any], offset: int, limit: int) -> list[dict[str, Any]]:
+        body = self.api.get_object("api/tasks", {**params, "limit": limit, "offset": offset})
+        self.report.requests += 1
+        return [{**task, "uuid": uuid} for uuid, task in body.items()]
+
+    @staticmethod
+    def _after_anchors(page: list[dict[str, Any]], anchors: list[str]) -> tuple[list[dict[str, Any]], bool]:
+        """The tasks after the last one already read; `shifted` when none of those is in the page any more."""
+        if not anchors:
+            return page, False
+        known = set(anchors)
+        last = max((index for index, task in enumerate(page) if task["uuid"] in known), default=None)
+        if last is None:
+            return page, bool(page)
+        return page[last + 1 :], False
+
+
+def _until(tasks: list[dict[str, Any]], stop: Callable[[dict[str, Any]], bool]) -> Iterator[dict[str, Any]]:
+    for task in tasks:
+        if stop(task):
+            return
+        yield task
+
+
+def epoch_of(task: dict[str, Any], name: str) -> float | None:
+    value = task.get(name)
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _before(name: str, line: float | None) -> Callable[[dict[str, Any]], bool]:
+    """Stop at the first task whose `name` time is missing or older than the line (lists sorted on it)."""
+
+    def stop(task: dict[str, Any]) -> bool:
+        value = epoch_of(task, name)
+        return value is None or (line is not None and value < line)
+
+    return stop
+
+
+def _has_received(task: dict[str, Any]) -> bool:
+    return epoch_of(task, "received") is not None
+
+
+def is_in_flight(task: dict[str, Any]) -> bool:
+    return task.get("state") not in FINAL_STATES
+
+
+class TasksWalk:
+    """One run's walk: the pages to load, and the in-flight tasks the next run must look at again."""
+
+    def __init__(self, api: FlowerApi, page_size: int, state: dict[str, Any], lookback_minutes: float):
+        self.api = api
+        self.report = WalkReport(started_at=time.time())
+        self.listing = Listing(api, page_size, self.report)
+        previous_start = state.get("walked_from")
+        self.line = previous_start - lookback_minutes * 60 if previous_start is not None else None
+        self.candidates: dict[str, str] = dict(state.get("in_flight") or {})
+        self.in_flight: dict[str, str] = {}
+
+    def pages(self) -> Iterator[list[dict[str, Any]]]:
+        yield from self._seen(self.listing.pages({"sort_by": "received"}, _has_received, UNRECEIVED_PROBE))
+        yield from self._seen(self.listing.pages({"sort_by": "-received"}, _before("received", self.line)))
+        yield from self._in_flight_before_the_line()
+
+    def _seen(self, pages: Iterator[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
+        for page in pages:
+            for task in page:  # a task read twice: its later reading is the newer one
+                self.candidates.pop(task["uuid"], None)
+                if is_in_flight(task) and _has_received(task):
+                    self.in_flight[task["uuid"]] = task.get("state")
+                else:
+                    self.in_flight.pop(task["uuid"], None)
+            self.report.tasks_read += len(page)
+            yield page
+
+    def _in_flight_before_the_line(self) -> Iterator[list[dict[str, Any]]]:
+        if len(self.candidates) > INFO_CALLS_MAX:
+            yield from self._seen(self.listing.pages({"sort_by": "-started"}, _before("started", self.line)))
+            for state in sorted(set(self.candidates.values())):
+                listed = self.listing.pages({"state": state}, lambda task: False)
+                yield from self._seen(
+                    [task for task in page if task["uuid"] in self.candidates] for page in listed
+                )
+        one_by_one = [task for uuid in sorted(self.candidates) if (task := self._info(uuid)) is not None]
+        yield from self._seen([one_by_one] if one_by_one else [])
+
+    def _info(self, uuid: str) -> dict[str, Any] | None:
+        info = self.api.get_object(f"api/task/info/{uuid}", absent_ok=True)
+        self.report.info_calls += 1
+        if info is None:
+            self.report.forgotten_in_flight.append(uuid)
+            logger.warning(
+                "Flower no longer holds task %s (evicted or Flower restarted) while it was %s at the last load: "
+                "its last loaded state stays in the warehouse",
+                uuid,
+                self.candidates[uuid],
+            )
+            return None
+        return {**info, "uuid": uuid}
+
+    def finish(self, state: dict[str, Any], oddities: Oddities) -> None:
+        """Commit the walk to the resource state (dlt stores it with the loaded rows, or not at all)."""
+        self.report.replaced_values = oddities.count
+        self.report.replaced_samples = oddities.samples
+        state["walked_from"] = self.report.started_at
+        state["in_flight"] = self.in_flight
+        state["last_walk"] = asdict(self.report)
+        state.pop("last_event_at", None)  # the cursor of earlier releases: its walk trusted the order
+        if self.report.possibly_missed:
+            logger.warning(
+                "Flower's task list kept shifting while it was paged (%d time(s) after %d read-backs): tasks "
+                "may be missing from this load; the completeness check names any that Flower still holds",
+                self.report.possibly_missed,
+                self.report.read_back,
+            )
+
+
+def changed_tasks(
+    api: FlowerApi, page_size: int, lookback_minutes: float, include_payloads: bool
+) -> Iterator[pa.Table]:
+    """Every task that may have changed since the previous run (module docstring), as Arrow pages."""
+    state = dlt.current.resource_state("tasks")
+    walk = TasksWalk(api, page_size, state, lookback_minutes)
+    oddities = Oddities()
+    columns = task_columns(include_payloads)
+    for page in walk.pages():
+        rows = [task_row(task, include_payloads, oddities) for task in page]
+        yield task_table(rows, columns, oddities)
+    walk.finish(state, oddities)
+
+
+def task_details(tasks: pa.Table, api: FlowerApi, include_payloads: bool) -> Iterator[pa.Table]:
+    """Each task of a `tasks` page again, from /api/task/info/<uuid>.
+
+    Off by default: it costs one HTTP call per task (an N+1 against a single-threaded Flower) and the answer
+    holds nothing that /api/tasks lacks. Enable it (with_task_info=true) only to cross-check the list.
+    """
+    oddities = Oddities()
+    rows = []
+    for uuid in tasks.column("uuid").to_pylist():
+        info = api.get_object(f"api/task/info/{uuid}", absent_ok=True)
+        if info is None:
+            logger.warning("Flower no longer knows task %s (evicted or restarted); skipping its info", uuid)
+            continue
+        rows.append(task_row({**info, "uuid": uuid}, include_payloads, oddities))
+    yield task_table(rows, task_columns(include_payloads), oddities)
