@@ -247,8 +247,11 @@ def worker_reply(*, read_before_flaky: bool) -> dict:
     return body
 
 
-def serve_flower(server: HTTPServer, *, celery_messages: int, online: bool, workers: dict) -> None:
+def serve_flower(
+    server: HTTPServer, *, celery_messages: int, online: bool, workers: dict | None = None
+) -> None:
     """Flower's endpoints for one load: the same tasks each time, a new worker/queue state."""
+    workers = workers or worker_reply(read_before_flaky=False)
     tasks = {**recorded_body("api_tasks_all_trimmed.json"), **{row["uuid"]: row for row in TASKS}}
     queues = copy.deepcopy(recorded_body("api_queues_length.json"))
     queues["active_queues"][0]["messages"] = celery_messages  # the recorded queues are empty
