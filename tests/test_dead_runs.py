@@ -1,0 +1,391 @@
+"""A killed run never blocks the next, and a lock lost mid-run ends the run with one sentence.
+
+Real parts only: a real Flower stack and the SQLFlow stand-in, the main job and `dagster-daemon` as
+subprocesses on a persistent DAGSTER_HOME with the instance settings `make dev` installs, `kill -9`.
+A real HTTP hop in front of Flower holds a page of /api/tasks to stop a run mid-extract; the dlt working
+dir shows when a run is mid-load (the run is then frozen with SIGSTOP before it is killed).
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import dagster as dg
+import duckdb
+import pytest
+import requests
+
+from demo.dev import DEMO_SQL
+from demo.sqlflow_standin import DEMO_USERS, SQLFlowStandIn
+from demo.stack import FlowerStack
+from demo.workload import flower_tasks, run_workload, send_noop_tasks, wait_until_flower_has, wait_until_idle
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+MAIN_JOB = [str(BIN / "dagster"), "asset", "materialize", "-m", "orchestration.definitions", "--select", "*"]
+WORKSPACE = ["-w", str(ROOT / "workspace.yaml")]
+EXTRA_TASKS = 2000  # so that a load lasts long enough to be caught in the act
+SMALL_PAGE = 100  # the extract needs several pages: the proxy holds the second one
+RUN_TIMEOUT_S = 600
+REAPED = "Marked failed by taskline: the process that ran it"
+
+
+# --- the stack, shared by the tests of this module (each test has its own warehouse and DAGSTER_HOME) ---
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[FlowerStack]:
+    with FlowerStack(tmp_path_factory.mktemp("dead_runs_flower")) as flower:
+        run_workload(flower)
+        send_noop_tasks(flower, EXTRA_TASKS)
+        wait_until_flower_has(flower, 30 + EXTRA_TASKS)
+        wait_until_idle(flower)
+        yield flower
+
+
+@pytest.fixture(scope="module")
+def sqlflow() -> Iterator[SQLFlowStandIn]:
+    with SQLFlowStandIn() as standin:
+        yield standin
+
+
+@pytest.fixture
+def env(stack, sqlflow, isolated_warehouse, tmp_path) -> dict[str, str]:
+    """The main job's environment, as `make dev` sets it: a persistent DAGSTER_HOME with our dagster.yaml."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "orchestration" / "dagster.yaml", home / "dagster.yaml")
+    user_id, secret_key = next(iter(DEMO_USERS.items()))
+    return {
+        **os.environ,
+        **stack.source_env(),
+        "SOURCES__SQLFLOW__BASE_URL": sqlflow.base_url,
+        "SOURCES__SQLFLOW__USER_ID": user_id,
+        "SOURCES__SQLFLOW__SECRET_KEY": secret_key,
+        "SOURCES__SQLFLOW__SQL_PATHS": json.dumps(DEMO_SQL),
+        "DUCKDB_PATH": str(isolated_warehouse),
+        "DAGSTER_HOME": str(home),
+    }
+
+
+# --- a real HTTP hop that stalls the walk -------------------------------------------------------------
+
+
+class StallingProxy:
+    """Forwards everything to Flower, but holds the first request for a later /api/tasks page until
+    `release` is set: the run is then mid-extract for as long as the test needs."""
+
+    def __init__(self, upstream: str):
+        self.upstream = upstream
+        self.held = threading.Event()
+        self.release = threading.Event()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                proxy._forward(self)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> "StallingProxy":
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _forward(self, request: BaseHTTPRequestHandler) -> None:
+        url = urlsplit(request.path)
+        offset = int(parse_qs(url.query).get("offset", ["0"])[0])
+        if url.path == "/api/tasks" and offset > 0 and not self.release.is_set():
+            self.held.set()
+            self.release.wait()
+        answer = requests.get(
+            self.upstream + request.path,
+            headers={"Authorization": request.headers.get("Authorization", "")},
+            timeout=30,
+        )
+        with contextlib.suppress(OSError):  # the caller may have been killed meanwhile
+            request.send_response(answer.status_code)
+            request.send_header("Content-Type", answer.headers.get("Content-Type", "application/json"))
+            request.send_header("Content-Length", str(len(answer.content)))
+            request.end_headers()
+            request.wfile.write(answer.content)
+
+
+# --- processes ------------------------------------------------------------------------------------------
+
+
+def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            argv, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def wait_for(
+    condition: Callable[[], bool], what: str, log: Path, process: subprocess.Popen | None = None, poll_s=0.2
+) -> None:
+    """Poll until `condition` holds; fail with the log's tail if `process` exits first or after 10 min."""
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while not condition():
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"exited with {process.returncode} before {what}:\n{tail(log)}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}:\n{tail(log)}")
+        time.sleep(poll_s)
+
+
+def tail(log: Path, lines: int = 60) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def run_main_job(env: dict[str, str], log: Path) -> int:
+    job = start(MAIN_JOB, env, log)
+    try:
+        return job.wait(RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        kill_group(job)
+        pytest.fail(f"the main job did not end within {RUN_TIMEOUT_S} s:\n{tail(log)}")
+
+
+# --- the dlt working dir --------------------------------------------------------------------------------
+
+
+def normalized_packages(warehouse: Path) -> Path:
+    return warehouse.parent / ".dlt_pipelines" / "flower" / "load" / "normalized"
+
+
+def loading_jobs(warehouse: Path) -> list[str]:
+    """Files of the flower pipeline's jobs that DuckDB is loading right now."""
+    try:
+        return [
+            job
+            for package in os.listdir(normalized_packages(warehouse))
+            for job in os.listdir(normalized_packages(warehouse) / package / "started_jobs")
+        ]
+    except OSError:  # not there yet, or moved on while listed
+        return []
+
+
+def kill_mid_load(job: subprocess.Popen, warehouse: Path, log: Path) -> str:
+    """Freeze the run the moment DuckDB loads a job, kill it -9; the pending package's load id."""
+    wait_for(lambda: bool(loading_jobs(warehouse)), "the flower load into DuckDB", log, job, poll_s=0.001)
+    os.kill(job.pid, signal.SIGSTOP)
+    pending = os.listdir(normalized_packages(warehouse))
+    assert loading_jobs(warehouse), "the load ended before the run could be stopped"
+    kill_group(job)
+    assert len(pending) == 1
+    return pending[0]
+
+
+# --- what the warehouse and the instance hold ------------------------------------------------------------
+
+
+def query(warehouse: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.sql(sql).fetchall()
+
+
+def assert_every_task_once_in_its_final_state(warehouse: Path, stack: FlowerStack) -> None:
+    expected = {uuid: task["state"] for uuid, task in flower_tasks(stack).items()}
+    assert len(expected) >= 30 + EXTRA_TASKS
+    raw = query(warehouse, "select uuid, state from flower.tasks")
+    assert len(raw) == len(expected)
+    assert dict(raw) == expected
+    marts = query(warehouse, "select task_id, state from marts.fct_task_runs")
+    assert len(marts) == len(expected)
+    assert dict(marts) == expected
+
+
+def runs_oldest_first(env: dict[str, str]) -> list[dg.DagsterRun]:
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        return list(reversed(instance.get_runs()))
+
+
+def failure_message(env: dict[str, str], run_id: str) -> str:
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        failures = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    return failures[-1].dagster_event.message
+
+
+def assert_dead_run_marked_failed_and_next_succeeded(env: dict[str, str]) -> None:
+    dead, following = runs_oldest_first(env)[-2:]
+    assert (dead.status, following.status) == (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.SUCCESS)
+    assert failure_message(env, dead.run_id).startswith(REAPED)
+
+
+# --- the tests ------------------------------------------------------------------------------------------
+
+
+def test_a_run_killed_mid_extract_blocks_nothing_and_the_next_run_is_exact(
+    stack, env, isolated_warehouse, tmp_path
+):
+    log = tmp_path / "main_job.log"
+    with StallingProxy(stack.base_url) as proxy:
+        stalled_env = {
+            **env,
+            "SOURCES__FLOWER__BASE_URL": proxy.base_url,
+            "SOURCES__FLOWER__PAGE_SIZE": str(SMALL_PAGE),
+        }
+        killed = start(MAIN_JOB, stalled_env, log)
+        wait_for(proxy.held.is_set, "the second page of /api/tasks", log, killed)
+        kill_group(killed)
+    assert not normalized_packages(isolated_warehouse).exists() or not os.listdir(
+        normalized_packages(isolated_warehouse)
+    )
+
+    assert run_main_job(env, log) == 0, tail(log)
+
+    assert_every_task_once_in_its_final_state(isolated_warehouse, stack)
+    assert_dead_run_marked_failed_and_next_succeeded(env)
+
+
+def test_a_run_killed_mid_load_blocks_nothing_and_its_package_is_finished(
+    stack, env, isolated_warehouse, tmp_path
+):
+    log = tmp_path / "main_job.log"
+    killed = start(MAIN_JOB, env, log)
+    pending = kill_mid_load(killed, isolated_warehouse, log)
+
+    assert run_main_job(env, log) == 0, tail(log)
+
+    # dlt resumed the killed run's package (data and cursor together) before loading anew
+    assert "left by an interrupted run" in log.read_text()
+    assert query(isolated_warehouse, f"select status from flower._dlt_loads where load_id = '{pending}'") == [
+        (0,)
+    ]
+    assert_every_task_once_in_its_final_state(isolated_warehouse, stack)
+    assert_dead_run_marked_failed_and_next_succeeded(env)
+
+
+def test_a_daemon_launched_run_killed_mid_load_is_reaped_and_the_next_run_is_exact(
+    stack, env, isolated_warehouse, tmp_path
+):
+    log = tmp_path / "daemon.log"
+    assert run_main_job(env, log) == 0, tail(log)  # a warehouse with every source, as the schedules keep it
+    daemon = start([str(BIN / "dagster-daemon"), "run", *WORKSPACE], env, log)
+    try:
+        launch_flower_load(env, log)
+        worker = wait_for_run_worker(env, log, daemon)
+        # the run worker, its code server and the daemon all die: nothing is left that knows the run
+        os.kill(worker, signal.SIGSTOP)
+        kill_group(daemon)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker, signal.SIGKILL)
+        dead = runs_oldest_first(env)[-1]
+        assert dead.status == dg.DagsterRunStatus.STARTED
+
+        daemon = start([str(BIN / "dagster-daemon"), "run", *WORKSPACE], env, log)
+        wait_for(
+            lambda: run_status(env, dead.run_id) == dg.DagsterRunStatus.FAILURE, "the sensor", log, daemon
+        )
+        assert failure_message(env, dead.run_id).startswith(REAPED)
+
+        launch_flower_load(env, log)
+        wait_for(lambda: runs_oldest_first(env)[-1].is_finished, "the next run", log, daemon)
+    finally:
+        kill_group(daemon)
+    assert_dead_run_marked_failed_and_next_succeeded(env)
+    assert_every_task_once_in_its_final_state(isolated_warehouse, stack)
+
+
+def launch_flower_load(env: dict[str, str], log: Path) -> None:
+    launch = start([str(BIN / "dagster"), "job", "launch", "-j", "flower_load", *WORKSPACE], env, log)
+    assert launch.wait(RUN_TIMEOUT_S) == 0, tail(log)
+
+
+def run_status(env: dict[str, str], run_id: str) -> dg.DagsterRunStatus:
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        return instance.get_run_by_id(run_id).status
+
+
+def wait_for_run_worker(env: dict[str, str], log: Path, daemon: subprocess.Popen) -> int:
+    """The pid of the newest run's worker, once that run loads into DuckDB."""
+    warehouse = Path(env["DUCKDB_PATH"])
+    wait_for(lambda: bool(loading_jobs(warehouse)), "the daemon's run to load", log, daemon, poll_s=0.001)
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        run = instance.get_runs(limit=1)[0]
+        start_event = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_START)[-1]
+    return start_event.dagster_event.pid
+
+
+def test_a_lock_taken_mid_load_ends_the_run_with_one_sentence(stack, env, isolated_warehouse, tmp_path):
+    log = tmp_path / "main_job.log"
+    with StallingProxy(stack.base_url) as proxy:
+        stalled_env = {
+            **env,
+            "SOURCES__FLOWER__BASE_URL": proxy.base_url,
+            "SOURCES__FLOWER__PAGE_SIZE": str(SMALL_PAGE),
+        }
+        job = start(MAIN_JOB, stalled_env, log)
+        wait_for(proxy.held.is_set, "the second page of /api/tasks", log, job)
+        # past the pre-check: a notebook opens the warehouse while the load still extracts
+        notebook = subprocess.Popen(
+            [sys.executable, "-c", HOLD_WAREHOUSE, str(isolated_warehouse)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert notebook.stdout.readline().strip() == "ready"
+            proxy.release.set()
+            assert job.wait(RUN_TIMEOUT_S) != 0
+        finally:
+            notebook.communicate("")
+
+    run = runs_oldest_first(env)[-1]
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        step_failures = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+    # flower lost the lock inside its load; sqlflow, next, met the notebook at its pre-check
+    assert [entry.step_key for entry in step_failures] == ["flower", "sqlflow"]
+    sentence = (
+        f"DuckDB warehouse {isolated_warehouse} is locked by process {notebook.pid} ({Path(sys.executable).resolve()}): "
+        "DuckDB allows one writer at a time. Close that process (a dbt docs server, a notebook, another "
+        "load) and retry."
+    )
+    for entry in step_failures:
+        failure = entry.dagster_event.step_failure_data
+        assert failure.user_failure_data.description == sentence
+        assert (
+            failure.error.message.splitlines()[0] == f"dagster._core.definitions.events.Failure: {sentence}"
+        )
+        assert (failure.error.cause, failure.error.context) == (None, None)
+        rendered = failure.error.to_string()
+        assert "The above exception was the direct cause" not in rendered
+        assert "During handling of the above exception" not in rendered
+    assert run.status == dg.DagsterRunStatus.FAILURE
+
+
+HOLD_WAREHOUSE = (
+    "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); print('ready', flush=True); "
+    "sys.stdin.read()"
+)
