@@ -19,7 +19,7 @@ DEMO_SQL = ["demo/sql/*.sql"]
 
 
 def dagster_home() -> Path:
-    """A persistent DAGSTER_HOME with the instance settings that serialise warehouse writers."""
+    """A persistent DAGSTER_HOME with the instance settings in orchestration/dagster.yaml."""
     home = Path(os.environ.get("DAGSTER_HOME", ROOT / ".dagster_home")).resolve()
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "orchestration" / "dagster.yaml", home / "dagster.yaml")

@@ -45,16 +45,28 @@ def make_pipeline(name: str) -> dlt.Pipeline:
 
 def ensure_writable(path: Path | None = None) -> None:
     """Fail early and clearly when another process holds the warehouse lock."""
-    path = path or warehouse_path()
+    conflict = _lock_conflict(path or warehouse_path())
+    if conflict is not None:
+        raise WarehouseLockedError(_sentence(conflict))
+
+
+def lock_holder_pid(path: Path) -> int | None:
+    """The process DuckDB names as holding `path` open, None when the file is free or absent."""
+    conflict = _lock_conflict(path)
+    return int(conflict["pid"]) if conflict is not None and conflict["pid"] else None
+
+
+def _lock_conflict(path: Path) -> re.Match | None:
     if not path.exists():
-        return
+        return None
     try:
         duckdb.connect(str(path)).close()
     except duckdb.IOException as error:
-        message = lock_conflict_message(error)
-        if message is None:
+        conflict = LOCK_CONFLICT.search(str(error))
+        if conflict is None:
             raise
-        raise WarehouseLockedError(message) from None
+        return conflict
+    return None
 
 
 def lock_conflict_message(error: BaseException) -> str | None:
@@ -64,15 +76,17 @@ def lock_conflict_message(error: BaseException) -> str | None:
         seen.add(id(error))
         conflict = LOCK_CONFLICT.search(str(error))
         if conflict:
-            holder = (
-                f"process {conflict['pid']} ({conflict['program']})" if conflict["pid"] else "another process"
-            )
-            return (
-                f"DuckDB warehouse {conflict['file']} is locked by {holder}: DuckDB allows one writer at a "
-                "time. Close that process (a dbt docs server, a notebook, another load) and retry."
-            )
+            return _sentence(conflict)
         error = error.__cause__ or error.__context__
     return None
+
+
+def _sentence(conflict: re.Match) -> str:
+    holder = f"process {conflict['pid']} ({conflict['program']})" if conflict["pid"] else "another process"
+    return (
+        f"DuckDB warehouse {conflict['file']} is locked by {holder}: DuckDB allows one writer at a time. "
+        "Close that process (a dbt docs server, a notebook, another load) and retry."
+    )
 
 
 def finish_pending_packages(pipeline: dlt.Pipeline) -> list[str]:

@@ -27,7 +27,7 @@ import requests
 
 from demo.dev import DEMO_SQL
 from demo.sqlflow_standin import DEMO_USERS, SQLFlowStandIn
-from demo.stack import FlowerStack
+from demo.stack import FlowerStack, pids_in_group
 from demo.workload import flower_tasks, run_workload, send_noop_tasks, wait_until_flower_has, wait_until_idle
 
 pytestmark = pytest.mark.integration
@@ -184,6 +184,18 @@ def normalized_packages(warehouse: Path) -> Path:
     return warehouse.parent / ".dlt_pipelines" / "flower" / "load" / "normalized"
 
 
+def pending_packages(warehouse: Path) -> list[str]:
+    """Load packages of the flower pipeline that no load has finished (extracted or normalized)."""
+    extracted = warehouse.parent / ".dlt_pipelines" / "flower" / "normalize" / "extracted"
+    return os.listdir(extracted) + os.listdir(normalized_packages(warehouse))
+
+
+def extract_folders(warehouse: Path) -> list[str]:
+    """The temporary folders extracts write into (each one renamed into a package when it completes)."""
+    normalize = warehouse.parent / ".dlt_pipelines" / "flower" / "normalize"
+    return [entry for entry in os.listdir(normalize) if entry not in (".version", "extracted")]
+
+
 def loading_jobs(warehouse: Path) -> list[str]:
     """Files of the flower pipeline's jobs that DuckDB is loading right now."""
     try:
@@ -259,12 +271,12 @@ def test_a_run_killed_mid_extract_blocks_nothing_and_the_next_run_is_exact(
         killed = start(MAIN_JOB, stalled_env, log)
         wait_for(proxy.held.is_set, "the second page of /api/tasks", log, killed)
         kill_group(killed)
-    assert not normalized_packages(isolated_warehouse).exists() or not os.listdir(
-        normalized_packages(isolated_warehouse)
-    )
+    # the killed extract left its temporary folder, no package
+    assert (len(extract_folders(isolated_warehouse)), pending_packages(isolated_warehouse)) == (1, [])
 
     assert run_main_job(env, log) == 0, tail(log)
 
+    assert (extract_folders(isolated_warehouse), pending_packages(isolated_warehouse)) == ([], [])
     assert_every_task_once_in_its_final_state(isolated_warehouse, stack)
     assert_dead_run_marked_failed_and_next_succeeded(env)
 
@@ -278,6 +290,7 @@ def test_a_run_killed_mid_load_blocks_nothing_and_its_package_is_finished(
 
     assert run_main_job(env, log) == 0, tail(log)
 
+    assert (extract_folders(isolated_warehouse), pending_packages(isolated_warehouse)) == ([], [])
     # dlt resumed the killed run's package (data and cursor together) before loading anew
     assert "left by an interrupted run" in log.read_text()
     assert query(isolated_warehouse, f"select status from flower._dlt_loads where load_id = '{pending}'") == [
@@ -285,6 +298,37 @@ def test_a_run_killed_mid_load_blocks_nothing_and_its_package_is_finished(
     ]
     assert_every_task_once_in_its_final_state(isolated_warehouse, stack)
     assert_dead_run_marked_failed_and_next_succeeded(env)
+
+
+def test_a_dbt_build_left_running_by_a_killed_run_is_waited_for(stack, env, isolated_warehouse, tmp_path):
+    log = tmp_path / "main_job.log"
+    killed = start(MAIN_JOB, env, log)
+    wait_for(lambda: dbt_build_with_the_warehouse_open(killed, isolated_warehouse), "dbt", log, killed, 0.01)
+    dbt = dbt_build_with_the_warehouse_open(killed, isolated_warehouse)
+    os.kill(dbt, signal.SIGSTOP)  # the build keeps the file open for as long as the test needs
+    try:
+        os.kill(killed.pid, signal.SIGKILL)  # `kill -9 <pid>` of the run: its dbt child lives on
+        killed.wait()
+        following = start(MAIN_JOB, env, log)
+        wait_for(lambda: "that was killed, still has it open" in log.read_text(), "the wait", log, following)
+        os.kill(dbt, signal.SIGCONT)
+        assert following.wait(RUN_TIMEOUT_S) == 0, tail(log)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(dbt, signal.SIGKILL)
+    assert_every_task_once_in_its_final_state(isolated_warehouse, stack)
+    assert_dead_run_marked_failed_and_next_succeeded(env)
+
+
+def dbt_build_with_the_warehouse_open(job: subprocess.Popen, warehouse: Path) -> int | None:
+    """The pid of the job's `dbt build` child once it has the warehouse file open."""
+    for pid in pids_in_group(job.pid):
+        with contextlib.suppress(OSError):
+            if b"build" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") and any(
+                os.readlink(fd) == str(warehouse) for fd in Path(f"/proc/{pid}/fd").iterdir()
+            ):
+                return pid
+    return None
 
 
 def test_a_daemon_launched_run_killed_mid_load_is_reaped_and_the_next_run_is_exact(

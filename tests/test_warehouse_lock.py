@@ -1,4 +1,5 @@
-"""The warehouse writer lock: writers take turns, a waiter names the holder, a killed holder holds nothing."""
+"""The warehouse writer lock: writers take turns, a waiter names the holder, a killed holder holds nothing,
+and a child a killed writer left running with DuckDB open is waited for."""
 
 import signal
 import subprocess
@@ -7,6 +8,7 @@ import threading
 
 import pytest
 
+from sources.warehouse import WarehouseLockedError, ensure_writable, make_pipeline
 from sources.warehouse_lock import LOCK_TIMEOUT_ENV, WarehouseBusyError, exclusive_writer, lock_timeout_s
 
 HOLD_WRITER_LOCK = """
@@ -90,3 +92,74 @@ def test_the_timeout_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv(LOCK_TIMEOUT_ENV, "soon")
     with pytest.raises(ValueError, match=f"{LOCK_TIMEOUT_ENV} must be a number of seconds"):
         lock_timeout_s()
+
+
+# a writing step whose child (as dbt is) opens DuckDB; both print "ready" and wait for stdin to close
+WRITER_WITH_A_CHILD = """
+import os, subprocess, sys
+from pathlib import Path
+from sources.warehouse_lock import exclusive_writer
+with exclusive_writer(Path(sys.argv[1]), {"pid": os.getpid(), "run": "run-a", "step": "dbt"}, print):
+    subprocess.Popen([sys.executable, "-c", sys.argv[2], sys.argv[1]])
+    sys.stdin.read()
+"""
+HOLD_DUCKDB = (
+    "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('ready', flush=True); sys.stdin.read()"
+)
+
+
+def test_a_child_left_running_by_a_killed_writer_is_waited_for(isolated_warehouse):
+    make_pipeline("flower").run([{"id": 1}], table_name="probe")
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER_WITH_A_CHILD, str(isolated_warehouse), HOLD_DUCKDB],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout.readline().strip() == "ready"  # the child holds DuckDB
+    writer.kill()  # the step dies; its child lives on, with the file open
+    writer.wait()
+    said: list[str] = []
+    waiting = threading.Event()
+    done = threading.Event()
+
+    def on_wait(message: str) -> None:
+        said.append(message)
+        waiting.set()
+
+    def write() -> None:
+        with exclusive_writer(isolated_warehouse, {"pid": 2}, on_wait):
+            ensure_writable()
+            done.set()
+
+    next_writer = threading.Thread(target=write)
+    next_writer.start()
+    assert waiting.wait(60)
+    assert not done.is_set()
+    writer.stdin.close()  # the child, which shares this stdin, ends
+    next_writer.join(60)
+    assert done.is_set()
+    assert said[0].startswith(f"Waiting for DuckDB warehouse {isolated_warehouse}: process ")
+    assert f", started by process {writer.pid} (run run-a, step dbt, since " in said[0]
+    assert said[0].endswith("that was killed, still has it open.")
+
+
+def test_a_process_no_writer_started_is_not_waited_for(isolated_warehouse):
+    make_pipeline("flower").run([{"id": 1}], table_name="probe")
+    notebook = subprocess.Popen(
+        [sys.executable, "-c", HOLD_DUCKDB, str(isolated_warehouse)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert notebook.stdout.readline().strip() == "ready"
+        said: list[str] = []
+        with (
+            pytest.raises(WarehouseLockedError, match=f"locked by process {notebook.pid} "),
+            exclusive_writer(isolated_warehouse, {"pid": 2}, said.append),
+        ):
+            ensure_writable()
+    finally:
+        notebook.communicate("")
+    assert said == []
