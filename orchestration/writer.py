@@ -19,7 +19,10 @@ def writing_the_warehouse(context: dg.AssetExecutionContext) -> Iterator[None]:
     The pre-check catches a reader that already holds the file; a process that opens it later (a notebook
     mid-load) surfaces inside dlt or dbt, whose chained tracebacks would bury the sentence: dropped here.
     """
-    reap_dead_runs(context.instance, context.log)
+    try:
+        reap_dead_runs(context.instance, context.log)
+    except Exception as error:  # housekeeping: never the reason a load fails
+        context.log.warning(f"Could not check for dead runs: {error}")
     holder = {"pid": os.getpid(), "run": context.run_id, "step": str(context.op_handle)}
     try:
         with exclusive_writer(warehouse_path(), holder, context.log.info):

@@ -67,12 +67,11 @@ def exclusive_writer(
         _wait_for_leftover_writers(warehouse, deadline, timeout_s, on_wait)
         holder = {**holder, "since": _now()}
         _write_holder(descriptor, holder)
-        previous_mark = os.environ.get(WRITER_ENV)
         os.environ[WRITER_ENV] = json.dumps(holder)
         try:
             yield
         finally:
-            _restore_env(WRITER_ENV, previous_mark)
+            del os.environ[WRITER_ENV]
             os.ftruncate(descriptor, 0)  # a reader never sees a holder that has gone
     finally:
         os.close(descriptor)  # releases the lock
@@ -152,13 +151,6 @@ def describe_holder(path: Path) -> str:
 def _describe(holder: dict[str, Any]) -> str:
     details = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in holder.items() if key != "pid")
     return f"process {holder['pid']} ({details})" if details else f"process {holder['pid']}"
-
-
-def _restore_env(name: str, value: str | None) -> None:
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value
 
 
 def _write_holder(descriptor: int, holder: dict[str, Any]) -> None:

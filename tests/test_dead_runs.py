@@ -29,6 +29,7 @@ from demo.dev import DEMO_SQL
 from demo.sqlflow_standin import DEMO_USERS, SQLFlowStandIn
 from demo.stack import FlowerStack, pids_in_group
 from demo.workload import flower_tasks, run_workload, send_noop_tasks, wait_until_flower_has, wait_until_idle
+from tests.holders import duckdb_held_open
 
 pytestmark = pytest.mark.integration
 
@@ -168,6 +169,18 @@ def kill_group(process: subprocess.Popen) -> None:
     process.wait()
 
 
+def stalled_mid_extract(proxy: StallingProxy, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """The main job, reading Flower through `proxy` in small pages, once the proxy holds its second page."""
+    stalled = {
+        **env,
+        "SOURCES__FLOWER__BASE_URL": proxy.base_url,
+        "SOURCES__FLOWER__PAGE_SIZE": str(SMALL_PAGE),
+    }
+    job = start(MAIN_JOB, stalled, log)
+    wait_for(proxy.held.is_set, "the second page of /api/tasks", log, job)
+    return job
+
+
 def run_main_job(env: dict[str, str], log: Path) -> int:
     job = start(MAIN_JOB, env, log)
     try:
@@ -187,7 +200,12 @@ def normalized_packages(warehouse: Path) -> Path:
 def pending_packages(warehouse: Path) -> list[str]:
     """Load packages of the flower pipeline that no load has finished (extracted or normalized)."""
     extracted = warehouse.parent / ".dlt_pipelines" / "flower" / "normalize" / "extracted"
-    return os.listdir(extracted) + os.listdir(normalized_packages(warehouse))
+    return [
+        package
+        for folder in (extracted, normalized_packages(warehouse))
+        if folder.exists()
+        for package in os.listdir(folder)
+    ]
 
 
 def extract_folders(warehouse: Path) -> list[str]:
@@ -263,14 +281,7 @@ def test_a_run_killed_mid_extract_blocks_nothing_and_the_next_run_is_exact(
 ):
     log = tmp_path / "main_job.log"
     with StallingProxy(stack.base_url) as proxy:
-        stalled_env = {
-            **env,
-            "SOURCES__FLOWER__BASE_URL": proxy.base_url,
-            "SOURCES__FLOWER__PAGE_SIZE": str(SMALL_PAGE),
-        }
-        killed = start(MAIN_JOB, stalled_env, log)
-        wait_for(proxy.held.is_set, "the second page of /api/tasks", log, killed)
-        kill_group(killed)
+        kill_group(stalled_mid_extract(proxy, env, log))
     # the killed extract left its temporary folder, no package
     assert (len(extract_folders(isolated_warehouse)), pending_packages(isolated_warehouse)) == (1, [])
 
@@ -336,6 +347,8 @@ def test_a_daemon_launched_run_killed_mid_load_is_reaped_and_the_next_run_is_exa
 ):
     log = tmp_path / "daemon.log"
     assert run_main_job(env, log) == 0, tail(log)  # a warehouse with every source, as the schedules keep it
+    for schedule in ("flower_every_15_minutes", "sqlflow_hourly"):  # the only runs are the test's
+        assert start([str(BIN / "dagster"), "schedule", "stop", schedule, *WORKSPACE], env, log).wait() == 0
     daemon = start([str(BIN / "dagster-daemon"), "run", *WORKSPACE], env, log)
     try:
         launch_flower_load(env, log)
@@ -385,26 +398,11 @@ def wait_for_run_worker(env: dict[str, str], log: Path, daemon: subprocess.Popen
 def test_a_lock_taken_mid_load_ends_the_run_with_one_sentence(stack, env, isolated_warehouse, tmp_path):
     log = tmp_path / "main_job.log"
     with StallingProxy(stack.base_url) as proxy:
-        stalled_env = {
-            **env,
-            "SOURCES__FLOWER__BASE_URL": proxy.base_url,
-            "SOURCES__FLOWER__PAGE_SIZE": str(SMALL_PAGE),
-        }
-        job = start(MAIN_JOB, stalled_env, log)
-        wait_for(proxy.held.is_set, "the second page of /api/tasks", log, job)
+        job = stalled_mid_extract(proxy, env, log)
         # past the pre-check: a notebook opens the warehouse while the load still extracts
-        notebook = subprocess.Popen(
-            [sys.executable, "-c", HOLD_WAREHOUSE, str(isolated_warehouse)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert notebook.stdout.readline().strip() == "ready"
+        with duckdb_held_open(isolated_warehouse, read_only=True) as notebook:
             proxy.release.set()
             assert job.wait(RUN_TIMEOUT_S) != 0
-        finally:
-            notebook.communicate("")
 
     run = runs_oldest_first(env)[-1]
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
@@ -427,9 +425,3 @@ def test_a_lock_taken_mid_load_ends_the_run_with_one_sentence(stack, env, isolat
         assert "The above exception was the direct cause" not in rendered
         assert "During handling of the above exception" not in rendered
     assert run.status == dg.DagsterRunStatus.FAILURE
-
-
-HOLD_WAREHOUSE = (
-    "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); print('ready', flush=True); "
-    "sys.stdin.read()"
-)

@@ -1,7 +1,6 @@
 """The warehouse file: one DUCKDB_PATH for dlt and dbt, one clear sentence when another process holds it,
 and what an interrupted run left in dlt's working dir."""
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,10 +16,7 @@ from sources.warehouse import (
     make_pipeline,
     publish_warehouse_path,
 )
-
-HOLD_LOCK = (
-    "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('ready', flush=True); sys.stdin.read()"
-)
+from tests.holders import duckdb_held_open
 
 
 def test_pipelines_write_the_file_named_by_duckdb_path(isolated_warehouse):
@@ -32,18 +28,11 @@ def test_pipelines_write_the_file_named_by_duckdb_path(isolated_warehouse):
 
 def test_a_locked_warehouse_names_the_file_and_the_holding_process(isolated_warehouse):
     make_pipeline("flower").run([{"id": 1}], table_name="probe")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(isolated_warehouse)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "ready"
-        with pytest.raises(WarehouseLockedError) as error:
-            ensure_writable()
-    finally:
-        holder.communicate("")
+    with (
+        duckdb_held_open(isolated_warehouse, read_only=True) as holder,
+        pytest.raises(WarehouseLockedError) as error,
+    ):
+        ensure_writable()
     assert str(isolated_warehouse) in str(error.value)
     assert f"process {holder.pid}" in str(error.value)
     assert "one writer" in str(error.value)
@@ -56,18 +45,8 @@ def test_a_dbt_build_on_a_locked_warehouse_reads_as_the_one_sentence(isolated_wa
     from orchestration.transform import dbt_cli
 
     make_pipeline("flower").run([{"id": 1}], table_name="probe")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(isolated_warehouse)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "ready"
-        with pytest.raises(DagsterDbtCliRuntimeError) as error:
-            dbt_cli.cli(["build", "--select", "stg_flower__tasks"]).wait()
-    finally:
-        holder.communicate("")
+    with duckdb_held_open(isolated_warehouse) as holder, pytest.raises(DagsterDbtCliRuntimeError) as error:
+        dbt_cli.cli(["build", "--select", "stg_flower__tasks"]).wait()
     # dbt's output carries DuckDB's words, among its own
     assert lock_conflict_message(error.value) == (
         f"DuckDB warehouse {isolated_warehouse} is locked by process {holder.pid} "

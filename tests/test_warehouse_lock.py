@@ -2,14 +2,14 @@
 and a child a killed writer left running with DuckDB open is waited for."""
 
 import signal
-import subprocess
-import sys
 import threading
+from pathlib import Path
 
 import pytest
 
 from sources.warehouse import WarehouseLockedError, ensure_writable, make_pipeline
 from sources.warehouse_lock import LOCK_TIMEOUT_ENV, WarehouseBusyError, exclusive_writer, lock_timeout_s
+from tests.holders import HOLD_DUCKDB, duckdb_held_open, started
 
 HOLD_WRITER_LOCK = """
 import os, sys
@@ -24,38 +24,43 @@ with exclusive_writer(Path(sys.argv[1]), {"pid": os.getpid(), "run": "run-a", "s
 @pytest.fixture
 def holder(isolated_warehouse):
     """Another process holding the writer lock of the test's warehouse until its stdin closes."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", HOLD_WRITER_LOCK, str(isolated_warehouse)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout.readline().strip() == "ready"
+    process = started("-c", HOLD_WRITER_LOCK, str(isolated_warehouse))
     yield process
     if process.poll() is None:
         process.communicate("")
 
 
+class WaitingWriter:
+    """A writer in a thread of this process: what it said while waiting, and whether it got through."""
+
+    def __init__(self, warehouse: Path):
+        self.said: list[str] = []
+        self.waiting = threading.Event()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._write, args=(warehouse,))
+        self.thread.start()
+        assert self.waiting.wait(60)
+        assert not self.done.is_set()
+
+    def _write(self, warehouse: Path) -> None:
+        with exclusive_writer(warehouse, {"pid": 2, "run": "run-b", "step": "dbt"}, self._on_wait):
+            ensure_writable()
+            self.done.set()
+
+    def _on_wait(self, message: str) -> None:
+        self.said.append(message)
+        self.waiting.set()
+
+    def gets_through(self) -> bool:
+        self.thread.join(60)
+        return self.done.is_set()
+
+
 def test_a_second_writer_waits_for_the_first_and_names_it(holder, isolated_warehouse):
-    said: list[str] = []
-    waiting = threading.Event()
-    done = threading.Event()
-
-    def on_wait(message: str) -> None:
-        said.append(message)
-        waiting.set()
-
-    def write() -> None:
-        with exclusive_writer(isolated_warehouse, {"pid": 2, "run": "run-b", "step": "dbt"}, on_wait):
-            done.set()
-
-    writer = threading.Thread(target=write)
-    writer.start()
-    assert waiting.wait(60)
-    assert not done.is_set()
+    writer = WaitingWriter(isolated_warehouse)
     holder.communicate("")  # the first writer finishes
-    writer.join(60)
-    assert done.is_set()
+    assert writer.gets_through()
+    said = writer.said
     assert len(said) == 1
     assert said[0].startswith(
         f"Waiting for DuckDB warehouse {isolated_warehouse}: process {holder.pid} (run run-a, step flower, since "
@@ -103,42 +108,17 @@ with exclusive_writer(Path(sys.argv[1]), {"pid": os.getpid(), "run": "run-a", "s
     subprocess.Popen([sys.executable, "-c", sys.argv[2], sys.argv[1]])
     sys.stdin.read()
 """
-HOLD_DUCKDB = (
-    "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('ready', flush=True); sys.stdin.read()"
-)
 
 
 def test_a_child_left_running_by_a_killed_writer_is_waited_for(isolated_warehouse):
     make_pipeline("flower").run([{"id": 1}], table_name="probe")
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER_WITH_A_CHILD, str(isolated_warehouse), HOLD_DUCKDB],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert writer.stdout.readline().strip() == "ready"  # the child holds DuckDB
+    writer = started("-c", WRITER_WITH_A_CHILD, str(isolated_warehouse), HOLD_DUCKDB)  # its child has DuckDB
     writer.kill()  # the step dies; its child lives on, with the file open
     writer.wait()
-    said: list[str] = []
-    waiting = threading.Event()
-    done = threading.Event()
-
-    def on_wait(message: str) -> None:
-        said.append(message)
-        waiting.set()
-
-    def write() -> None:
-        with exclusive_writer(isolated_warehouse, {"pid": 2}, on_wait):
-            ensure_writable()
-            done.set()
-
-    next_writer = threading.Thread(target=write)
-    next_writer.start()
-    assert waiting.wait(60)
-    assert not done.is_set()
+    next_writer = WaitingWriter(isolated_warehouse)
     writer.stdin.close()  # the child, which shares this stdin, ends
-    next_writer.join(60)
-    assert done.is_set()
+    assert next_writer.gets_through()
+    said = next_writer.said
     assert said[0].startswith(f"Waiting for DuckDB warehouse {isolated_warehouse}: process ")
     assert f", started by process {writer.pid} (run run-a, step dbt, since " in said[0]
     assert said[0].endswith("that was killed, still has it open.")
@@ -146,20 +126,11 @@ def test_a_child_left_running_by_a_killed_writer_is_waited_for(isolated_warehous
 
 def test_a_process_no_writer_started_is_not_waited_for(isolated_warehouse):
     make_pipeline("flower").run([{"id": 1}], table_name="probe")
-    notebook = subprocess.Popen(
-        [sys.executable, "-c", HOLD_DUCKDB, str(isolated_warehouse)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert notebook.stdout.readline().strip() == "ready"
-        said: list[str] = []
-        with (
-            pytest.raises(WarehouseLockedError, match=f"locked by process {notebook.pid} "),
-            exclusive_writer(isolated_warehouse, {"pid": 2}, said.append),
-        ):
-            ensure_writable()
-    finally:
-        notebook.communicate("")
+    said: list[str] = []
+    with (
+        duckdb_held_open(isolated_warehouse) as notebook,
+        pytest.raises(WarehouseLockedError, match=f"locked by process {notebook.pid} "),
+        exclusive_writer(isolated_warehouse, {"pid": 2}, said.append),
+    ):
+        ensure_writable()
     assert said == []
