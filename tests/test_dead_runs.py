@@ -226,15 +226,20 @@ def loading_jobs(warehouse: Path) -> list[str]:
         return []
 
 
-def kill_mid_load(job: subprocess.Popen, warehouse: Path, log: Path) -> str:
-    """Freeze the run the moment DuckDB loads a job, kill it -9; the pending package's load id."""
-    wait_for(lambda: bool(loading_jobs(warehouse)), "the flower load into DuckDB", log, job, poll_s=0.001)
-    os.kill(job.pid, signal.SIGSTOP)
-    pending = os.listdir(normalized_packages(warehouse))
+def freeze_mid_load(loader: int, warehouse: Path, log: Path, watched: subprocess.Popen) -> str:
+    """Freeze process `loader` (SIGSTOP) the moment DuckDB loads a job of it; the pending package's id."""
+    wait_for(lambda: bool(loading_jobs(warehouse)), "the flower load into DuckDB", log, watched, poll_s=0.001)
+    os.kill(loader, signal.SIGSTOP)
     assert loading_jobs(warehouse), "the load ended before the run could be stopped"
-    kill_group(job)
-    assert len(pending) == 1
-    return pending[0]
+    [pending] = os.listdir(normalized_packages(warehouse))
+    return pending
+
+
+def assert_finished(warehouse: Path, load_id: str) -> None:
+    """dlt resumed the killed run's package (rows and cursor together) and recorded it as loaded."""
+    rows = query(warehouse, f"select status from flower._dlt_loads where load_id = '{load_id}'")
+    assert rows == [(0,)]
+    assert (extract_folders(warehouse), pending_packages(warehouse)) == ([], [])
 
 
 # --- what the warehouse and the instance hold ------------------------------------------------------------
@@ -297,16 +302,13 @@ def test_a_run_killed_mid_load_blocks_nothing_and_its_package_is_finished(
 ):
     log = tmp_path / "main_job.log"
     killed = start(MAIN_JOB, env, log)
-    pending = kill_mid_load(killed, isolated_warehouse, log)
+    pending = freeze_mid_load(killed.pid, isolated_warehouse, log, killed)
+    kill_group(killed)
 
     assert run_main_job(env, log) == 0, tail(log)
 
-    assert (extract_folders(isolated_warehouse), pending_packages(isolated_warehouse)) == ([], [])
-    # dlt resumed the killed run's package (data and cursor together) before loading anew
-    assert "left by an interrupted run" in log.read_text()
-    assert query(isolated_warehouse, f"select status from flower._dlt_loads where load_id = '{pending}'") == [
-        (0,)
-    ]
+    assert f"Finished dlt load package {pending}, left by an interrupted run" in log.read_text()
+    assert_finished(isolated_warehouse, pending)
     assert_every_task_once_in_its_final_state(isolated_warehouse, stack)
     assert_dead_run_marked_failed_and_next_succeeded(env)
 
@@ -352,9 +354,10 @@ def test_a_daemon_launched_run_killed_mid_load_is_reaped_and_the_next_run_is_exa
     daemon = start([str(BIN / "dagster-daemon"), "run", *WORKSPACE], env, log)
     try:
         launch_flower_load(env, log)
-        worker = wait_for_run_worker(env, log, daemon)
+        wait_for(lambda: run_worker(env) is not None, "the run to start", log, daemon)
+        worker = run_worker(env)
+        pending = freeze_mid_load(worker, isolated_warehouse, log, daemon)
         # the run worker, its code server and the daemon all die: nothing is left that knows the run
-        os.kill(worker, signal.SIGSTOP)
         kill_group(daemon)
         with contextlib.suppress(ProcessLookupError):
             os.kill(worker, signal.SIGKILL)
@@ -372,6 +375,7 @@ def test_a_daemon_launched_run_killed_mid_load_is_reaped_and_the_next_run_is_exa
     finally:
         kill_group(daemon)
     assert_dead_run_marked_failed_and_next_succeeded(env)
+    assert_finished(isolated_warehouse, pending)
     assert_every_task_once_in_its_final_state(isolated_warehouse, stack)
 
 
@@ -385,14 +389,12 @@ def run_status(env: dict[str, str], run_id: str) -> dg.DagsterRunStatus:
         return instance.get_run_by_id(run_id).status
 
 
-def wait_for_run_worker(env: dict[str, str], log: Path, daemon: subprocess.Popen) -> int:
-    """The pid of the newest run's worker, once that run loads into DuckDB."""
-    warehouse = Path(env["DUCKDB_PATH"])
-    wait_for(lambda: bool(loading_jobs(warehouse)), "the daemon's run to load", log, daemon, poll_s=0.001)
+def run_worker(env: dict[str, str]) -> int | None:
+    """The pid of the process executing the newest run, once it has started."""
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         run = instance.get_runs(limit=1)[0]
-        start_event = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_START)[-1]
-    return start_event.dagster_event.pid
+        starts = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_START)
+    return starts[-1].dagster_event.pid if starts else None
 
 
 def test_a_lock_taken_mid_load_ends_the_run_with_one_sentence(stack, env, isolated_warehouse, tmp_path):
