@@ -51,7 +51,7 @@ def ensure_writable(path: Path | None = None) -> None:
 
 
 def lock_holder_pid(path: Path) -> int | None:
-    """The process DuckDB names as holding `path` open, None when the file is free or absent."""
+    """The process DuckDB names as holding `path` open; None when the file is free, absent or unnamed."""
     conflict = _lock_conflict(path)
     return int(conflict["pid"]) if conflict is not None and conflict["pid"] else None
 
