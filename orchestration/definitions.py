@@ -5,6 +5,7 @@ from dagster_dlt import DagsterDltResource
 
 from orchestration.checks import task_attempts_coverage
 from orchestration.ingest import flower_assets, sqlflow_assets
+from orchestration.reaper import reap_dead_runs_sensor
 from orchestration.schedules import flower_job, flower_schedule, sqlflow_job, sqlflow_schedule
 from orchestration.transform import dbt_cli, taskline_dbt_assets
 from sources.warehouse import publish_warehouse_path
@@ -16,7 +17,8 @@ defs = dg.Definitions(
     asset_checks=[task_attempts_coverage],
     jobs=[flower_job, sqlflow_job],
     schedules=[flower_schedule, sqlflow_schedule],
+    sensors=[reap_dead_runs_sensor],
     resources={"dlt": DagsterDltResource(), "dbt": dbt_cli},
-    # one process runs the steps in order: no re-import per step, and one DuckDB writer at a time
+    # one process runs the steps in order: no re-import per step (writers take turns on a file lock)
     executor=dg.in_process_executor,
 )

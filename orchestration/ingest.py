@@ -8,12 +8,10 @@ from dagster_dlt.translator import DltResourceTranslatorData
 from dlt.extract.source import DltSource
 from dlt.pipeline.pipeline import Pipeline
 
+from orchestration.writer import writing_the_warehouse
 from sources.flower import flower_source
 from sources.sqlflow import sqlflow_source
-from sources.warehouse import WarehouseLockedError, ensure_writable, make_pipeline
-
-# DuckDB allows a single writer: every asset that writes the warehouse takes a slot of this pool
-WAREHOUSE_POOL = "duckdb_warehouse"
+from sources.warehouse import finish_pending_packages, make_pipeline
 
 
 class SourceKeyTranslator(DagsterDltTranslator):
@@ -45,20 +43,21 @@ def rows_loaded_per_table(pipeline: Pipeline, resource_name: str) -> dict[str, i
 def run_load(
     context: dg.AssetExecutionContext, dlt: DagsterDltResource, source: DltSource, pipeline: Pipeline
 ) -> Iterator[dg.MaterializeResult]:
-    """Run a fresh source through a fresh pipeline; add rows loaded per table to each materialisation."""
-    try:
-        ensure_writable()
-    except WarehouseLockedError as error:
-        raise dg.Failure(str(error)) from None
-    for result in dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline):
-        per_table = rows_loaded_per_table(pipeline, result.asset_key.path[-1])
-        yield result._replace(
-            metadata={
-                **result.metadata,
-                "rows_loaded": dg.MetadataValue.int(sum(per_table.values())),
-                "rows_loaded_per_table": dg.MetadataValue.json(per_table),
-            }
-        )
+    """Finish what a killed run left, then run a fresh source through the pipeline; rows loaded per table
+    go into each materialisation."""
+    with writing_the_warehouse(context):
+        # dagster-dlt's run starts by dropping the pipeline's working dir: a package pending there is lost
+        for load_id in finish_pending_packages(pipeline):
+            context.log.warning(f"Finished dlt load package {load_id}, left by an interrupted run")
+        for result in dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline):
+            per_table = rows_loaded_per_table(pipeline, result.asset_key.path[-1])
+            yield result._replace(
+                metadata={
+                    **result.metadata,
+                    "rows_loaded": dg.MetadataValue.int(sum(per_table.values())),
+                    "rows_loaded_per_table": dg.MetadataValue.json(per_table),
+                }
+            )
 
 
 def source_assets(name: str, build_source: Callable[[], DltSource]) -> dg.AssetsDefinition:
@@ -68,7 +67,6 @@ def source_assets(name: str, build_source: Callable[[], DltSource]) -> dg.Assets
         name=name,
         group_name="ingest",
         dagster_dlt_translator=SourceKeyTranslator(name),
-        pool=WAREHOUSE_POOL,
     )
     def load(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
         # a DltSource cannot be materialised twice in one process: build a new one for every run

@@ -1,7 +1,8 @@
 """Scheduled loads. Each job loads one source and rebuilds everything downstream of it in the same run.
 
 Chained jobs rather than declarative automation: the marts then refresh in the run that loaded their
-inputs, which already holds DuckDB's single writer slot, and no automation sensor is needed for it.
+inputs, and no automation sensor is needed for it. Runs may overlap; their writing steps take turns on the
+warehouse writer lock (orchestration/writer.py).
 """
 
 import os
@@ -9,8 +10,6 @@ import os
 import dagster as dg
 
 from orchestration.ingest import flower_assets, sqlflow_assets
-
-WAREHOUSE_TAG = {"taskline/warehouse": "duckdb"}
 
 
 def load_and_refresh_job(name: str, loads: dg.AssetsDefinition):
@@ -20,7 +19,6 @@ def load_and_refresh_job(name: str, loads: dg.AssetsDefinition):
         f"{name}_load",
         selection=selection,
         description=f"Load {name} incrementally, then rebuild the dbt models downstream of it.",
-        tags=WAREHOUSE_TAG,
     )
 
 

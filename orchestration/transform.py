@@ -14,8 +14,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from orchestration.ingest import WAREHOUSE_POOL
-from sources.warehouse import WarehouseLockedError, ensure_writable
+from orchestration.writer import writing_the_warehouse
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 
@@ -59,11 +58,7 @@ class LayerTranslator(DagsterDbtTranslator):
     dagster_dbt_translator=LayerTranslator(
         DagsterDbtTranslatorSettings(enable_duplicate_source_asset_keys=True)
     ),
-    pool=WAREHOUSE_POOL,
 )
 def taskline_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    try:
-        ensure_writable()
-    except WarehouseLockedError as error:
-        raise dg.Failure(str(error)) from None
-    yield from dbt.cli(["build"], context=context).stream()
+    with writing_the_warehouse(context):
+        yield from dbt.cli(["build"], context=context).stream()

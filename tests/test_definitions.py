@@ -1,9 +1,14 @@
-"""The Dagster code location: asset keys, groups, lineage edges, checks, jobs and schedules."""
+"""The Dagster code location: asset keys, groups, lineage edges, checks, jobs, schedules and sensors."""
+
+from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from orchestration.definitions import defs
+
+ROOT = Path(__file__).resolve().parent.parent
 
 FLOWER_ASSETS = {"flower/tasks", "flower/workers", "flower/task_types", "flower/queues_length"}
 SQLFLOW_ASSETS = {"sqlflow/jobs", "sqlflow/job_lineage", "sqlflow/query_lineage"}
@@ -79,10 +84,20 @@ def test_schedules_load_each_source_and_refresh_downstream():
     assert not selected & SQLFLOW_ASSETS
 
 
-def test_steps_run_in_one_process_and_writers_share_one_pool(asset_graph):
+def test_steps_run_in_one_process_and_hold_nothing_a_dead_run_could_keep(asset_graph):
+    # a run killed mid-step never gives back a pool slot or a run-queue slot: writers use a file lock instead
     assert defs.executor == dg.in_process_executor
     for key in FLOWER_ASSETS | SQLFLOW_ASSETS | MARTS:
-        assert asset_graph.get(dg.AssetKey.from_user_string(key)).pools == {"duckdb_warehouse"}
+        assert asset_graph.get(dg.AssetKey.from_user_string(key)).pools == set()
+    instance_settings = yaml.safe_load((ROOT / "orchestration" / "dagster.yaml").read_text())
+    assert "concurrency" not in instance_settings
+    assert "run_coordinator" not in instance_settings
+
+
+def test_a_running_sensor_marks_dead_runs_failed():
+    sensor = defs.resolve_sensor_def("reap_dead_runs_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds <= 120
 
 
 def test_coverage_check_runs_with_every_flower_load_and_the_main_job(asset_graph):
