@@ -26,7 +26,7 @@ from orchestration.writer import writing_the_warehouse
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 # the docs `make docs` serves: written by the run that builds the marts, never by a separate dbt process
-DOCS_DIR = DBT_PROJECT_DIR / "target" / "docs"
+DOCS_DIR = Path(os.environ.get("TASKLINE_DOCS_DIR", DBT_PROJECT_DIR / "target" / "docs")).resolve()
 
 # the dbt installed beside this interpreter: `.venv/bin/dagster` runs without .venv/bin on the PATH
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
