@@ -1,14 +1,39 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='task_id',
+        on_schema_change='fail',
+        post_hook="{{ record_build_state() }}",
+    )
+}}
+{#-
+    Incremental: only the tasks loaded since the last build (dlt gives a changed task a new load id), merged
+    on task_id. int_task_run_changes must have logged the rows they replace first (the task marts recompute
+    the groups those rows counted in): it is built before this model, and a build without it stops here.
+-#}
+{%- set changes = ref('int_task_run_changes') -%}
+{%- set tasks = ref('stg_flower__tasks') -%}
+{%- set incremental = is_incremental() -%}
+{%- if incremental -%}
+    {%- set watermark = max_load_id(this, 'dlt_load_id') -%}
+    {%- do assert_changes_logged(tasks, watermark, changes) -%}
+{%- endif %}
+
 with
 
 tasks as (
 
-    select * from {{ ref('stg_flower__tasks') }}
+    select * from {{ tasks }}
+    {%- if incremental %}
+    where dlt_load_id > {{ watermark }}
+    {%- endif %}
 
 ),
 
 exceptions as (
 
-    select * from {{ ref('int_task_exceptions_parsed') }}
+    {{ select_parsed_exceptions('tasks') }}
 
 ),
 
@@ -59,7 +84,8 @@ final as (
         timed.routing_key,
         timed.root_id,
         timed.parent_id,
-        timed.exception
+        timed.exception,
+        timed.dlt_load_id
 
     from timed
     left join exceptions
