@@ -8,7 +8,7 @@ DBT := $(BIN)/dbt --no-use-colors
 DBT_DIRS := --project-dir dbt_project --profiles-dir dbt_project
 export DUCKDB_PATH ?= data/warehouse.duckdb
 
-.PHONY: setup demo test lint dev docs bench clean
+.PHONY: setup demo test lint dev serve docs bench clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ lint: setup
 
 dev: setup
 	$(BIN)/python -m demo.dev
+
+# the Dagster UI + daemon on your own Flower/SQLFlow settings (TASKLINE_HOST, TASKLINE_PORT, DAGSTER_HOME)
+serve: setup
+	$(BIN)/python -m orchestration.serve
 
 docs: setup
 	$(BIN)/python -m demo.docs --serve

@@ -1,10 +1,7 @@
-"""`make dev`: the local stack (Flower + SQLFlow stand-in) with a workload, and the Dagster UI + daemon on it."""
+"""`make dev`: the local stack (Flower + SQLFlow stand-in) with a workload, and `make serve` (Dagster UI + daemon) on it."""
 
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,16 +10,16 @@ from pathlib import Path
 from demo.sqlflow_standin import DEMO_USERS, SQLFlowStandIn
 from demo.stack import FlowerStack
 from demo.workload import run_workload
+from orchestration.serve import ServeError, dagster_home, ensure_instance_settings, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SQL = ["demo/sql/*.sql"]
 
 
-def dagster_home() -> Path:
-    """A persistent DAGSTER_HOME with the instance settings that serialise warehouse writers."""
-    home = Path(os.environ.get("DAGSTER_HOME", ROOT / ".dagster_home")).resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "orchestration" / "dagster.yaml", home / "dagster.yaml")
+def demo_dagster_home() -> Path:
+    """The persistent DAGSTER_HOME of the demo, with the instance settings taskline needs."""
+    home = dagster_home(dict(os.environ))
+    ensure_instance_settings(home)
     return home
 
 
@@ -44,27 +41,16 @@ def local_stack() -> Iterator[tuple[FlowerStack, dict[str, str]]]:
 def main() -> None:
     with local_stack() as (flower, env):
         run_workload(flower)
-        print(
-            f"Local stack up: Flower {flower.base_url} (user {flower.username}); Dagster UI on http://127.0.0.1:3000"
+        print(f"Local stack up: Flower {flower.base_url} (user {flower.username})", flush=True)
+        host, port = (
+            os.environ.get("TASKLINE_HOST", "127.0.0.1"),
+            int(os.environ.get("TASKLINE_PORT", "3000")),
         )
-        command = [str(Path(sys.executable).with_name("dagster")), "dev", "-w", "workspace.yaml"]
-        command += ["-h", "127.0.0.1", "-p", "3000"]
-        run_until_stopped(command, {**os.environ, **env, "DAGSTER_HOME": str(dagster_home())})
-
-
-def run_until_stopped(command: list[str], env: dict[str, str]) -> None:
-    """Run `dagster dev` until Ctrl-C or SIGTERM, then stop it and everything it started."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM unwinds like Ctrl-C
-    dagster = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
-    try:
-        dagster.wait()
-    except KeyboardInterrupt:
-        os.killpg(dagster.pid, signal.SIGINT)
         try:
-            dagster.wait(timeout=20)
-        except subprocess.TimeoutExpired:  # its webserver and daemon do not always stop on SIGINT
-            os.killpg(dagster.pid, signal.SIGKILL)
-            dagster.wait()
+            code = serve(host, port, {**os.environ, **env})
+        except ServeError as error:
+            sys.exit(f"make dev: {error}")
+    sys.exit(code)
 
 
 if __name__ == "__main__":

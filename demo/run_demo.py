@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from demo.dev import dagster_home, local_stack
+from demo.dev import demo_dagster_home, local_stack
 from demo.docs import build_docs
 from demo.summary import print_summary
 from demo.workload import run_workload
@@ -36,7 +36,7 @@ def main() -> None:
         print(f"Flower at {flower.base_url}: running the demo workload …", flush=True)
         workload = run_workload(flower)
         print(f"  {workload}")
-        materialize_everything({**os.environ, **env, "DAGSTER_HOME": str(dagster_home())})
+        materialize_everything({**os.environ, **env, "DAGSTER_HOME": str(demo_dagster_home())})
     page = build_docs()
     print(f"\nWarehouse: {warehouse}")
     print(f"dbt docs: {page} (open it in a browser, or run `make docs` to serve them)")

@@ -148,6 +148,7 @@ class FlowerStack:
         concurrency: int = 2,
         persistent: bool = False,
         flower_release: str = "2.2.0",
+        max_tasks: int | None = None,
     ):
         self.workdir = Path(workdir)
         self.username = username
@@ -155,6 +156,7 @@ class FlowerStack:
         self.concurrency = concurrency
         self.persistent = persistent
         self.flower_release = flower_release
+        self.max_tasks = max_tasks  # tasks Flower keeps in memory (its default: 100,000)
         self.worker_name = WORKER_NAME
         self.redis_port = free_port()
         self.flower_port = free_port()
@@ -311,6 +313,8 @@ class FlowerStack:
         ]  # fmt: skip
         if self.persistent:
             argv += ["--persistent=True", f"--db={self.workdir / 'flower.db'}"]
+        if self.max_tasks is not None:
+            argv.append(f"--max_tasks={self.max_tasks}")
         return argv
 
     def _start_flower_and_wait(self) -> None:

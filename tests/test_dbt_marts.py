@@ -229,20 +229,39 @@ def recorded_body(name: str):
     return json.loads((RECORDINGS / name).read_text())["body"]
 
 
-def serve_flower(server: HTTPServer, *, celery_messages: int, online: bool) -> None:
+# The recorded worker reply came 23 s after the last of the 12 recorded tasks.flaky tasks (3 attempts each);
+# the first load reads the worker's counter 16 s before the first of them, 36 attempts earlier.
+RECORDED_WORKER_READ_AT = 1795315879.7148604
+EARLIER_WORKER_READ_AT = 1795315800.0
+FLAKY_ATTEMPTS = 12 * 3
+
+
+def worker_reply(*, read_before_flaky: bool) -> dict:
+    """The recorded /api/workers reply, or the same worker as read before the recorded flaky tasks ran."""
+    body = copy.deepcopy(recorded_body("api_workers_refresh.json"))
+    if read_before_flaky:
+        worker = body["w1@node1"]
+        worker["timestamp"] = EARLIER_WORKER_READ_AT
+        worker["stats"]["uptime"] -= round(RECORDED_WORKER_READ_AT - EARLIER_WORKER_READ_AT)
+        worker["stats"]["total"]["tasks.flaky"] -= FLAKY_ATTEMPTS
+    return body
+
+
+def serve_flower(
+    server: HTTPServer, *, celery_messages: int, online: bool, workers: dict | None = None
+) -> None:
     """Flower's endpoints for one load: the same tasks each time, a new worker/queue state."""
+    workers = workers or worker_reply(read_before_flaky=False)
     tasks = {**recorded_body("api_tasks_all_trimmed.json"), **{row["uuid"]: row for row in TASKS}}
     queues = copy.deepcopy(recorded_body("api_queues_length.json"))
     queues["active_queues"][0]["messages"] = celery_messages  # the recorded queues are empty
     server.clear()
     serve_tasks(server, lambda: tasks)
-    server.expect_request("/api/workers", query_string="refresh=1").respond_with_json(
-        recorded_body("api_workers_refresh.json")
-    )
+    server.expect_request("/api/workers", query_string="refresh=1").respond_with_json(workers)
     server.expect_request("/api/workers", query_string="status=1").respond_with_json({"w1@node1": online})
     server.expect_request(
         "/api/workers", query_string={"workername": "w1@node1", "refresh": "1"}
-    ).respond_with_json(recorded_body("api_workers_refresh.json"))
+    ).respond_with_json(workers)
     server.expect_request("/api/task/types").respond_with_json(recorded_body("api_task_types.json"))
     server.expect_request("/api/queues/length").respond_with_json(queues)
 
@@ -264,8 +283,9 @@ def load_warehouse(monkeypatch: pytest.MonkeyPatch) -> None:
     jobs = [*demo_jobs(), RETIRED_JOB, EMPTIED_JOB]
     with HTTPServer() as flower, SQLFlowStandIn(jobs=jobs) as sqlflow:
         point_sources_at(monkeypatch, flower, sqlflow, ["demo/sql/*.sql"])
-        for celery_messages, online in ((5, True), (1, False)):
-            serve_flower(flower, celery_messages=celery_messages, online=online)
+        for celery_messages, online, read_before_flaky in ((5, True, True), (1, False, False)):
+            workers = worker_reply(read_before_flaky=read_before_flaky)
+            serve_flower(flower, celery_messages=celery_messages, online=online, workers=workers)
             make_pipeline("flower").run(flower_source())
             make_pipeline("sqlflow").run(sqlflow_source())
             sqlflow.update_job(EMPTIED_JOB.job_id, files=NO_LINEAGE_SQL)
@@ -914,3 +934,28 @@ def test_worker_and_queue_history_come_from_the_snapshots(marts):
     assert rows(marts, "select distinct registered_tasks from staging.stg_flower__worker_snapshots") == [
         ("tasks.add,tasks.fail,tasks.flaky,tasks.noop,tasks.sleep",)
     ]
+
+
+def test_processed_attempts_are_counted_between_consecutive_worker_snapshots(marts):
+    """The counter grew by the 36 attempts of the recorded flaky tasks between the two readings."""
+    assert rows(
+        marts,
+        """select worker, is_restart, processed_in_interval, counted_from_at, counted_until_at
+           from intermediate.int_worker_snapshot_intervals""",
+    ) == [("w1@node1", False, FLAKY_ATTEMPTS, at(EARLIER_WORKER_READ_AT), at(RECORDED_WORKER_READ_AT))]
+    assert rows(marts, "select sum(processed_in_hour) from marts.worker_health_hourly") == [(FLAKY_ATTEMPTS,)]
+
+
+def test_task_coverage_finds_every_counted_attempt_in_the_warehouse(marts):
+    assert rows(
+        marts,
+        """select attempts_processed, attempts_loaded, attempts_lost, attempts_beyond_counter,
+                  ends_at_latest_snapshot
+           from intermediate.int_worker_interval_coverage""",
+    ) == [(FLAKY_ATTEMPTS, FLAKY_ATTEMPTS, 0, 0, True)]
+    assert rows(
+        marts,
+        """select worker, sum(intervals), sum(attempts_processed), sum(attempts_loaded), sum(attempts_lost),
+                  min(coverage)
+           from marts.task_coverage_hourly group by all""",
+    ) == [("w1@node1", 1, FLAKY_ATTEMPTS, FLAKY_ATTEMPTS, 0, 1.0)]

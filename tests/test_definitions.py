@@ -15,7 +15,9 @@ MARTS = {
     "marts/lineage_column_edges",
     "marts/lineage_impact",
     "marts/task_failure_impact",
+    "marts/task_coverage_hourly",
 }
+COVERAGE_CHECK = dg.AssetCheckKey(dg.AssetKey(["marts", "task_coverage_hourly"]), "task_attempts_coverage")
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +83,16 @@ def test_steps_run_in_one_process_and_writers_share_one_pool(asset_graph):
     assert defs.executor == dg.in_process_executor
     for key in FLOWER_ASSETS | SQLFLOW_ASSETS | MARTS:
         assert asset_graph.get(dg.AssetKey.from_user_string(key)).pools == {"duckdb_warehouse"}
+
+
+def test_coverage_check_runs_with_every_flower_load_and_the_main_job(asset_graph):
+    def checks_of(job: dg.JobDefinition) -> set[dg.AssetCheckKey]:
+        return set(job.asset_layer.asset_graph.asset_check_keys)
+
+    assert COVERAGE_CHECK in checks_of(defs.resolve_job_def("flower_load"))
+    assert COVERAGE_CHECK not in checks_of(defs.resolve_job_def("sqlflow_load"))
+    everything = dg.AssetSelection.all().resolve(asset_graph)
+    main_job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=everything)
+    assert COVERAGE_CHECK in checks_of(main_job)
+    spec = asset_graph.get_check_spec(COVERAGE_CHECK)
+    assert "snapshot BEFORE it walks the tasks" in spec.description

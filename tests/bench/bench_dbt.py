@@ -236,6 +236,7 @@ def print_report(path: Path, workdir: Path, seconds: float, top: int = 10) -> No
             "lineage_table_edges",
             "lineage_impact",
             "task_failure_impact",
+            "task_coverage_hourly",
         ):
             count = con.execute(f"select count(*) from marts.{table}").fetchone()[0]
             print(f"  marts.{table:<24} {count:>10,} rows")

@@ -7,6 +7,12 @@ snapshots as (
 
 ),
 
+intervals as (
+
+    select * from {{ ref('int_worker_snapshot_intervals') }}
+
+),
+
 hourly as (
 
     select
@@ -19,15 +25,48 @@ hourly as (
         max(active_tasks) as max_active_tasks,
         avg(active_tasks) as avg_active_tasks,
         max(reserved_tasks) as max_reserved_tasks,
-        -- tasks processed between the hour's first and last snapshot (0 when the counter reset: restart)
-        greatest(arg_max(processed_total, snapshot_at) - arg_min(processed_total, snapshot_at), 0)
-            as processed_in_hour,
         max(max_rss_kb) as max_rss_kb,
         max(heartbeat_at) as last_heartbeat_at
 
     from snapshots
     group by all
 
+),
+
+processed as (
+
+    -- each interval counts in the hour of the snapshot that ends it
+    select
+        date_trunc('hour', timezone('UTC', snapshot_at)) as hour,
+        worker,
+        sum(processed_in_interval)::bigint as processed_in_hour
+
+    from intervals
+    group by all
+
+),
+
+final as (
+
+    select
+        hourly.hour,
+        hourly.worker,
+        hourly.snapshots,
+        hourly.online_snapshots,
+        hourly.online_ratio,
+        hourly.was_always_online,
+        hourly.max_active_tasks,
+        hourly.avg_active_tasks,
+        hourly.max_reserved_tasks,
+        processed.processed_in_hour,
+        hourly.max_rss_kb,
+        hourly.last_heartbeat_at
+
+    from hourly
+    left join processed
+        on hourly.hour = processed.hour
+        and hourly.worker = processed.worker
+
 )
 
-select * from hourly
+select * from final

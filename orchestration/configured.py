@@ -1,0 +1,82 @@
+"""Which sources this deployment has: a source without any credential setting is left out (its assets, job
+and schedule), so a team with Flower but no SQLFlow (or the other way round) runs only what it can."""
+
+import logging
+from dataclasses import dataclass
+
+import dlt
+
+from sources.sqlflow.auth import LEGACY_USER_ID
+
+logger = logging.getLogger("taskline")
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    name: str
+    label: str
+    present: tuple[str, ...]  # credential settings that are set
+    missing: tuple[str, ...]  # settings still needed once any is set
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.present)
+
+    def problem(self) -> str | None:
+        """What to fix when the source is configured only in part, else None."""
+        if not self.missing:
+            return None
+        return (
+            f"{self.label} is configured ({', '.join(self.present)} set) but {', '.join(self.missing)} is missing: "
+            "set it in the environment or under "
+            f"[sources.{self.name}] in .dlt/secrets.toml, or unset the others to leave {self.label} out."
+        )
+
+
+CREDENTIALS = {"flower": ("username", "password", "token"), "sqlflow": ("user_id", "secret_key")}
+
+
+def _setting(source: str, key: str) -> str:
+    return f"SOURCES__{source.upper()}__{key.upper()}"
+
+
+def _settings(name: str, label: str, given: set[str], missing: set[str]) -> SourceSettings:
+    return SourceSettings(
+        name,
+        label,
+        tuple(_setting(name, key) for key in sorted(given)),
+        tuple(_setting(name, key) for key in sorted(missing)),
+    )
+
+
+def _given(source: str) -> set[str]:
+    return {key for key in CREDENTIALS[source] if dlt.secrets.get(f"sources.{source}.{key}")}
+
+
+def flower_settings() -> SourceSettings:
+    """Basic auth needs both halves; a bearer token alone is enough."""
+    given = _given("flower")
+    missing = set() if "token" in given or not given else {"username", "password"} - given
+    return _settings("flower", "Flower", given, missing)
+
+
+def sqlflow_settings() -> SourceSettings:
+    """userId and secret key; the legacy on-premise user needs no secret."""
+    given = _given("sqlflow")
+    legacy = dlt.secrets.get("sources.sqlflow.user_id") == LEGACY_USER_ID
+    missing = set() if not given or legacy else {"user_id", "secret_key"} - given
+    return _settings("sqlflow", "SQLFlow", given, missing)
+
+
+def configured_sources() -> dict[str, SourceSettings]:
+    """Every source with its settings; logs one line for each source left out."""
+    settings = {source.name: source for source in (flower_settings(), sqlflow_settings())}
+    for source in settings.values():
+        if not source.configured:
+            logger.warning(
+                "%s is not configured (no %s): its assets, load job and schedule are left out; marts built "
+                "from it stay empty. Set its credentials to add it.",
+                source.label,
+                " / ".join(_setting(source.name, key) for key in CREDENTIALS[source.name]),
+            )
+    return settings

@@ -1,0 +1,227 @@
+"""`make serve`: the Dagster UI and the daemon (schedules, sensors, queued runs) on your own configuration.
+
+    python -m orchestration.serve [--host HOST] [--port PORT]
+
+No demo stack: Flower and SQLFlow come from .dlt/ and SOURCES__* as for every run. Dagster keeps runs, event
+logs and schedule state in DAGSTER_HOME (default .dagster_home/ in the project); its dagster.yaml is yours:
+the settings taskline needs are added when missing, never overwritten. Ctrl-C or SIGTERM stops both
+processes and everything they started.
+"""
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TASKLINE_INSTANCE_SETTINGS = ROOT / "orchestration" / "dagster.yaml"
+DEFAULT_DAGSTER_HOME = ROOT / ".dagster_home"
+READY_TIMEOUT_S = 180.0
+STOP_TIMEOUT_S = 20.0
+
+
+class ServeError(Exception):
+    """Something the user must fix before the server can start; the message says what."""
+
+
+def dagster_home(environ: dict[str, str]) -> Path:
+    """DAGSTER_HOME (default .dagster_home/ in the project), created when missing, as an absolute path."""
+    given = environ.get("DAGSTER_HOME")
+    home = Path(given).expanduser().resolve() if given else DEFAULT_DAGSTER_HOME
+    setting = f"DAGSTER_HOME={given}" if given else f"the default DAGSTER_HOME {home}"
+    if home.exists() and not home.is_dir():
+        raise ServeError(f"{setting} is a file, not a directory: point DAGSTER_HOME at a directory.")
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ServeError(
+            f"cannot create {setting} ({error.strerror}): choose a writable directory."
+        ) from None
+    if not os.access(home, os.W_OK):
+        raise ServeError(f"{setting} is not writable by this user: choose a writable directory.")
+    return home
+
+
+def missing_and_conflicting(required: Any, existing: Any, path: str = "") -> tuple[dict, list[str]]:
+    """The required settings absent from `existing` (as a nested dict) and those set to something else."""
+    if not isinstance(required, dict) or not isinstance(existing, dict):
+        return ({}, []) if required == existing else ({}, [f"{path}: {yaml.safe_dump(required).strip()}"])
+    missing, conflicts = {}, []
+    for key, value in required.items():
+        here = f"{path}.{key}" if path else key
+        if key not in existing:
+            missing[key] = value
+            continue
+        nested_missing, nested_conflicts = missing_and_conflicting(value, existing[key], here)
+        if nested_missing:
+            missing[key] = nested_missing
+        conflicts.extend(nested_conflicts)
+    return missing, conflicts
+
+
+def ensure_instance_settings(home: Path) -> list[str]:
+    """Make DAGSTER_HOME/dagster.yaml carry what taskline needs; returns the top-level keys it added.
+
+    A missing file is created from orchestration/dagster.yaml. An existing one is only appended to (your
+    text and comments stay) with top-level sections it lacks; anything else it lacks or sets differently
+    stops the start with a message saying what to put where.
+    """
+    target = home / "dagster.yaml"
+    required_text = TASKLINE_INSTANCE_SETTINGS.read_text()
+    if not target.exists():
+        target.write_text(required_text)
+        return list(yaml.safe_load(required_text))
+    try:
+        existing = yaml.safe_load(target.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ServeError(f"{target} is not valid YAML ({error.problem}): fix or remove it.") from None
+    missing, conflicts = missing_and_conflicting(yaml.safe_load(required_text), existing)
+    nested = {key: value for key, value in missing.items() if key in existing}
+    if conflicts or nested:
+        wanted = [*conflicts, *(yaml.safe_dump({key: value}).strip() for key, value in nested.items())]
+        raise ServeError(
+            f"{target} sets instance settings taskline needs differently (or only in part). Set, under the "
+            "keys shown:\n  "
+            + "\n  ".join(wanted)
+            + f"\n(taskline's settings and why: {TASKLINE_INSTANCE_SETTINGS})"
+        )
+    appended = {key: value for key, value in missing.items() if key not in existing}
+    if appended:
+        with target.open("a") as file:
+            file.write(
+                "\n# added by taskline (make serve): settings it needs, see orchestration/dagster.yaml\n"
+            )
+            file.write(yaml.safe_dump(appended, sort_keys=False))
+    return list(appended)
+
+
+def initialise_storage(home: Path) -> None:
+    """Create the instance's sqlite storages once, before two processes race to create them on a new home
+    (a concurrent first start leaves alembic with two heads)."""
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        instance.get_runs(limit=1)
+        instance.all_instigator_state()
+        instance.event_log_storage.get_latest_materialization_events([])
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ServeError(
+                f"cannot serve on {host}:{port} ({error.strerror}): another process uses that port. Choose "
+                "another with --port or TASKLINE_PORT, or stop that process."
+            ) from None
+
+
+def start(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """A child in its own process group, so stopping it also stops the code servers it spawns."""
+    return subprocess.Popen(argv, env=env, cwd=ROOT, start_new_session=True)
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM every process group, then SIGKILL what is left after STOP_TIMEOUT_S."""
+    for process in processes:
+        _signal_group(process, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for process in processes:
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        _signal_group(process, signal.SIGKILL)  # stragglers of the group (code servers) too
+        process.wait()
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+
+
+def wait_until_ready(url: str, processes: list[subprocess.Popen]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        for process in processes:
+            if process.poll() is not None:
+                raise ServeError(f"{process.args[0]} exited with code {process.returncode} while starting")
+        try:
+            if requests.get(f"{url}/server_info", timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise ServeError(f"the Dagster UI did not answer on {url} within {READY_TIMEOUT_S:.0f} s")
+
+
+@contextmanager
+def stopped_on_signals() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so `finally` blocks stop the children."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def serve(host: str, port: int, environ: dict[str, str]) -> int:
+    """Start webserver + daemon, wait until one exits or we are told to stop; returns the exit code."""
+    home = dagster_home(environ)
+    added = ensure_instance_settings(home)
+    ensure_port_free(host, port)
+    initialise_storage(home)
+    env = {**environ, "DAGSTER_HOME": str(home)}
+    binaries = Path(sys.executable).parent
+    workspace = ["-w", str(ROOT / "workspace.yaml")]
+    url = f"http://{host}:{port}"
+    print(f"DAGSTER_HOME={home}" + (f" (added to its dagster.yaml: {', '.join(added)})" if added else ""))
+    processes: list[subprocess.Popen] = []
+    with stopped_on_signals():
+        try:
+            processes.append(start([str(binaries / "dagster-daemon"), "run", *workspace], env))
+            processes.append(
+                start([str(binaries / "dagster-webserver"), "-h", host, "-p", str(port), *workspace], env)
+            )
+            wait_until_ready(url, processes)
+            print(
+                f"taskline is up: Dagster UI on {url} (daemon running schedules); Ctrl-C stops both",
+                flush=True,
+            )
+            while all(process.poll() is None for process in processes):
+                time.sleep(0.5)
+            ended = next(process for process in processes if process.poll() is not None)
+            print(
+                f"{Path(ended.args[0]).name} exited with code {ended.returncode}: stopping", file=sys.stderr
+            )
+            return ended.returncode or 1
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            stop(processes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--host", default=os.environ.get("TASKLINE_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=os.environ.get("TASKLINE_PORT", "3000"))
+    args = parser.parse_args()
+    try:
+        sys.exit(serve(args.host, args.port, dict(os.environ)))
+    except ServeError as error:
+        sys.exit(f"taskline serve: {error}")
+
+
+if __name__ == "__main__":
+    main()
