@@ -1,0 +1,36 @@
+"""The dbt command line as the tests and benchmarks run it: the project in dbt_project/, output under a workdir."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DBT_DIR = ROOT / "dbt_project"
+DBT = Path(sys.executable).with_name("dbt")
+
+
+def dbt_command(verb: str, workdir: Path, *args: str, project_dir: Path = DBT_DIR) -> list[str]:
+    """`dbt <verb>` on `project_dir`, writing target/ and logs/ under `workdir` (the warehouse is DUCKDB_PATH)."""
+    return [
+        str(DBT),
+        "--no-use-colors",
+        verb,
+        "--project-dir",
+        str(project_dir),
+        "--profiles-dir",
+        str(project_dir),
+        "--target-path",
+        str(workdir / "target"),
+        "--log-path",
+        str(workdir / "logs"),
+        *args,
+    ]
+
+
+def dbt(verb: str, workdir: Path, *args: str, project_dir: Path = DBT_DIR) -> str:
+    """Run `dbt <verb>` and return its output; fails the test with the output's tail when dbt fails."""
+    result = subprocess.run(
+        dbt_command(verb, workdir, *args, project_dir=project_dir), capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    return result.stdout
