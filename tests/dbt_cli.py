@@ -1,5 +1,6 @@
 """The dbt command line as the tests and benchmarks run it: the project in dbt_project/, output under a workdir."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,10 +28,23 @@ def dbt_command(verb: str, workdir: Path, *args: str, project_dir: Path = DBT_DI
     ]
 
 
-def dbt(verb: str, workdir: Path, *args: str, project_dir: Path = DBT_DIR) -> str:
+def dbt_env(warehouse: Path | None) -> dict[str, str]:
+    """The environment for dbt: this one, with DUCKDB_PATH pointing at `warehouse` when given."""
+    return {**os.environ, "DUCKDB_PATH": str(warehouse)} if warehouse else dict(os.environ)
+
+
+def run_dbt(
+    verb: str, workdir: Path, *args: str, project_dir: Path = DBT_DIR, warehouse: Path | None = None
+) -> subprocess.CompletedProcess:
+    """`dbt <verb>` run to its end, output captured, on `warehouse` (default: DUCKDB_PATH)."""
+    command = dbt_command(verb, workdir, *args, project_dir=project_dir)
+    return subprocess.run(command, capture_output=True, text=True, env=dbt_env(warehouse))
+
+
+def dbt(
+    verb: str, workdir: Path, *args: str, project_dir: Path = DBT_DIR, warehouse: Path | None = None
+) -> str:
     """Run `dbt <verb>` and return its output; fails the test with the output's tail when dbt fails."""
-    result = subprocess.run(
-        dbt_command(verb, workdir, *args, project_dir=project_dir), capture_output=True, text=True
-    )
+    result = run_dbt(verb, workdir, *args, project_dir=project_dir, warehouse=warehouse)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     return result.stdout

@@ -245,11 +245,18 @@ def worker_reply(*, read_before_flaky: bool) -> dict:
 
 
 def serve_flower(
-    server: HTTPServer, *, celery_messages: int, online: bool, workers: dict | None = None
+    server: HTTPServer,
+    *,
+    celery_messages: int,
+    online: bool,
+    workers: dict | None = None,
+    tasks: dict[str, dict] | None = None,
 ) -> None:
-    """Flower's endpoints for one load: the same tasks each time, a new worker/queue state."""
+    """Flower's endpoints for one load: the same tasks each time (or `tasks`, as it is at each request), a new
+    worker/queue state."""
     workers = workers or worker_reply(read_before_flaky=False)
-    tasks = {**recorded_body("api_tasks_all_trimmed.json"), **{row["uuid"]: row for row in TASKS}}
+    if tasks is None:
+        tasks = {**recorded_body("api_tasks_all_trimmed.json"), **{row["uuid"]: row for row in TASKS}}
     queues = copy.deepcopy(recorded_body("api_queues_length.json"))
     queues["active_queues"][0]["messages"] = celery_messages  # the recorded queues are empty
     server.clear()

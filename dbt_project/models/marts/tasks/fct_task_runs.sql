@@ -4,21 +4,19 @@
         incremental_strategy='delete+insert',
         unique_key='task_id',
         on_schema_change='fail',
+        pre_hook="{{ assert_changes_logged() }}",
         post_hook="{{ record_build_state() }}",
     )
 }}
 {#-
     Incremental: only the tasks loaded since the last build (dlt gives a changed task a new load id), merged
     on task_id. int_task_run_changes must have logged the rows they replace first (the task marts recompute
-    the groups those rows counted in): it is built before this model, and a build without it stops here.
+    the groups those rows counted in): it is built before this model, and a build without it stops at the
+    pre-hook.
 -#}
-{%- set changes = ref('int_task_run_changes') -%}
 {%- set tasks = ref('stg_flower__tasks') -%}
 {%- set incremental = is_incremental() -%}
-{%- if incremental -%}
-    {%- set watermark = max_load_id(this, 'dlt_load_id') -%}
-    {%- do assert_changes_logged(tasks, watermark, changes) -%}
-{%- endif %}
+{%- set watermark = max_load_id(this, 'dlt_load_id') if incremental %}
 
 with
 
