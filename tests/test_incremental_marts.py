@@ -195,6 +195,8 @@ class History:
     daily: dict[str, list[tuple]] = field(default_factory=dict)
     signatures: dict[str, list[tuple]] = field(default_factory=dict)
     replaced: dict[str, set[str]] = field(default_factory=dict)
+    newest: dict[str, dict[str, str]] = field(default_factory=dict)
+    logged: dict[str, tuple] = field(default_factory=dict)
     killed: dict[str, object] = field(default_factory=dict)
     selected_alone: subprocess.CompletedProcess | None = None
     partial: dict[str, str] = field(default_factory=dict)
@@ -211,6 +213,10 @@ class History:
             "select task_name, exception_type, failures from marts.task_failure_signatures order by all",
         )
         self.replaced[step] = replaced_tables(self.warehouse)
+        self.newest[step] = newest_load_ids(self.warehouse)
+        self.logged[step] = query(
+            self.warehouse, "select count(*), min(changed_in_load_id) from intermediate.int_task_run_changes"
+        )[0]
 
 
 @pytest.fixture(scope="module")
@@ -324,6 +330,15 @@ def test_a_build_killed_midway_left_the_marts_behind_and_the_next_build_caught_u
     newest = history.killed["newest"]
     assert newest["task_failure_daily"] < newest["flower.tasks"]
     # equal to a full refresh after the rerun: test_every_incremental_build_equals_a_full_refresh
+
+
+def test_the_change_log_keeps_only_entries_a_mart_has_not_used(history):
+    # the marts held the third load after the third build; the fourth build pruned what they had used
+    third = history.newest["third, after the killed build"]
+    assert third["task_failure_daily"] == third["flower.tasks"]
+    count, oldest = history.logged["fifth, the marts missed the fourth"]
+    assert count > 0 and oldest > third["flower.tasks"]
+    assert history.logged["third, after the killed build"][0] > 0
 
 
 def test_fct_task_runs_alone_refuses_changes_its_change_log_has_not_logged(history):

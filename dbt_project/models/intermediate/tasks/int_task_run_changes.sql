@@ -4,6 +4,7 @@
         incremental_strategy='delete+insert',
         unique_key=['task_id', 'changed_in_load_id'],
         on_schema_change='fail',
+        pre_hook="{{ prune_consumed_changes() }}",
         post_hook="{{ record_build_state() }}",
     )
 }}
@@ -13,8 +14,9 @@
     under which the task marts counted the task so far. They recompute those groups too, so a run that
     moves (to another day, out of the failures, to another exception type) leaves its old group.
 
-    Reads fct_task_runs as built (not through ref: that would be a cycle). Append-only. A rebuild in full
-    logs nothing: everything downstream then rebuilds in full too (see macros/incremental/build_state.sql).
+    Reads fct_task_runs as built (not through ref: that would be a cycle). Entries every task mart has used
+    are deleted (prune_consumed_changes). A rebuild in full logs nothing: everything downstream then
+    rebuilds in full too (see macros/incremental/build_state.sql).
 -#}
 {%- set columns = [
     ['task_name', 'varchar'],
