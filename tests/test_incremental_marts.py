@@ -431,6 +431,23 @@ def test_a_full_refresh_of_fct_task_runs_alone_rebuilds_the_task_marts_at_their_
     assert all(counts[1:] == (0, 0) for counts in differences.values())
 
 
+def test_a_load_older_than_the_last_build_fails_the_build_and_holds_back_the_marts(history, tmp_path):
+    """Rows that reach flower.tasks under a load id no newer than fct_task_runs holds (a load committed out
+    of order) would never be merged: a test says so, and the task marts are not built on top."""
+    warehouse = warehouse_copy(history, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        (built_up_to,) = con.execute("select max(dlt_load_id) from marts.fct_task_runs").fetchone()
+        con.execute(
+            "insert into flower.tasks by name select * replace ('out-of-order-' || uuid as uuid, ? as _dlt_load_id)"
+            " from flower.tasks where uuid = 'steady'",
+            [built_up_to],
+        )
+    failed = run_dbt("build", tmp_path, *FLOWER_BUILD, warehouse=warehouse)
+    assert failed.returncode == 1
+    assert "FAIL 2 same_rows_per_recent_load_fct_task_runs" in failed.stdout  # its load, and in all
+    assert "SKIP relation marts.task_failure_daily" in failed.stdout
+
+
 def test_build_state_is_stored_with_each_incremental_table(history):
     comments = query(
         history.warehouse,
