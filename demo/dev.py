@@ -46,8 +46,9 @@ def main() -> None:
             os.environ.get("TASKLINE_HOST", "127.0.0.1"),
             int(os.environ.get("TASKLINE_PORT", "3000")),
         )
+        os.environ.update(env)  # the demo's settings, for the preflight here and every process it starts
         try:
-            code = serve(host, port, {**os.environ, **env})
+            code = serve(host, port, dict(os.environ))
         except ServeError as error:
             sys.exit(f"make dev: {error}")
     sys.exit(code)

@@ -1,12 +1,25 @@
-"""Asset checks that read the warehouse after dbt: the loss Flower cannot show."""
+"""Asset checks: the pipeline proving its own completeness and freshness.
 
-from datetime import datetime
+- `every_task_in_flower_is_loaded` on flower/tasks: every task Flower holds is in the warehouse, as new;
+- `recent_task_events` on flower/tasks: the newest task event is not older than the dbt source freshness;
+- `task_attempts_coverage` on marts/task_coverage_hourly: the loss Flower cannot show (evicted tasks).
+"""
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
-import duckdb
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-from orchestration.ingest import WAREHOUSE_POOL
-from sources.warehouse import warehouse_path
+from orchestration.transform import dbt_project
+from orchestration.writer import writing_the_warehouse
+from sources.flower.completeness import compare, flower_listing, held_tasks, last_walk, loaded_times
+from sources.warehouse import make_pipeline
+
+FLOWER_TASKS = dg.AssetKey(["flower", "tasks"])
+FRESHNESS_PERIODS_S = {"minute": 60, "hour": 3600, "day": 86400}
 
 COVERAGE_MART = dg.AssetKey(["marts", "task_coverage_hourly"])
 
@@ -39,19 +52,16 @@ LATEST_INTERVALS_SQL = """
         "compare with. Clock skew between a worker and Flower moves attempts across the interval's end "
         "(started times come from the worker's clock, the reading time from Flower's)."
     ),
-    pool=WAREHOUSE_POOL,
 )
-def task_attempts_coverage() -> dg.AssetCheckResult:
-    return coverage_result(latest_intervals())
+def task_attempts_coverage(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    # DuckDB lets no one read while another process writes: take the writers' turn
+    with writing_the_warehouse(context.op_execution_context):
+        return coverage_result(latest_intervals())
 
 
 def latest_intervals() -> list[tuple[str, datetime, int, int, int]]:
-    path = warehouse_path()
-    try:
-        with duckdb.connect(str(path), read_only=True) as con:
-            return con.sql(LATEST_INTERVALS_SQL).fetchall()
-    except duckdb.IOException as error:
-        raise dg.Failure(f"The coverage check cannot read the DuckDB warehouse {path}: {error}") from None
+    with make_pipeline("flower").sql_client() as client:
+        return [tuple(row) for row in client.execute_sql(LATEST_INTERVALS_SQL)]
 
 
 def coverage_result(intervals: list[tuple[str, datetime, int, int, int]]) -> dg.AssetCheckResult:
@@ -91,3 +101,119 @@ def coverage_result(intervals: list[tuple[str, datetime, int, int, int]]) -> dg.
             "accounted for by loaded tasks."
         )
     return dg.AssetCheckResult(passed=True, metadata=metadata, description=description)
+
+
+@dg.asset_check(
+    asset=FLOWER_TASKS,
+    name="every_task_in_flower_is_loaded",
+    description=(
+        "After each load, every task Flower holds now (all of its pages, at most its max_tasks) must be in "
+        "the warehouse with a last event at least as new. Fails (error) naming the missing tasks and those "
+        "older in the warehouse; tasks whose last event came after the load's walk began are left to the "
+        "next load and counted apart. Its metadata also carries the walk's notes: pages read back because "
+        "Flower evicted tasks while they were paged, in-flight tasks Flower forgot, values replaced so a "
+        "task could load."
+    ),
+)
+def every_task_in_flower_is_loaded(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    pipeline = make_pipeline("flower")
+    walk = last_walk(pipeline)
+    if walk is None:
+        return dg.AssetCheckResult(passed=True, description="No Flower load yet: nothing to compare.")
+    api, page_size = flower_listing()
+    held = list(held_tasks(api, page_size))
+    with writing_the_warehouse(context.op_execution_context):
+        loaded = loaded_times(pipeline, [task.uuid for task in held])
+    result = compare(held, loaded, walk["walked_from"])
+    notes = walk.get("last_walk") or {}
+    metadata = {
+        **{name: _metadata(value) for name, value in result.summary().items()},
+        "pages_read_back": dg.MetadataValue.int(notes.get("read_back", 0)),
+        "shifts_not_read_back": dg.MetadataValue.int(notes.get("possibly_missed", 0)),
+        "in_flight_tasks_flower_forgot": dg.MetadataValue.json(notes.get("forgotten_in_flight", [])),
+        "values_replaced": dg.MetadataValue.int(notes.get("replaced_values", 0)),
+        "values_replaced_sample": dg.MetadataValue.json(notes.get("replaced_samples", [])),
+    }
+    if result.passed:
+        description = f"All {result.held} tasks Flower holds are in the warehouse, as new as Flower has them."
+        return dg.AssetCheckResult(passed=True, metadata=metadata, description=description)
+    return dg.AssetCheckResult(
+        passed=False,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata=metadata,
+        description=(
+            f"{len(result.missing)} of the {result.held} tasks Flower holds are missing from the warehouse and "
+            f"{len(result.stale)} are older there than in Flower (samples in the metadata). Look for a worker "
+            "clock far behind the loader's (raise SOURCES__FLOWER__LOOKBACK_MINUTES) and for the walk's notes."
+        ),
+    )
+
+
+def _metadata(value: Any) -> dg.MetadataValue:
+    return dg.MetadataValue.int(value) if isinstance(value, int) else dg.MetadataValue.json(value)
+
+
+def source_freshness(table: str) -> dict[str, float]:
+    """warn_after / error_after of a Flower source table in the dbt project (seconds): one place to set them."""
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    freshness = manifest["sources"][f"source.taskline.flower.{table}"].get("freshness") or {}
+    return {
+        level: rule["count"] * FRESHNESS_PERIODS_S[rule["period"]]
+        for level, rule in freshness.items()
+        if isinstance(rule, dict) and rule.get("count")
+    }
+
+
+def newest_task_event() -> datetime | None:
+    pipeline = make_pipeline("flower")
+    try:
+        with pipeline.sql_client() as client:
+            table = client.make_qualified_table_name("tasks")
+            [(newest,)] = client.execute_sql(f'select max("timestamp") from {table}')
+    except DatabaseUndefinedRelation:
+        return None
+    return newest
+
+
+@dg.asset_check(
+    asset=FLOWER_TASKS,
+    name="recent_task_events",
+    description=(
+        "A Flower that stopped reporting (workers without -E, Flower restarted without events, a dead "
+        "broker) still answers, so loads stay green: this check turns yellow (warn) or red (error) when the "
+        "newest task event in the warehouse is older than the freshness set on the `tasks` source in "
+        "dbt_project/models/staging/flower/_flower__sources.yml; the age is in its metadata."
+    ),
+)
+def recent_task_events(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    with writing_the_warehouse(context.op_execution_context):
+        newest = newest_task_event()
+    limits = source_freshness("tasks")
+    if newest is None:
+        return dg.AssetCheckResult(passed=True, description="No task loaded yet.")
+    age_s = time.time() - newest.timestamp()
+    metadata = {
+        "newest_task_event": dg.MetadataValue.timestamp(newest.astimezone(UTC)),
+        "age_hours": dg.MetadataValue.float(round(age_s / 3600, 2)),
+        **{f"{level}_hours": dg.MetadataValue.float(limit / 3600) for level, limit in limits.items()},
+    }
+    for level, severity in (
+        ("error_after", dg.AssetCheckSeverity.ERROR),
+        ("warn_after", dg.AssetCheckSeverity.WARN),
+    ):
+        if level in limits and age_s > limits[level]:
+            return dg.AssetCheckResult(
+                passed=False,
+                severity=severity,
+                metadata=metadata,
+                description=(
+                    f"The newest task event is {age_s / 3600:.1f} h old ({level} {limits[level] / 3600:g} h): is "
+                    "Flower still receiving events (workers started with -E)?"
+                ),
+            )
+    return dg.AssetCheckResult(
+        passed=True, metadata=metadata, description=f"The newest task event is {age_s / 3600:.1f} h old."
+    )
+
+
+FLOWER_CHECKS = [every_task_in_flower_is_loaded, recent_task_events, task_attempts_coverage]

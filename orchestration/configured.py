@@ -68,11 +68,11 @@ def sqlflow_settings() -> SourceSettings:
     return _settings("sqlflow", "SQLFlow", given, missing)
 
 
-def configured_sources() -> dict[str, SourceSettings]:
-    """Every source with its settings; logs one line for each source left out."""
+def configured_sources(announce: bool = True) -> dict[str, SourceSettings]:
+    """Every source with its settings; with `announce`, logs one line for each source left out."""
     settings = {source.name: source for source in (flower_settings(), sqlflow_settings())}
     for source in settings.values():
-        if not source.configured:
+        if announce and not source.configured:
             logger.warning(
                 "%s is not configured (no %s): its assets, load job and schedule are left out; marts built "
                 "from it stay empty. Set its credentials to add it.",

@@ -1,22 +1,35 @@
-"""The one Dagster code location of taskline."""
+"""The one Dagster code location of taskline: what it holds depends on the sources this deployment has."""
 
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
-from orchestration.checks import task_attempts_coverage
-from orchestration.ingest import flower_assets, sqlflow_assets
-from orchestration.schedules import flower_job, flower_schedule, sqlflow_job, sqlflow_schedule
-from orchestration.transform import dbt_cli, taskline_dbt_assets
+from orchestration.checks import FLOWER_CHECKS
+from orchestration.configured import SourceSettings, configured_sources
+from orchestration.ingest import SOURCES, source_assets
+from orchestration.reaper import reap_dead_runs_sensor
+from orchestration.schedules import load_job, load_schedule
+from orchestration.transform import DBT_STEPS, dbt_cli
 from sources.warehouse import publish_warehouse_path
 
-publish_warehouse_path()
 
-defs = dg.Definitions(
-    assets=[flower_assets, sqlflow_assets, taskline_dbt_assets],
-    asset_checks=[task_attempts_coverage],
-    jobs=[flower_job, sqlflow_job],
-    schedules=[flower_schedule, sqlflow_schedule],
-    resources={"dlt": DagsterDltResource(), "dbt": dbt_cli},
-    # one process runs the steps in order: no re-import per step, and one DuckDB writer at a time
-    executor=dg.in_process_executor,
-)
+def build_definitions(sources: dict[str, SourceSettings]) -> dg.Definitions:
+    """Assets, load job, schedule and checks of every configured source, and every dbt model (a source left
+    out reads as empty in the marts)."""
+    loads = {
+        name: source_assets(name, SOURCES[name]) for name, source in sources.items() if source.configured
+    }
+    jobs = {name: load_job(name, assets) for name, assets in loads.items()}
+    return dg.Definitions(
+        assets=[*loads.values(), *DBT_STEPS],
+        asset_checks=FLOWER_CHECKS if "flower" in loads else [],
+        jobs=list(jobs.values()),
+        schedules=[load_schedule(name, job) for name, job in jobs.items()],
+        sensors=[reap_dead_runs_sensor],
+        resources={"dlt": DagsterDltResource(), "dbt": dbt_cli},
+        # one process runs the steps in order: no re-import per step (writers take turns on a file lock)
+        executor=dg.in_process_executor,
+    )
+
+
+publish_warehouse_path()
+defs = build_definitions(configured_sources())

@@ -8,16 +8,51 @@ from dagster_dlt.translator import DltResourceTranslatorData
 from dlt.extract.source import DltSource
 from dlt.pipeline.pipeline import Pipeline
 
+from orchestration.writer import writing_the_warehouse
 from sources.flower import flower_source
 from sources.sqlflow import sqlflow_source
-from sources.warehouse import WarehouseLockedError, ensure_writable, make_pipeline
+from sources.warehouse import finish_pending_packages, make_pipeline
 
-# DuckDB allows a single writer: every asset that writes the warehouse takes a slot of this pool
-WAREHOUSE_POOL = "duckdb_warehouse"
+# what each dlt resource loads, from which endpoint, how it is written and what it remembers between runs
+DESCRIPTIONS = {
+    "flower/tasks": (
+        "Every Celery task Flower holds, one row per task uuid (merge on `uuid`; rows Flower forgets stay). "
+        "From GET /api/tasks in overlapping pages: tasks without a received time (`sort_by=received`), tasks "
+        "received since the previous walk began minus SOURCES__FLOWER__LOOKBACK_MINUTES (`sort_by=-received`), "
+        "and tasks in flight at the previous run (`sort_by=-started`, `state=`, /api/task/info). Cursor: the "
+        "loader's own clock when the previous walk began, plus the in-flight tasks (resource state)."
+    ),
+    "flower/workers": (
+        "One row per worker per run (append): GET /api/workers?refresh=1 and ?status=1, plus one "
+        "?workername= call per online worker for its load. Taken before the tasks walk. No cursor."
+    ),
+    "flower/task_types": "Task names Flower has seen (GET /api/task/types), merged on `name` with when last seen.",
+    "flower/queues_length": (
+        "Messages waiting per broker queue (GET /api/queues/length), appended per run; no rows when the "
+        "broker does not report queue lengths."
+    ),
+    "flower/task_info": (
+        "Each task of a `tasks` page again from GET /api/task/info/<uuid> (opt-in cross-check, merge on `uuid`)."
+    ),
+    "sqlflow/jobs": (
+        "Every SQLFlow job of the user (POST sqlflow/job/displayUserJobsSummary), merged whole on `job_id` "
+        "every run. No cursor."
+    ),
+    "sqlflow/job_lineage": (
+        "Lineage of finished jobs (success, partial_success) that are new or changed in time or status, from "
+        "POST sqlflow/job/exportLineageAsJson: a header per job (merge on `job_id`) and its objects, columns and "
+        "relationships (replaced per job). Cursor: the version exported per job (resource state)."
+    ),
+    "sqlflow/query_lineage": (
+        "Lineage of each SQL file matched by SOURCES__SQLFLOW__SQL_PATHS, from POST sqlflow/generation/sqlflow, "
+        "sent again only when its content changes: a header per file (merge on `sql_file`; `retired_at` once "
+        "the file no longer matches) and its parts (replaced per file). Cursor: content hashes (resource state)."
+    ),
+}
 
 
 class SourceKeyTranslator(DagsterDltTranslator):
-    """Keys ["<source>", "<resource>"] with no phantom upstream asset."""
+    """Keys ["<source>", "<resource>"] with no phantom upstream asset, and a description of each load."""
 
     def __init__(self, source_name: str):
         self.source_name = source_name
@@ -26,7 +61,11 @@ class SourceKeyTranslator(DagsterDltTranslator):
         return (
             super()
             .get_asset_spec(data)
-            .replace_attributes(key=dg.AssetKey([self.source_name, data.resource.name]), deps=[])
+            .replace_attributes(
+                key=dg.AssetKey([self.source_name, data.resource.name]),
+                deps=[],
+                description=DESCRIPTIONS[f"{self.source_name}/{data.resource.name}"],
+            )
             .merge_attributes(kinds={"duckdb"})
         )
 
@@ -45,20 +84,21 @@ def rows_loaded_per_table(pipeline: Pipeline, resource_name: str) -> dict[str, i
 def run_load(
     context: dg.AssetExecutionContext, dlt: DagsterDltResource, source: DltSource, pipeline: Pipeline
 ) -> Iterator[dg.MaterializeResult]:
-    """Run a fresh source through a fresh pipeline; add rows loaded per table to each materialisation."""
-    try:
-        ensure_writable()
-    except WarehouseLockedError as error:
-        raise dg.Failure(str(error)) from None
-    for result in dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline):
-        per_table = rows_loaded_per_table(pipeline, result.asset_key.path[-1])
-        yield result._replace(
-            metadata={
-                **result.metadata,
-                "rows_loaded": dg.MetadataValue.int(sum(per_table.values())),
-                "rows_loaded_per_table": dg.MetadataValue.json(per_table),
-            }
-        )
+    """Finish what a killed run left, then run a fresh source through the pipeline; rows loaded per table
+    go into each materialisation."""
+    with writing_the_warehouse(context):
+        # dagster-dlt's run starts by dropping the pipeline's working dir: a package pending there is lost
+        for load_id in finish_pending_packages(pipeline):
+            context.log.warning(f"Finished dlt load package {load_id}, left by an interrupted run")
+        for result in dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline):
+            per_table = rows_loaded_per_table(pipeline, result.asset_key.path[-1])
+            yield result._replace(
+                metadata={
+                    **result.metadata,
+                    "rows_loaded": dg.MetadataValue.int(sum(per_table.values())),
+                    "rows_loaded_per_table": dg.MetadataValue.json(per_table),
+                }
+            )
 
 
 def source_assets(name: str, build_source: Callable[[], DltSource]) -> dg.AssetsDefinition:
@@ -68,7 +108,6 @@ def source_assets(name: str, build_source: Callable[[], DltSource]) -> dg.Assets
         name=name,
         group_name="ingest",
         dagster_dlt_translator=SourceKeyTranslator(name),
-        pool=WAREHOUSE_POOL,
     )
     def load(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
         # a DltSource cannot be materialised twice in one process: build a new one for every run
@@ -77,5 +116,4 @@ def source_assets(name: str, build_source: Callable[[], DltSource]) -> dg.Assets
     return load
 
 
-flower_assets = source_assets("flower", flower_source)
-sqlflow_assets = source_assets("sqlflow", sqlflow_source)
+SOURCES = {"flower": flower_source, "sqlflow": sqlflow_source}

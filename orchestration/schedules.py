@@ -1,41 +1,40 @@
-"""Scheduled loads. Each job loads one source and rebuilds everything downstream of it in the same run.
+"""Scheduled loads. Each job loads one source and rebuilds the dbt models downstream of it in the same run.
 
 Chained jobs rather than declarative automation: the marts then refresh in the run that loaded their
-inputs, which already holds DuckDB's single writer slot, and no automation sensor is needed for it.
+inputs, and no automation sensor is needed for it. A job also builds the models its marts read that do not
+come from its source (the other source's staging, the seed), so it is green from its first run on an empty
+warehouse, whatever ran before. Runs may overlap; their writing steps take turns on the warehouse writer
+lock (orchestration/writer.py).
 """
 
 import os
 
 import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from orchestration.ingest import flower_assets, sqlflow_assets
+# per source: its job's schedule and the environment variable that changes it
+CRONS = {
+    "flower": ("*/15 * * * *", "TASKLINE_FLOWER_SCHEDULE"),
+    "sqlflow": ("0 * * * *", "TASKLINE_SQLFLOW_SCHEDULE"),
+}
+SCHEDULE_NAMES = {"flower": "flower_every_15_minutes", "sqlflow": "sqlflow_hourly"}
 
-WAREHOUSE_TAG = {"taskline/warehouse": "duckdb"}
 
-
-def load_and_refresh_job(name: str, loads: dg.AssetsDefinition):
-    # seeds are not downstream of a load, but marts that join them need them present
-    selection = dg.AssetSelection.assets(loads).downstream() | dg.AssetSelection.groups("seeds")
+def load_job(name: str, loads: dg.AssetsDefinition) -> UnresolvedAssetJobDefinition:
+    downstream = dg.AssetSelection.assets(loads).downstream()
+    models_read = downstream.upstream() - dg.AssetSelection.groups("ingest")
     return dg.define_asset_job(
         f"{name}_load",
-        selection=selection,
+        selection=(downstream | models_read).materializable(),
         description=f"Load {name} incrementally, then rebuild the dbt models downstream of it.",
-        tags=WAREHOUSE_TAG,
     )
 
 
-flower_job = load_and_refresh_job("flower", flower_assets)
-sqlflow_job = load_and_refresh_job("sqlflow", sqlflow_assets)
-
-flower_schedule = dg.ScheduleDefinition(
-    name="flower_every_15_minutes",
-    job=flower_job,
-    cron_schedule=os.environ.get("TASKLINE_FLOWER_SCHEDULE", "*/15 * * * *"),
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
-sqlflow_schedule = dg.ScheduleDefinition(
-    name="sqlflow_hourly",
-    job=sqlflow_job,
-    cron_schedule=os.environ.get("TASKLINE_SQLFLOW_SCHEDULE", "0 * * * *"),
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
+def load_schedule(name: str, job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    default_cron, variable = CRONS[name]
+    return dg.ScheduleDefinition(
+        name=SCHEDULE_NAMES[name],
+        job=job,
+        cron_schedule=os.environ.get(variable, default_cron),
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )

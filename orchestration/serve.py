@@ -174,8 +174,27 @@ def stopped_on_signals() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def check_sources() -> None:
+    """Stop before starting anything when a source is configured only in part; say which sources run."""
+    from orchestration.configured import configured_sources
+
+    sources = configured_sources(announce=False).values()
+    problems = [problem for source in sources if (problem := source.problem())]
+    if problems:
+        raise ServeError("\n".join(problems))
+    if not any(source.configured for source in sources):
+        raise ServeError(
+            "neither Flower nor SQLFlow is configured: set SOURCES__FLOWER__USERNAME/PASSWORD (or TOKEN) and/or "
+            "SOURCES__SQLFLOW__USER_ID/SECRET_KEY, or fill .dlt/secrets.toml (see .dlt/secrets.toml.example)."
+        )
+    print(
+        "Sources: " + ", ".join(f"{s.label} {'configured' if s.configured else 'left out'}" for s in sources)
+    )
+
+
 def serve(host: str, port: int, environ: dict[str, str]) -> int:
     """Start webserver + daemon, wait until one exits or we are told to stop; returns the exit code."""
+    check_sources()
     home = dagster_home(environ)
     added = ensure_instance_settings(home)
     ensure_port_free(host, port)

@@ -1,7 +1,13 @@
-"""dbt assets: staging → intermediate → marts, downstream of the dlt assets; dbt tests become asset checks."""
+"""dbt assets: staging → intermediate → marts, downstream of the dlt assets; dbt tests become asset checks.
+
+The project builds in three steps, one per branch of the graph, so one source's outage holds back only its
+own marts: the Flower models, the lineage models, and the models that join both (with the seed they use).
+Each step adds row counts and column schemas to its materialisations; the last one also refreshes the dbt
+docs that `make docs` serves, in the same process, while it holds the warehouse.
+"""
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -9,21 +15,37 @@ import dagster as dg
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
+    DbtCliInvocation,
     DbtCliResource,
     DbtProject,
     dbt_assets,
 )
 
-from orchestration.ingest import WAREHOUSE_POOL
-from sources.warehouse import WarehouseLockedError, ensure_writable
+from orchestration.writer import writing_the_warehouse
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+# the docs `make docs` serves: written by the run that builds the marts, never by a separate dbt process
+DOCS_DIR = DBT_PROJECT_DIR / "target" / "docs"
 
 # the dbt installed beside this interpreter: `.venv/bin/dagster` runs without .venv/bin on the PATH
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
 dbt_cli = DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
+
+# what a dbt test checks, for the descriptions of the asset checks it becomes
+TEST_PURPOSES = {
+    "not_null": "fails for every row where `{column}` is null",
+    "unique": "fails for every value of `{column}` that occurs more than once",
+    "accepted_values": "fails for every value of `{column}` outside the accepted list",
+    "relationships": "fails for every `{column}` without a match in the model it refers to",
+    "accepted_range": "fails for every value of `{column}` outside its accepted range",
+    "unique_combination_of_columns": "fails for every combination of the key columns that occurs twice",
+}
+
+
+class DbtFailure(dg.Failure):
+    """A dbt command failed; the description starts with dbt's own error text."""
 
 
 def manifest_is_stale(project: DbtProject) -> bool:
@@ -37,13 +59,29 @@ def manifest_is_stale(project: DbtProject) -> bool:
     return any(path.is_file() and path.stat().st_mtime > built for path in parsed)
 
 
+def raise_for_dbt(invocation: DbtCliInvocation) -> None:
+    """dbt's own error text first, then the command; dagster-dbt's wrapping puts it last."""
+    error = invocation.get_error()
+    if error is None:
+        return
+    description = str(error.description or error)
+    dbt_text = description.split("Errors parsed from dbt logs:", 1)[-1].strip()
+    command = " ".join(invocation.process.args[1:]) if invocation.process else "dbt"
+    raise DbtFailure(
+        f"dbt failed: {dbt_text}\n\n(command: {command}; full log: {invocation.target_path}/dbt.log)"
+    )
+
+
 # No manual dbt step on a fresh clone: `dbt parse` (no database connection) writes the manifest when needed
 if manifest_is_stale(dbt_project):
-    dbt_cli.cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
+    raise_for_dbt(
+        dbt_cli.cli(["parse", "--quiet"], target_path=dbt_project.target_path, raise_on_error=False).wait()
+    )
 
 
 class LayerTranslator(DagsterDbtTranslator):
-    """Groups dbt assets by layer (staging, intermediate, marts, seeds) so the graph reads left to right."""
+    """Groups dbt assets by layer (staging, intermediate, marts, seeds) so the graph reads left to right, and
+    says what each dbt test checks."""
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "seed":
@@ -51,19 +89,75 @@ class LayerTranslator(DagsterDbtTranslator):
         fqn = dbt_resource_props["fqn"]
         return fqn[1] if len(fqn) > 2 else "marts"
 
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project) -> dg.AssetCheckSpec | None:
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        return spec._replace(description=test_description(manifest["nodes"][unique_id], asset_spec.key))
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
+
+def test_description(test: Mapping[str, Any], asset_key: dg.AssetKey) -> str:
+    """E.g. "dbt test `unique` on `task_id` of marts/fct_task_runs: fails for every value … (severity error)"."""
+    metadata = test.get("test_metadata") or {}
+    name = metadata.get("name") or test["name"]
+    column = test.get("column_name") or (metadata.get("kwargs") or {}).get("column_name")
+    purpose = TEST_PURPOSES.get(name, "fails for every row its query returns").format(column=column)
+    on = f"`{column}` of {asset_key.to_user_string()}" if column else asset_key.to_user_string()
+    severity = (test.get("config") or {}).get("severity", "error").lower()
+    return f"dbt test `{name}` on {on}: {purpose} (severity {severity})."
+
+
+TRANSLATOR = LayerTranslator(
     # a dlt resource can write several tables (job_lineage_objects, ...): their sources share its key
-    dagster_dbt_translator=LayerTranslator(
-        DagsterDbtTranslatorSettings(enable_duplicate_source_asset_keys=True)
-    ),
-    pool=WAREHOUSE_POOL,
+    DagsterDbtTranslatorSettings(enable_duplicate_source_asset_keys=True)
 )
-def taskline_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    try:
-        ensure_writable()
-    except WarehouseLockedError as error:
-        raise dg.Failure(str(error)) from None
-    yield from dbt.cli(["build"], context=context).stream()
+
+
+def close_in_process_duckdb() -> None:
+    """Row counts and column schemas are read through dbt's adapter in this process, and dbt-duckdb keeps that
+    database open afterwards: any later connection with other settings (dlt, the checks) would be refused."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+            DuckDBConnectionManager._ENV = None
+
+
+def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh_docs: bool = False) -> Iterator:
+    """`dbt build` of this step's models, with row counts and column schemas on every materialisation."""
+    with writing_the_warehouse(context):
+        invocation = dbt.cli(["build"], context=context, raise_on_error=False)
+        try:
+            yield from invocation.stream().fetch_row_counts().fetch_column_metadata()
+        finally:
+            close_in_process_duckdb()
+        raise_for_dbt(invocation)
+        if refresh_docs:
+            docs = dbt.cli(["docs", "generate", "--static"], target_path=DOCS_DIR, raise_on_error=False)
+            raise_for_dbt(docs.wait())
+            context.log.info(f"dbt docs refreshed in {DOCS_DIR} (make docs serves them)")
+
+
+def dbt_step(name: str, select: str, exclude: str | None = None, refresh_docs: bool = False):
+    @dbt_assets(
+        manifest=dbt_project.manifest_path,
+        project=dbt_project,
+        name=name,
+        select=select,
+        exclude=exclude,
+        dagster_dbt_translator=TRANSLATOR,
+    )
+    def step(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+        yield from build(context, dbt, refresh_docs)
+
+    return step
+
+
+flower_models = dbt_step("flower_models", select="source:flower+", exclude="source:sqlflow+")
+lineage_models = dbt_step("lineage_models", select="source:sqlflow+", exclude="source:flower+")
+# last in every run that builds marts: the models that join both sources, then the docs of everything
+joined_models = dbt_step(
+    "joined_models", select="source:flower+,source:sqlflow+ resource_type:seed", refresh_docs=True
+)
+DBT_STEPS = [flower_models, lineage_models, joined_models]

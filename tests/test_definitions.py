@@ -1,9 +1,15 @@
-"""The Dagster code location: asset keys, groups, lineage edges, checks, jobs and schedules."""
+"""The Dagster code location: asset keys, groups, lineage edges, checks, jobs, schedules and sensors."""
+
+from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
-from orchestration.definitions import defs
+from orchestration.transform import DBT_STEPS
+from tests.fixtures.deployments import deployment
+
+ROOT = Path(__file__).resolve().parent.parent
 
 FLOWER_ASSETS = {"flower/tasks", "flower/workers", "flower/task_types", "flower/queues_length"}
 SQLFLOW_ASSETS = {"sqlflow/jobs", "sqlflow/job_lineage", "sqlflow/query_lineage"}
@@ -18,6 +24,11 @@ MARTS = {
     "marts/task_coverage_hourly",
 }
 COVERAGE_CHECK = dg.AssetCheckKey(dg.AssetKey(["marts", "task_coverage_hourly"]), "task_attempts_coverage")
+FLOWER_TASK_CHECKS = {
+    dg.AssetCheckKey(dg.AssetKey(["flower", "tasks"]), name)
+    for name in ("every_task_in_flower_is_loaded", "recent_task_events")
+}
+defs = deployment("flower", "sqlflow")
 
 
 @pytest.fixture(scope="module")
@@ -64,14 +75,17 @@ def test_dbt_tests_are_asset_checks(asset_graph):
     assert {"staging/stg_flower__tasks", "marts/fct_task_runs", "marts/lineage_impact"} <= checked
 
 
+def selected_by(definitions: dg.Definitions, job: str) -> set[str]:
+    return {key.to_user_string() for key in definitions.resolve_job_def(job).asset_layer.selected_asset_keys}
+
+
 def test_schedules_load_each_source_and_refresh_downstream():
     flower = defs.resolve_schedule_def("flower_every_15_minutes")
     sqlflow = defs.resolve_schedule_def("sqlflow_hourly")
     assert (flower.cron_schedule, sqlflow.cron_schedule) == ("*/15 * * * *", "0 * * * *")
     assert flower.default_status == dg.DefaultScheduleStatus.RUNNING
 
-    flower_job = defs.resolve_job_def("flower_load")
-    selected = {key.to_user_string() for key in flower_job.asset_layer.selected_asset_keys}
+    selected = selected_by(defs, "flower_load")
     assert (
         FLOWER_ASSETS | {"marts/fct_task_runs", "marts/task_failure_impact", "seeds/task_table_map"}
         <= selected
@@ -79,10 +93,79 @@ def test_schedules_load_each_source_and_refresh_downstream():
     assert not selected & SQLFLOW_ASSETS
 
 
-def test_steps_run_in_one_process_and_writers_share_one_pool(asset_graph):
+def test_each_job_also_builds_the_models_its_marts_read_so_it_is_green_on_an_empty_warehouse():
+    # task_failure_impact reads lineage_impact: flower_load builds it too (empty without SQLFlow data) ...
+    assert {"marts/lineage_impact", "staging/stg_sqlflow__lineage_objects"} <= selected_by(
+        defs, "flower_load"
+    )
+    # ... and sqlflow_load builds what it reads from Flower's side
+    assert {"marts/fct_task_runs", "staging/stg_flower__tasks"} <= selected_by(defs, "sqlflow_load")
+    assert not selected_by(defs, "sqlflow_load") & FLOWER_ASSETS
+
+
+def test_a_deployment_with_flower_only_has_no_sqlflow_assets_job_or_schedule():
+    flower_only = deployment("flower")
+    graph = flower_only.resolve_asset_graph()
+
+    assert keys_in_group(graph, "ingest") == FLOWER_ASSETS
+    assert [job.name for job in flower_only.jobs] == ["flower_load"]
+    assert [schedule.name for schedule in flower_only.schedules] == ["flower_every_15_minutes"]
+    assert FLOWER_TASK_CHECKS | {COVERAGE_CHECK} <= set(graph.asset_check_keys)
+    # the lineage models are still there (empty), downstream of sources nobody loads
+    assert "marts/lineage_impact" in selected_by(flower_only, "flower_load")
+
+
+def test_a_deployment_with_sqlflow_only_has_no_flower_assets_job_schedule_or_checks():
+    sqlflow_only = deployment("sqlflow")
+    graph = sqlflow_only.resolve_asset_graph()
+
+    assert keys_in_group(graph, "ingest") == SQLFLOW_ASSETS
+    assert [job.name for job in sqlflow_only.jobs] == ["sqlflow_load"]
+    assert [schedule.name for schedule in sqlflow_only.schedules] == ["sqlflow_hourly"]
+    assert not (FLOWER_TASK_CHECKS | {COVERAGE_CHECK}) & set(graph.asset_check_keys)
+    assert "marts/fct_task_runs" in selected_by(sqlflow_only, "sqlflow_load")
+
+
+def test_dbt_builds_in_three_steps_so_one_source_holds_back_only_its_own_marts(asset_graph):
+    step_of = {key.to_user_string(): step.node_def.name for step in DBT_STEPS for key in step.keys}
+    assert step_of["marts/fct_task_runs"] == step_of["marts/task_coverage_hourly"] == "flower_models"
+    assert step_of["marts/lineage_impact"] == step_of["staging/stg_sqlflow__jobs"] == "lineage_models"
+    assert step_of["marts/task_failure_impact"] == step_of["seeds/task_table_map"] == "joined_models"
+    dbt_keys = (
+        {key.to_user_string() for key in asset_graph.get_all_asset_keys()} - FLOWER_ASSETS - SQLFLOW_ASSETS
+    )
+    assert set(step_of) == dbt_keys  # every model in exactly one step
+
+
+def test_every_asset_and_every_check_says_what_it_is(asset_graph):
+    for key in FLOWER_ASSETS | SQLFLOW_ASSETS:
+        description = asset_graph.get(dg.AssetKey.from_user_string(key)).description
+        assert description and ("GET /api/" in description or "POST sqlflow/" in description), key
+    for check_key in asset_graph.asset_check_keys:
+        assert asset_graph.get_check_spec(check_key).description, check_key
+    unique = dg.AssetCheckKey(
+        dg.AssetKey(["marts", "lineage_impact"]),
+        "unique_combination_of_columns_lineage_impact_table_name__downstream_table",
+    )
+    assert asset_graph.get_check_spec(unique).description.startswith(
+        "dbt test `unique_combination_of_columns`"
+    )
+
+
+def test_steps_run_in_one_process_and_hold_nothing_a_dead_run_could_keep(asset_graph):
+    # a run killed mid-step never gives back a pool slot or a run-queue slot: writers use a file lock instead
     assert defs.executor == dg.in_process_executor
     for key in FLOWER_ASSETS | SQLFLOW_ASSETS | MARTS:
-        assert asset_graph.get(dg.AssetKey.from_user_string(key)).pools == {"duckdb_warehouse"}
+        assert asset_graph.get(dg.AssetKey.from_user_string(key)).pools == set()
+    instance_settings = yaml.safe_load((ROOT / "orchestration" / "dagster.yaml").read_text())
+    assert "concurrency" not in instance_settings
+    assert "run_coordinator" not in instance_settings
+
+
+def test_a_running_sensor_marks_dead_runs_failed():
+    sensor = defs.resolve_sensor_def("reap_dead_runs_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds <= 120
 
 
 def test_coverage_check_runs_with_every_flower_load_and_the_main_job(asset_graph):

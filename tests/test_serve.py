@@ -22,6 +22,8 @@ from orchestration.serve import (
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVE = [sys.executable, "-m", "orchestration.serve"]
+# a configured source (serve checks settings before anything else; it does not call Flower at start)
+FLOWER_SETTINGS = {"SOURCES__FLOWER__USERNAME": "ops", "SOURCES__FLOWER__PASSWORD": "not-used-here"}
 TASKLINE_SETTINGS = yaml.safe_load(TASKLINE_INSTANCE_SETTINGS.read_text())
 
 
@@ -79,9 +81,34 @@ def test_a_port_in_use_is_a_clear_stop():
             ensure_port_free("127.0.0.1", port)
 
 
+@pytest.mark.parametrize(
+    "problem,settings,message",
+    [
+        ("SQLFlow secret key missing", {"SOURCES__SQLFLOW__USER_ID": "auth0|me"}, "SQLFlow is configured "),
+        ("no source at all", {}, "neither Flower nor SQLFlow is configured"),
+    ],
+)
+def test_a_source_configured_in_part_or_none_at_all_stops_before_anything_starts(
+    problem, settings, message, tmp_path
+):
+    env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("SOURCES__")},
+        **settings,
+        "DAGSTER_HOME": str(tmp_path / "home"),
+    }
+    completed = subprocess.run(
+        [*SERVE, "--port", str(free_port())], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+    assert completed.returncode == 1
+    assert completed.stderr.startswith("taskline serve: " + message)
+    assert "Traceback" not in completed.stdout + completed.stderr
+    assert not (tmp_path / "home").exists()  # nothing created before the settings are right
+
+
 @pytest.mark.parametrize("problem", ["port in use", "DAGSTER_HOME is a file"])
 def test_the_command_stops_with_one_line_and_no_traceback(problem, tmp_path):
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}
+    env = {**os.environ, **FLOWER_SETTINGS, "DAGSTER_HOME": str(tmp_path / "home")}
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -115,7 +142,7 @@ def processes_with_home(home: Path) -> list[int]:
 def test_serve_starts_webserver_and_daemon_and_sigterm_stops_everything(tmp_path):
     home = tmp_path / "home"
     port = free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    env = {**os.environ, **FLOWER_SETTINGS, "DAGSTER_HOME": str(home)}
     server = subprocess.Popen(
         [*SERVE, "--port", str(port)],
         env=env,

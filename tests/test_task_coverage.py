@@ -21,8 +21,7 @@ import pytest
 from demo.stack import FlowerStack, wait_for
 from demo.workload import wait_until_results_final
 from orchestration.checks import task_attempts_coverage
-from orchestration.definitions import defs
-from orchestration.ingest import flower_assets
+from tests.fixtures.deployments import deployment
 
 pytestmark = pytest.mark.integration
 
@@ -33,8 +32,9 @@ FINISHED_EVENTS = ('type="task-succeeded"', 'type="task-failed"')
 EVENT_TIMEOUT_S = 60
 COVERAGE_CHECK = task_attempts_coverage.check_key
 WORKER_MARTS = [COVERAGE_CHECK.asset_key, dg.AssetKey(["marts", "worker_health_hourly"])]
+defs = deployment("flower")
 COVERAGE_ASSETS = (
-    dg.AssetSelection.assets(flower_assets)
+    dg.AssetSelection.groups("ingest")
     | dg.AssetSelection.assets(*WORKER_MARTS).upstream()
     | dg.AssetSelection.assets(dg.AssetKey(["marts", "dim_workers"]))  # their relationships tests read it
 ).resolve(defs.resolve_asset_graph())

@@ -1,15 +1,22 @@
-"""The warehouse file: one DUCKDB_PATH for dlt and dbt, and a clear error when another process holds it."""
+"""The warehouse file: one DUCKDB_PATH for dlt and dbt, one clear sentence when another process holds it,
+and what an interrupted run left in dlt's working dir."""
 
-import subprocess
 import sys
+from pathlib import Path
 
+import dlt
+import duckdb
 import pytest
 
-from sources.warehouse import WarehouseLockedError, ensure_writable, make_pipeline, publish_warehouse_path
-
-HOLD_LOCK = (
-    "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('ready', flush=True); sys.stdin.read()"
+from sources.warehouse import (
+    WarehouseLockedError,
+    ensure_writable,
+    finish_pending_packages,
+    lock_conflict_message,
+    make_pipeline,
+    publish_warehouse_path,
 )
+from tests.holders import duckdb_held_open
 
 
 def test_pipelines_write_the_file_named_by_duckdb_path(isolated_warehouse):
@@ -21,19 +28,56 @@ def test_pipelines_write_the_file_named_by_duckdb_path(isolated_warehouse):
 
 def test_a_locked_warehouse_names_the_file_and_the_holding_process(isolated_warehouse):
     make_pipeline("flower").run([{"id": 1}], table_name="probe")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(isolated_warehouse)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "ready"
-        with pytest.raises(WarehouseLockedError) as error:
-            ensure_writable()
-    finally:
-        holder.communicate("")
+    with (
+        duckdb_held_open(isolated_warehouse, read_only=True) as holder,
+        pytest.raises(WarehouseLockedError) as error,
+    ):
+        ensure_writable()
     assert str(isolated_warehouse) in str(error.value)
     assert f"process {holder.pid}" in str(error.value)
     assert "one writer" in str(error.value)
     ensure_writable()  # released: no error
+
+
+def test_a_dbt_build_on_a_locked_warehouse_reads_as_the_one_sentence(isolated_warehouse):
+    from dagster_dbt.errors import DagsterDbtCliRuntimeError
+
+    from orchestration.transform import dbt_cli
+
+    make_pipeline("flower").run([{"id": 1}], table_name="probe")
+    with duckdb_held_open(isolated_warehouse) as holder, pytest.raises(DagsterDbtCliRuntimeError) as error:
+        dbt_cli.cli(["build", "--select", "stg_flower__tasks"]).wait()
+    # dbt's output carries DuckDB's words, among its own
+    assert lock_conflict_message(error.value) == (
+        f"DuckDB warehouse {isolated_warehouse} is locked by process {holder.pid} "
+        f"({Path(sys.executable).resolve()}): DuckDB allows one writer at a time. Close that process "
+        "(a dbt docs server, a notebook, another load) and retry."
+    )
+
+
+def test_an_error_without_a_lock_conflict_has_no_sentence():
+    assert lock_conflict_message(RuntimeError("Binder Error: table tasks does not exist")) is None
+
+
+@dlt.resource(name="items", primary_key="id", write_disposition="merge")
+def items_with_a_cursor():
+    dlt.current.resource_state()["cursor"] = 2
+    yield [{"id": 1}, {"id": 2}]
+
+
+def test_a_package_left_by_an_interrupted_run_is_loaded_with_its_cursor(isolated_warehouse):
+    interrupted = make_pipeline("probe")
+    interrupted.extract(items_with_a_cursor())
+    interrupted.normalize()  # then killed: extracted and normalized, never loaded
+    [pending] = interrupted.list_normalized_load_packages()
+
+    assert finish_pending_packages(make_pipeline("probe")) == [pending]
+
+    assert finish_pending_packages(make_pipeline("probe")) == []
+    with duckdb.connect(str(isolated_warehouse), read_only=True) as con:
+        assert con.sql("select id from probe.items order by id").fetchall() == [(1,), (2,)]
+        assert con.sql("select load_id, status from probe._dlt_loads").fetchall() == [(pending, 0)]
+    restored = make_pipeline("probe")
+    restored.drop()  # what dagster-dlt does before each run: the cursor comes back from the warehouse
+    restored.sync_destination()
+    assert restored.state["sources"]["probe"]["resources"]["items"]["cursor"] == 2
