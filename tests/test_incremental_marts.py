@@ -2,8 +2,9 @@
 
 Flower is emulated over real HTTP (pytest-httpserver, tests/fixtures/flower_tasks_api.py) and every load runs
 the real dlt pipeline, so each change reaches the warehouse as in production: merged on uuid under a new load
-id. Tasks of 20-21 Nov 2026 lie before every incremental walk's line: a load reads them again only while they
-are in flight (or have no received time); tasks received minutes ago are read by every load. After each load
+id. Tasks of 20-21 Nov 2026 lie before the incremental walk's line (on a clock past those days): a load reads
+them again only while they are in flight (or have no received time); tasks received minutes ago are read by
+every load. After each load
 `dbt build` runs incrementally; a copy of the warehouse is then rebuilt with --full-refresh and every table
 of schema `marts` compared with EXCEPT ALL both ways.
 """
@@ -34,7 +35,7 @@ INCREMENTAL_MODELS = (
     "task_failure_daily",
     "task_failure_signatures",
 )
-FLOWER_BUILD = ("--select", "source:flower+")  # what a Flower load refreshes (the flower_load job)
+FLOWER_BUILD = ("--select", "source:flower+")  # the models a Flower load refreshes
 
 
 def unreceived(flower_task: dict) -> dict:
