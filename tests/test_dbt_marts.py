@@ -9,8 +9,6 @@ pipelines run twice (worker and queue snapshots build a history), then one `dbt 
 import copy
 import json
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -23,11 +21,10 @@ from demo.sqlflow_standin import DEMO_USER_ID, DEMO_USERS, DemoJob, SQLFlowStand
 from sources.flower import flower_source
 from sources.sqlflow import sqlflow_source
 from sources.warehouse import make_pipeline
+from tests.dbt_cli import dbt
 from tests.fixtures.flower_tasks_api import serve_tasks
 
 ROOT = Path(__file__).resolve().parent.parent
-DBT_DIR = ROOT / "dbt_project"
-DBT = Path(sys.executable).with_name("dbt")
 RECORDINGS = Path(__file__).parent / "recordings" / "flower"  # bodies recorded from a real Flower 2.2 stack
 
 DAY1 = datetime(2026, 11, 20, tzinfo=UTC).timestamp()
@@ -248,11 +245,18 @@ def worker_reply(*, read_before_flaky: bool) -> dict:
 
 
 def serve_flower(
-    server: HTTPServer, *, celery_messages: int, online: bool, workers: dict | None = None
+    server: HTTPServer,
+    *,
+    celery_messages: int,
+    online: bool,
+    workers: dict | None = None,
+    tasks: dict[str, dict] | None = None,
 ) -> None:
-    """Flower's endpoints for one load: the same tasks each time, a new worker/queue state."""
+    """Flower's endpoints for one load: the same tasks each time (or `tasks`, as it is at each request), a new
+    worker/queue state."""
     workers = workers or worker_reply(read_before_flaky=False)
-    tasks = {**recorded_body("api_tasks_all_trimmed.json"), **{row["uuid"]: row for row in TASKS}}
+    if tasks is None:
+        tasks = {**recorded_body("api_tasks_all_trimmed.json"), **{row["uuid"]: row for row in TASKS}}
     queues = copy.deepcopy(recorded_body("api_queues_length.json"))
     queues["active_queues"][0]["messages"] = celery_messages  # the recorded queues are empty
     server.clear()
@@ -293,25 +297,7 @@ def load_warehouse(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def dbt_build(workdir: Path, *selection: str) -> None:
     """`dbt build` of the whole project, or of a selection (e.g. "--select", "source:sqlflow+")."""
-    result = subprocess.run(
-        [
-            str(DBT),
-            "--no-use-colors",
-            "build",
-            "--project-dir",
-            str(DBT_DIR),
-            "--profiles-dir",
-            str(DBT_DIR),
-            "--target-path",
-            str(workdir / "target"),
-            "--log-path",
-            str(workdir / "logs"),
-            *selection,
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    dbt("build", workdir, *selection)
 
 
 @pytest.fixture(scope="module")

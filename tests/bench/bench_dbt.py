@@ -1,22 +1,31 @@
-"""dbt build on a large synthetic warehouse: 1,000,000 Flower tasks and 10,000 SQLFlow lineage rows.
+"""dbt build on a large synthetic warehouse: full, then incremental after 10,000 changed tasks, then unchanged.
 
-    python -m tests.bench.bench_dbt [--tasks 1000000] [--relationships 10000] [--keep DIR]
+    python -m tests.bench.bench_dbt [--tasks 10000000] [--changes 10000] [--relationships 10000] [--keep DIR]
 
-The raw tables are generated in DuckDB with range() in the shape dlt loads (contract column names and
-types), then `dbt build` (models, seed and every test) runs on them. Prints the total time and the
-slowest nodes from run_results.json. Target: <= 60 s on 2 cores.
+The raw tables are generated in DuckDB with range() in the shape dlt loads them (contract column names and
+types; a load id per 15 minutes of task activity), then three `dbt build`s (models, seed and every test)
+run, each in its own process:
+  1. full: the first build of the whole history;
+  2. incremental: after `--changes` tasks changed in four new loads, the way dlt merges them (new tasks
+     over the last three days, in-flight tasks that finished - some after midnight -, failures retried
+     into successes, failures whose exception type changed);
+  3. no change: the same build again.
+Prints their wall time, peak RSS and slowest nodes side by side. Targets: the incremental build <= 10 s
+and <= 1/10 of the full one. Not collected by pytest (the file name does not start with test_).
 """
 
 import argparse
 import json
 import os
+import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from tests.test_dbt_marts import dbt_build
+from tests.dbt_cli import dbt_command
 
 TASK_NAMES = [
     "etl.extract_orders",
@@ -36,18 +45,24 @@ EXCEPTIONS = [
 ]
 # 30 days of activity ending at this epoch second
 END_EPOCH = 1795132800
+DAY_S = 86400
+# dlt's load ids are the load's epoch seconds as text; one load per 15 minutes
+LOAD_EVERY_S = 900
+LOAD_ID_FRACTION = ".104815"
 
-TASKS_SQL = """
-create or replace table flower.tasks as
+# Tasks i in [0, n) with uuids made from `{prefix}<i>` (random-looking, as Celery's uuid4: their order says
+# nothing), received evenly over `span` seconds from `start`, in the columns dlt gives flower.tasks; 90%
+# succeed, 7% fail, 2% are still running, 1% revoked, one in 13 retried.
+TASK_ROWS_SQL = """
 with generated as (
     select
         i,
-        (hash(i) >> 1)::bigint as h,
-        {end} - 30 * 86400 + (i * 2592000 // {n}) as received_epoch
+        (hash('{prefix}' || i) >> 1)::bigint as h,
+        {start} + (i * {span} // {n}) as received_epoch
     from range({n}) as r(i)
 )
 select
-    'task-' || lpad(i::varchar, 8, '0') as uuid,
+    md5('{prefix}' || i)::uuid::varchar as uuid,
     (?)[1 + (h // 100) % {names}] as name,
     case when h % 100 < 90 then 'SUCCESS' when h % 100 < 97 then 'FAILURE' when h % 100 < 99 then 'STARTED'
          else 'REVOKED' end as state,
@@ -75,12 +90,46 @@ select
     'celery' as routing_key,
     i::bigint as clock,
     cast(null as varchar) as client,
-    'task-' || lpad(i::varchar, 8, '0') as root_id,
+    md5('{prefix}' || i)::uuid::varchar as root_id,
     cast(null as varchar) as parent_id,
     '[]'::json as children,
-    '1795132800.0' as _dlt_load_id,
-    md5(i::varchar) as _dlt_id
+    {load_id} as _dlt_load_id,
+    md5('{prefix}' || i) as _dlt_id
 from generated
+"""
+# the history: each task loaded by the first 15-minute load after its last event
+HISTORY_LOAD_ID = (
+    f"((received_epoch + 2 + h % 40) // {LOAD_EVERY_S} + 1) * {LOAD_EVERY_S} || '{LOAD_ID_FRACTION}'"
+)
+
+# Changed tasks of the last three days: in-flight tasks that finished two hours later (those started after
+# 22:00 move to the next day), failures retried into a success an hour later, failures that failed again
+# half an hour later with the next exception type. Each in one of the new loads.
+CHANGED_TASKS_SQL = """
+select * exclude (h) replace (
+    case when state = 'STARTED' then (case when h % 2 = 0 then 'SUCCESS' else 'FAILURE' end)
+         when h % 2 = 0 then 'SUCCESS' else 'FAILURE' end as state,
+    case when state = 'STARTED' and h % 2 = 0 then started + interval 2 hour
+         when state = 'FAILURE' and h % 2 = 0 then failed + interval 1 hour end as succeeded,
+    case when state = 'STARTED' and h % 2 = 1 then started + interval 2 hour
+         when state = 'FAILURE' and h % 2 = 1 then failed + interval 30 minute end as failed,
+    case when state = 'FAILURE' and h % 2 = 0 then failed else retried end as retried,
+    case when state = 'STARTED' then started + interval 2 hour
+         when h % 2 = 0 then failed + interval 1 hour else failed + interval 30 minute end as "timestamp",
+    case when h % 2 = 0 then coalesce(runtime, 0.9) end as runtime,
+    retries + case when state = 'FAILURE' then 1 else 0 end as retries,
+    case when state = 'STARTED' and h % 2 = 0 then null
+         when state = 'STARTED' or h % 2 = 1 then (?)[1 + (h // 7 + 1) % {exceptions}]
+         else exception end as exception,
+    ((?)[1 + h % {loads}]) as _dlt_load_id,
+    md5(uuid || 'changed') as _dlt_id
+)
+from (
+    select *, (hash(uuid) >> 1)::bigint as h from flower.tasks
+    where state in ('STARTED', 'FAILURE') and received >= to_timestamp({end} - 3 * {day})
+    order by uuid
+    limit {changed}
+)
 """
 
 SNAPSHOTS_SQL = """
@@ -197,10 +246,8 @@ def generate_warehouse(path: Path, tasks: int, relationships: int) -> None:
         con.execute(
             "set TimeZone = 'UTC'; create schema if not exists flower; create schema if not exists sqlflow"
         )
-        con.execute(
-            TASKS_SQL.format(end=END_EPOCH, n=tasks, names=len(TASK_NAMES), exceptions=len(EXCEPTIONS)),
-            [TASK_NAMES, EXCEPTIONS],
-        )
+        history = task_rows_sql("task-", tasks, END_EPOCH - 30 * DAY_S, 30 * DAY_S, HISTORY_LOAD_ID)
+        con.execute(f"create or replace table flower.tasks as {history}", [TASK_NAMES, EXCEPTIONS])
         con.execute(SNAPSHOTS_SQL.format(end=END_EPOCH), [TASK_NAMES])
         con.execute(LINEAGE_SQL.format(origins=origins))
         for kind, key, origin_filter in (("job", "job_id", "k % 2 = 0"), ("query", "sql_file", "k % 2 = 1")):
@@ -213,25 +260,124 @@ def generate_warehouse(path: Path, tasks: int, relationships: int) -> None:
     print(f"generated {counts[0]:,} tasks and {counts[1]:,} lineage relationship rows in {path}")
 
 
-def timed_dbt_build(path: Path, workdir: Path) -> float:
-    """The marts test's `dbt build`, on the synthetic warehouse, timed."""
-    os.environ["DUCKDB_PATH"] = str(path)
+def task_rows_sql(prefix: str, n: int, start: int, span: int, load_id: str) -> str:
+    return TASK_ROWS_SQL.format(
+        prefix=prefix,
+        n=n,
+        start=start,
+        span=span,
+        load_id=load_id,
+        names=len(TASK_NAMES),
+        exceptions=len(EXCEPTIONS),
+    )
+
+
+def change_tasks(path: Path, changes: int, loads: int = 4) -> None:
+    """`changes` tasks new or changed in `loads` new loads, merged the way dlt merges (delete + insert by uuid):
+    half new tasks received over the last three days, half changed ones (CHANGED_TASKS_SQL)."""
+    # the history's last load is END_EPOCH + LOAD_EVERY_S
+    load_ids = [f"{END_EPOCH + k * LOAD_EVERY_S}{LOAD_ID_FRACTION}" for k in range(2, loads + 2)]
+    new = changes // 2
+    in_new_loads = f"(?)[1 + h % {loads}]"
+    with duckdb.connect(str(path)) as con:
+        con.execute("set TimeZone = 'UTC'")
+        con.execute(
+            "create temp table changed as "
+            + CHANGED_TASKS_SQL.format(
+                exceptions=len(EXCEPTIONS), loads=loads, end=END_EPOCH, day=DAY_S, changed=changes - new
+            ),
+            [EXCEPTIONS, load_ids],
+        )
+        con.execute(
+            "insert into changed by name "
+            + task_rows_sql("late-", new, END_EPOCH - 3 * DAY_S, 3 * DAY_S, in_new_loads),
+            [TASK_NAMES, EXCEPTIONS, load_ids],
+        )
+        con.execute("delete from flower.tasks where uuid in (select uuid from changed)")
+        con.execute("insert into flower.tasks by name select * from changed")
+        counts = con.execute(
+            "select count(*), count(distinct _dlt_load_id) from flower.tasks where _dlt_load_id in ?",
+            [load_ids],
+        ).fetchone()
+    print(f"changed {counts[0]:,} tasks in {counts[1]} new loads")
+
+
+@dataclass
+class Build:
+    """One `dbt build` in its own process."""
+
+    name: str
+    wall_s: float
+    peak_rss_mb: float
+    run_s: float  # dbt's own time for the nodes, start-up (imports, parsing) excluded
+    node_s_by_family: dict[str, float]
+    results: list[dict]
+
+
+def family(unique_id: str, nodes: dict) -> str:
+    """Which part of the project a node belongs to: its model's folder (a test counts for its model)."""
+    if unique_id.startswith("unit_test."):
+        return "unit tests"
+    node = nodes[unique_id]
+    model = nodes.get(node.get("attached_node") or "", node)
+    folder = Path(model["original_file_path"]).parent.name
+    return {"flower": "tasks" if "tasks" in model["name"] else "workers", "sqlflow": "lineage"}.get(
+        folder, folder
+    )
+
+
+def build(name: str, path: Path, workdir: Path) -> Build:
+    env = {**os.environ, "DUCKDB_PATH": str(path)}
+    log = workdir / f"dbt_{name.replace(' ', '_')}.log"
     started = time.perf_counter()
-    dbt_build(workdir)
-    return time.perf_counter() - started
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            dbt_command("build", workdir), stdout=out, stderr=subprocess.STDOUT, env=env
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+    wall_s = time.perf_counter() - started
+    assert os.waitstatus_to_exitcode(status) == 0, f"dbt build ({name}) failed: see {log}"
+    run = json.loads((workdir / "target" / "run_results.json").read_text())
+    nodes = json.loads((workdir / "target" / "manifest.json").read_text())["nodes"]
+    by_family: dict[str, float] = {}
+    for result in run["results"]:
+        part = family(result["unique_id"], nodes)
+        by_family[part] = by_family.get(part, 0.0) + result["execution_time"]
+    return Build(name, wall_s, usage.ru_maxrss / 1024, run["elapsed_time"], by_family, run["results"])
 
 
-def print_report(path: Path, workdir: Path, seconds: float, top: int = 10) -> None:
-    results = json.loads((workdir / "target" / "run_results.json").read_text())["results"]
-    slowest = sorted(results, key=lambda result: result["execution_time"], reverse=True)[:top]
-    print(f"\ndbt build: {seconds:.1f} s wall, {len(results)} nodes")
-    print(f"slowest {top}:")
-    for result in slowest:
-        print(f"  {result['execution_time']:7.2f} s  {result['status']:<7} {result['unique_id']}")
+def print_report(path: Path, builds: list[Build], top: int = 8) -> None:
+    families = sorted({part for done in builds for part in done.node_s_by_family})
+    print(f"\n{'dbt build':<13}{'wall s':>8}{'start-up s':>12}{'nodes s':>9}{'peak RSS MB':>13}{'nodes':>7}")
+    for done in builds:
+        print(
+            f"{done.name:<13}{done.wall_s:>8.1f}{done.wall_s - done.run_s:>12.1f}{done.run_s:>9.1f}"
+            f"{done.peak_rss_mb:>13.0f}{len(done.results):>7}"
+        )
+    full, incremental = builds[0], builds[1]
+    print(
+        f"incremental / full: {incremental.wall_s / full.wall_s:.3f} "
+        f"(targets: <= 10 s, <= 0.1): {'met' if incremental.wall_s <= min(10, full.wall_s / 10) else 'MISSED'}"
+    )
+    print(
+        "\nnode seconds by part of the project (two threads run them, so they add up to more than the wall)"
+    )
+    print(f"{'':<13}" + "".join(f"{part:>12}" for part in families))
+    for done in builds:
+        print(
+            f"{done.name:<13}"
+            + "".join(f"{done.node_s_by_family.get(part, 0.0):>12.1f}" for part in families)
+        )
+    for done in builds:
+        print(f"\nslowest {top} nodes, {done.name}:")
+        for result in sorted(done.results, key=lambda result: result["execution_time"], reverse=True)[:top]:
+            print(f"  {result['execution_time']:7.2f} s  {result['status']:<7} {result['unique_id']}")
     with duckdb.connect(str(path), read_only=True) as con:
+        print()
         for table in (
             "fct_task_runs",
             "task_failure_daily",
+            "task_failure_signatures",
             "lineage_column_edges",
             "lineage_table_edges",
             "lineage_impact",
@@ -248,7 +394,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--tasks", type=int, default=1_000_000)
+    parser.add_argument("--tasks", type=int, default=10_000_000)
+    parser.add_argument("--changes", type=int, default=10_000)
     parser.add_argument("--relationships", type=int, default=10_000)
     parser.add_argument("--keep", type=Path, help="generate and keep the warehouse in this directory")
     args = parser.parse_args()
@@ -259,8 +406,11 @@ def main() -> None:
         path.unlink(missing_ok=True)
         started = time.perf_counter()
         generate_warehouse(path, args.tasks, args.relationships)
-        print(f"generation: {time.perf_counter() - started:.1f} s")
-        print_report(path, workdir, timed_dbt_build(path, workdir))
+        print(f"generation: {time.perf_counter() - started:.1f} s", flush=True)
+        builds = [build("full", path, workdir)]
+        change_tasks(path, args.changes)
+        builds += [build("incremental", path, workdir), build("no change", path, workdir)]
+        print_report(path, builds)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,54 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_groups',
+        unique_key=['day', 'task_name'],
+        on_schema_change='fail',
+        post_hook="{{ record_build_state() }}",
+    )
+}}
 -- One row per UTC day (of each run's activity_at: finished, else started, else received) and task name.
+{%- set runs = ref('fct_task_runs') -%}
+{%- set changes = ref('int_task_run_changes') -%}
+{%- set incremental = is_incremental() -%}
+{%- set watermark = max_load_id(this, 'latest_dlt_load_id') if incremental %}
+
 with
+
+{% if incremental -%}
+
+-- the groups changed since the last build: where the runs loaded since are now, and where they were
+changed_groups as (
+
+    select activity_day as day, task_name from {{ runs }}
+    where dlt_load_id > {{ watermark }}
+
+    union
+
+    select activity_day as day, task_name from {{ changes }}
+    where changed_in_load_id > {{ watermark }}
+
+),
 
 runs as (
 
-    select * from {{ ref('fct_task_runs') }}
+    select runs.*
+    from {{ runs }} as runs
+    inner join changed_groups
+        on runs.activity_day is not distinct from changed_groups.day
+        and runs.task_name is not distinct from changed_groups.task_name
 
 ),
+
+{%- else -%}
+
+runs as (
+
+    select * from {{ runs }}
+
+),
+
+{%- endif %}
 
 daily as (
 
@@ -22,12 +65,29 @@ daily as (
         quantile_cont(runtime_s, 0.5) as p50_runtime_s,
         quantile_cont(runtime_s, 0.95) as p95_runtime_s,
         max(runtime_s) as max_runtime_s,
-        avg(queue_wait_s) as avg_queue_wait_s,
-        max(activity_at) filter (where is_failure) as last_failure_at
+        -- summed exactly (to the microsecond): a float sum depends on the order rows come in
+        avg(cast(queue_wait_s as decimal(18, 6))) as avg_queue_wait_s,
+        max(activity_at) filter (where is_failure) as last_failure_at,
+        max(dlt_load_id) as latest_dlt_load_id
 
     from runs
     group by all
 
+),
+
+final as (
+
+    {% if incremental -%}
+    -- every changed group; one whose runs all left it comes empty, and replace_groups deletes it
+    select changed_groups.day, changed_groups.task_name, daily.* exclude (day, task_name)
+    from changed_groups
+    left join daily
+        on changed_groups.day is not distinct from daily.day
+        and changed_groups.task_name is not distinct from daily.task_name
+    {%- else -%}
+    select * from daily
+    {%- endif %}
+
 )
 
-select * from daily
+select * from final

@@ -1,12 +1,56 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_groups',
+        unique_key=['task_name', 'exception_type'],
+        on_schema_change='fail',
+        post_hook="{{ record_build_state() }}",
+    )
+}}
 -- One row per task name and exception class among failed runs ('unknown' when Flower gave no parsable class).
+{%- set runs = ref('fct_task_runs') -%}
+{%- set changes = ref('int_task_run_changes') -%}
+{%- set incremental = is_incremental() -%}
+{%- set watermark = max_load_id(this, 'latest_dlt_load_id') if incremental %}
+
 with
+
+{% if incremental -%}
+
+-- the groups changed since the last build: where the failures loaded since are now, and where they were
+changed_groups as (
+
+    select task_name, coalesce(exception_type, 'unknown') as exception_type from {{ runs }}
+    where dlt_load_id > {{ watermark }} and is_failure
+
+    union
+
+    select task_name, coalesce(exception_type, 'unknown') as exception_type from {{ changes }}
+    where changed_in_load_id > {{ watermark }} and is_failure
+
+),
 
 failures as (
 
-    select * from {{ ref('fct_task_runs') }}
+    select runs.*
+    from {{ runs }} as runs
+    inner join changed_groups
+        on runs.task_name is not distinct from changed_groups.task_name
+        and coalesce(runs.exception_type, 'unknown') = changed_groups.exception_type
+    where runs.is_failure
+
+),
+
+{%- else -%}
+
+failures as (
+
+    select * from {{ runs }}
     where is_failure
 
 ),
+
+{%- endif %}
 
 signatures as (
 
@@ -16,13 +60,30 @@ signatures as (
         count(*) as failures,
         min(activity_at) as first_seen_at,
         max(activity_at) as last_seen_at,
-        arg_max(exception_message, activity_at) as sample_message,
+        -- the latest failure's message (of two at the same time, the one with the greater task id)
+        arg_max(exception_message, (activity_at, task_id)) as sample_message,
         count(distinct exception_message) as distinct_messages,
-        string_agg(distinct exception_class_path, ', ' order by exception_class_path) as exception_class_paths
+        string_agg(distinct exception_class_path, ', ' order by exception_class_path) as exception_class_paths,
+        max(dlt_load_id) as latest_dlt_load_id
 
     from failures
     group by all
 
+),
+
+final as (
+
+    {% if incremental -%}
+    -- every changed group; one whose failures all left it comes empty, and replace_groups deletes it
+    select changed_groups.task_name, changed_groups.exception_type, signatures.* exclude (task_name, exception_type)
+    from changed_groups
+    left join signatures
+        on changed_groups.task_name is not distinct from signatures.task_name
+        and changed_groups.exception_type = signatures.exception_type
+    {%- else -%}
+    select * from signatures
+    {%- endif %}
+
 )
 
-select * from signatures
+select * from final

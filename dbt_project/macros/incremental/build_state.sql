@@ -1,0 +1,111 @@
+{#-
+    Incremental models rebuild in full whenever what they hold could differ from a rebuild, never migrate
+    half-way (dbt's on_schema_change would only add or drop columns and leave old rows as they were).
+
+    After every build an incremental table carries, as its table comment, its build state (JSON):
+      fingerprint: md5 of the logic behind it (logic_parts) and of the generation of every incremental
+                   model upstream of it;
+      generation:  the dbt invocation that last built it in full (kept by incremental builds).
+    should_full_refresh() is dbt's own macro (the incremental materialization and is_incremental() call it),
+    overridden: besides --full-refresh it answers true when the stored fingerprint is not the current one —
+    the model's SQL, an upstream model's SQL or a project macro they call changed, or an incremental model
+    upstream was rebuilt in full (its rows are new: the changes it logged for us are gone), or the table
+    has no state (built before this mechanism, or by hand).
+-#}
+
+{% macro should_full_refresh() %}
+    {%- set requested = dbt.should_full_refresh() -%}
+    {%- if requested or not execute or model.get('config', {}).get('materialized') != 'incremental' -%}
+        {{ return(requested) }}
+    {%- endif -%}
+    {%- set stored = stored_build_state(this) -%}
+    {{ return(stored is none or stored.get('fingerprint') != build_fingerprint(model)) }}
+{% endmacro %}
+
+
+{#- Post-hook of every incremental model (inside its transaction): stores the state described above. -#}
+{% macro record_build_state() %}
+    {%- if not execute -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set stored = stored_build_state(this) -%}
+    {%- set generation = stored.generation if stored and is_incremental() else invocation_id -%}
+    {%- set state = {'fingerprint': build_fingerprint(model), 'generation': generation} -%}
+    comment on table {{ this }} is '{{ tojson(state, sort_keys=true) }}'
+{% endmacro %}
+
+
+{% macro build_fingerprint(node) %}
+    {%- set logic = {} -%}
+    {%- do logic_parts(node.unique_id, logic) -%}
+    {%- set generations = {} -%}
+    {%- for unique_id, part in logic.items() if unique_id != node.unique_id and part is mapping -%}
+        {%- if part.materialized == 'incremental' -%}
+            {%- set upstream = graph.nodes[unique_id] -%}
+            {%- set state = stored_build_state(api.Relation.create(
+                database=upstream.database, schema=upstream.schema, identifier=upstream.alias)) -%}
+            {%- do generations.update({unique_id: state.generation if state else none}) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(local_md5(tojson({'logic': logic, 'generations': generations}, sort_keys=true))) }}
+{% endmacro %}
+
+
+{#-
+    Adds to `parts` the logic of model `unique_id` and of every model upstream of it: the checksum of its
+    SQL file, its materialization and the SQL of the project macros it calls (and those they call). Sources
+    and seeds are named only: their data is what builds increment over.
+-#}
+{% macro logic_parts(unique_id, parts) %}
+    {%- if unique_id in parts -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set node = graph.nodes.get(unique_id) -%}
+    {%- if node is none or node.resource_type != 'model' -%}
+        {%- do parts.update({unique_id: 'data'}) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set macros = {} -%}
+    {%- for macro_id in node.depends_on.macros -%}
+        {%- do macro_parts(macro_id, macros) -%}
+    {%- endfor -%}
+    {%- do parts.update({unique_id: {
+        'sql': node.checksum.checksum, 'materialized': node.config.materialized, 'macros': macros}}) -%}
+    {%- for parent_id in node.depends_on.nodes -%}
+        {%- do logic_parts(parent_id, parts) -%}
+    {%- endfor -%}
+{% endmacro %}
+
+
+{% macro macro_parts(macro_id, parts) %}
+    {%- if macro_id in parts or not macro_id.startswith('macro.' ~ project_name ~ '.') -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set macro = context[macro_id.split('.')[-1]].macro -%}
+    {%- do parts.update({macro_id: local_md5(macro.macro_sql)}) -%}
+    {%- for called_id in macro.depends_on.macros -%}
+        {%- do macro_parts(called_id, parts) -%}
+    {%- endfor -%}
+{% endmacro %}
+
+
+{#- The build state stored with `relation` (a dict), or none when it has none or does not exist. -#}
+{% macro stored_build_state(relation) %}
+    {%- set comment = adapter.dispatch('table_comment')(relation) -%}
+    {%- if comment is none or not comment.startswith('{') -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(fromjson(comment)) }}
+{% endmacro %}
+
+
+{% macro duckdb__table_comment(relation) %}
+    {%- set query -%}
+        select comment from duckdb_tables()
+        where database_name = '{{ relation.database }}'
+            and schema_name = '{{ relation.schema }}'
+            and table_name = '{{ relation.identifier }}'
+    {%- endset -%}
+    {%- set rows = run_query(query).rows -%}
+    {{ return(rows[0][0] if rows | length > 0 else none) }}
+{% endmacro %}
