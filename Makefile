@@ -4,8 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLOWER_2_0 := $(VENV)/flower-2.0.1
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
-DBT := $(BIN)/dbt --no-use-colors
-DBT_DIRS := --project-dir dbt_project --profiles-dir dbt_project
 export DUCKDB_PATH ?= data/warehouse.duckdb
 
 .PHONY: setup demo test lint dev serve docs bench clean
@@ -38,8 +36,9 @@ dev: setup
 serve: setup
 	$(BIN)/python -m orchestration.serve
 
+# serves the docs the latest run built (DBT_DOCS_PORT, default 8580)
 docs: setup
-	$(BIN)/python -m demo.docs --serve
+	$(BIN)/python -m demo.docs
 
 bench: setup
 	$(BIN)/python -m tests.bench.bench_flower

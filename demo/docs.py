@@ -1,42 +1,41 @@
-"""dbt docs for analysts: `make docs` builds them (also as one static page) and serves them."""
+"""`make docs`: serve the dbt docs the latest run built (no dbt, no warehouse connection, no lock).
+
+The run that builds the marts refreshes the docs in the same process, while it holds the warehouse
+(orchestration/transform.py), so serving them never competes with a load.
+"""
 
 import argparse
 import os
-import subprocess
 import sys
-from pathlib import Path
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-from sources.warehouse import publish_warehouse_path
-
-ROOT = Path(__file__).resolve().parent.parent
-DBT_DIR = ROOT / "dbt_project"
-DBT = [str(Path(sys.executable).with_name("dbt")), "--no-use-colors"]
-DBT_DIRS = ["--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR)]
-
-
-def build_docs() -> Path:
-    """dbt docs generate --static; returns the single-file page."""
-    publish_warehouse_path()
-    subprocess.run([*DBT, "docs", "generate", "--static", *DBT_DIRS], check=True, stdout=subprocess.DEVNULL)
-    return DBT_DIR / "target" / "static_index.html"
-
-
-def serve_docs(port: int) -> None:
-    print(f"Serving dbt docs on http://127.0.0.1:{port} (Ctrl-C to stop)")
-    subprocess.run(
-        [*DBT, "docs", "serve", "--port", str(port), "--host", "127.0.0.1", *DBT_DIRS], check=False
-    )
+from orchestration.transform import DOCS_DIR
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--serve", action="store_true", help="serve the docs after building them")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("DBT_DOCS_PORT", "8580")))
+    parser.add_argument("--port", type=int, default=os.environ.get("DBT_DOCS_PORT", "8580"))
+    parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
-    page = build_docs()
-    print(f"dbt docs built: {DBT_DIR / 'target' / 'index.html'} (one static page: {page})")
-    if args.serve:
-        serve_docs(args.port)
+    if not (DOCS_DIR / "index.html").exists():
+        sys.exit(
+            f"make docs: no dbt docs in {DOCS_DIR} yet. They are written by every run that builds the marts: "
+            "run `make demo`, or a load job (flower_load / sqlflow_load), first."
+        )
+    handler = partial(SimpleHTTPRequestHandler, directory=str(DOCS_DIR))
+    try:
+        server = ThreadingHTTPServer((args.host, args.port), handler)
+    except OSError as error:
+        sys.exit(f"make docs: cannot serve on {args.host}:{args.port} ({error.strerror}): set DBT_DOCS_PORT.")
+    print(
+        f"Serving the dbt docs of {DOCS_DIR} on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True
+    )
+    with server:
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
 
 
 if __name__ == "__main__":
