@@ -5,12 +5,13 @@ The run that builds the marts refreshes the docs in the same process, while it h
 """
 
 import argparse
+import contextlib
 import os
 import sys
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-from orchestration.transform import DOCS_DIR
+from orchestration.locations import DOCS_DIR
 
 
 def main() -> None:
@@ -31,11 +32,8 @@ def main() -> None:
     print(
         f"Serving the dbt docs of {DOCS_DIR} on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True
     )
-    with server:
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
+    with server, contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
 
 
 if __name__ == "__main__":

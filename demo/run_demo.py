@@ -9,7 +9,7 @@ from pathlib import Path
 from demo.dev import demo_dagster_home, local_stack
 from demo.summary import print_summary
 from demo.workload import run_workload
-from orchestration.transform import DOCS_DIR
+from orchestration.locations import DOCS_DIR
 from sources.warehouse import publish_warehouse_path
 
 ROOT = Path(__file__).resolve().parent.parent

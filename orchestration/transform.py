@@ -22,11 +22,8 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from orchestration.locations import DBT_PROJECT_DIR, DOCS_DIR
 from orchestration.writer import writing_the_warehouse
-
-DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
-# the docs `make docs` serves: written by the run that builds the marts, never by a separate dbt process
-DOCS_DIR = Path(os.environ.get("TASKLINE_DOCS_DIR", DBT_PROJECT_DIR / "target" / "docs")).resolve()
 
 # the dbt installed beside this interpreter: `.venv/bin/dagster` runs without .venv/bin on the PATH
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
