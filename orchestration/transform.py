@@ -129,7 +129,10 @@ def close_in_process_duckdb() -> None:
 def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh_docs: bool = False) -> Iterator:
     """`dbt build` of this step's models, with row counts and column schemas on every materialisation."""
     with writing_the_warehouse(context):
-        invocation = dbt.cli(["build"], context=context, raise_on_error=False)
+        # dbt unit tests check the SQL, not the data: `make test` runs them, a scheduled build need not
+        invocation = dbt.cli(
+            ["build", "--exclude-resource-type", "unit_test"], context=context, raise_on_error=False
+        )
         try:
             yield from invocation.stream().fetch_row_counts().fetch_column_metadata()
         finally:
