@@ -18,7 +18,7 @@ def build_definitions(sources: dict[str, SourceSettings]) -> dg.Definitions:
     loads = {
         name: source_assets(name, SOURCES[name]) for name, source in sources.items() if source.configured
     }
-    jobs = {name: load_job(name, assets) for name, assets in loads.items()}
+    jobs = {name: load_job(name, assets, alone=len(loads) == 1) for name, assets in loads.items()}
     return dg.Definitions(
         assets=[*loads.values(), *DBT_STEPS],
         asset_checks=FLOWER_CHECKS if "flower" in loads else [],

@@ -1,10 +1,10 @@
 """Scheduled loads. Each job loads one source and rebuilds the dbt models downstream of it in the same run.
 
 Chained jobs rather than declarative automation: the marts then refresh in the run that loaded their
-inputs, and no automation sensor is needed for it. A job also builds the models its marts read that do not
-come from its source (the other source's staging, the seed), so it is green from its first run on an empty
-warehouse, whatever ran before. Runs may overlap; their writing steps take turns on the warehouse writer
-lock (orchestration/writer.py).
+inputs, and no automation sensor is needed for it. Each job is green from its first run on an empty
+warehouse, whatever ran before: the marts that join both sources read the other one as empty until its
+first load. Runs may overlap; their writing steps take turns on the warehouse writer lock
+(orchestration/writer.py).
 """
 
 import os
@@ -20,12 +20,19 @@ CRONS = {
 SCHEDULE_NAMES = {"flower": "flower_every_15_minutes", "sqlflow": "sqlflow_hourly"}
 
 
-def load_job(name: str, loads: dg.AssetsDefinition) -> UnresolvedAssetJobDefinition:
+def load_job(name: str, loads: dg.AssetsDefinition, alone: bool) -> UnresolvedAssetJobDefinition:
+    """The loads of one source and the models downstream of them, with the seed the joined marts read.
+
+    With the other source configured too, its own job builds its branch (the joined marts read it as
+    empty until then). Alone, the job also builds that branch, so its marts exist (empty).
+    """
     downstream = dg.AssetSelection.assets(loads).downstream()
-    models_read = downstream.upstream() - dg.AssetSelection.groups("ingest")
+    selection = downstream | dg.AssetSelection.groups("seeds")
+    if alone:
+        selection |= downstream.upstream() - dg.AssetSelection.groups("ingest")
     return dg.define_asset_job(
         f"{name}_load",
-        selection=(downstream | models_read).materializable(),
+        selection=selection.materializable(),
         description=f"Load {name} incrementally, then rebuild the dbt models downstream of it.",
     )
 

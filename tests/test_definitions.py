@@ -93,14 +93,13 @@ def test_schedules_load_each_source_and_refresh_downstream():
     assert not selected & SQLFLOW_ASSETS
 
 
-def test_each_job_also_builds_the_models_its_marts_read_so_it_is_green_on_an_empty_warehouse():
-    # task_failure_impact reads lineage_impact: flower_load builds it too (empty without SQLFlow data) ...
-    assert {"marts/lineage_impact", "staging/stg_sqlflow__lineage_objects"} <= selected_by(
-        defs, "flower_load"
-    )
-    # ... and sqlflow_load builds what it reads from Flower's side
-    assert {"marts/fct_task_runs", "staging/stg_flower__tasks"} <= selected_by(defs, "sqlflow_load")
-    assert not selected_by(defs, "sqlflow_load") & FLOWER_ASSETS
+def test_with_both_sources_each_job_builds_its_own_branch_and_the_joined_marts():
+    # the other branch is the other job's: task_failure_impact reads it as empty until that job first ran
+    flower_load, sqlflow_load = selected_by(defs, "flower_load"), selected_by(defs, "sqlflow_load")
+    assert {"marts/task_failure_impact", "seeds/task_table_map"} <= flower_load & sqlflow_load
+    assert "marts/fct_task_runs" in flower_load and "marts/fct_task_runs" not in sqlflow_load
+    assert "marts/lineage_impact" in sqlflow_load and "marts/lineage_impact" not in flower_load
+    assert not sqlflow_load & FLOWER_ASSETS and not flower_load & SQLFLOW_ASSETS
 
 
 def test_a_deployment_with_flower_only_has_no_sqlflow_assets_job_or_schedule():
@@ -111,7 +110,7 @@ def test_a_deployment_with_flower_only_has_no_sqlflow_assets_job_or_schedule():
     assert [job.name for job in flower_only.jobs] == ["flower_load"]
     assert [schedule.name for schedule in flower_only.schedules] == ["flower_every_15_minutes"]
     assert FLOWER_TASK_CHECKS | {COVERAGE_CHECK} <= set(graph.asset_check_keys)
-    # the lineage models are still there (empty), downstream of sources nobody loads
+    # no other job builds the lineage branch: this one does, so those marts exist (empty)
     assert "marts/lineage_impact" in selected_by(flower_only, "flower_load")
 
 

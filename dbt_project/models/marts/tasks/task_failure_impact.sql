@@ -1,6 +1,7 @@
 {#-
     Tables at risk from recently failing tasks: every table a task failed writing (depth 0, from the seed
-    task_table_map) and everything downstream of it (depth >= 1, from lineage_impact).
+    task_table_map) and everything downstream of it (depth >= 1, from lineage_impact). Before a source's
+    first load its side reads as empty (built_ref): no failures yet, or no lineage yet (depth 0 only).
     "Recently" = failures in the `failure_window_days` (default 7) before the latest task activity in the
     data, not before now: the result only depends on the loaded data (stable for tests and backfills).
 -#}
@@ -8,7 +9,10 @@ with
 
 runs as (
 
-    select * from {{ ref('fct_task_runs') }}
+    select task_name, is_failure, activity_at
+    from {{ built_ref('fct_task_runs', [
+        ['task_name', 'varchar'], ['is_failure', 'boolean'], ['activity_at', 'timestamp with time zone'],
+    ]) }}
 
 ),
 
@@ -20,7 +24,8 @@ task_tables as (
 
 impact as (
 
-    select * from {{ ref('lineage_impact') }}
+    select table_name, downstream_table, depth
+    from {{ built_ref('lineage_impact', [['table_name', 'varchar'], ['downstream_table', 'varchar'], ['depth', 'integer']]) }}
 
 ),
 
