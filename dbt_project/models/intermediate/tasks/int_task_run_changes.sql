@@ -56,7 +56,7 @@ logged as (
 
 runs_as_built as (
 
-    select * from {{ runs_as_built }}
+    select * from {{ runs_as_built }} as built
 
 ),
 
