@@ -169,7 +169,11 @@ def check_postgres(schemas: tuple[str, ...]) -> None:
             password=credentials.password,
             dbname=credentials.database,
             connect_timeout=CONNECT_TIMEOUT_S,
-            **{option: value for option, value in (credentials.query or {}).items() if option.startswith("ssl")},
+            **{
+                option: value
+                for option, value in (credentials.query or {}).items()
+                if option.startswith("ssl")
+            },
         )
     except psycopg2.Error as error:
         raise unusable(connection_problem(error)) from None

@@ -48,7 +48,7 @@ flagged as (
         -- reuse the pid and a busy worker may pass its old count, so any one sign is enough
         coalesce(processed_total < previous_processed_total, false)
             or coalesce(pid <> previous_pid, false)
-            or coalesce(uptime_s < {{ epoch_s('counter_read_at') }} - {{ epoch_s('previous_counter_read_at') }}, false)
+            or coalesce(uptime_s < {{ seconds_between('previous_counter_read_at', 'counter_read_at') }}, false)
             as is_restart
 
     from paired

@@ -61,9 +61,8 @@ final as (
         timed.received_at,
         timed.started_at,
         timed.finished_at,
-        coalesce(timed.runtime_s, {{ epoch_s('timed.finished_at') }} - {{ epoch_s('timed.started_at') }})
-            as runtime_s,
-        {{ epoch_s('timed.started_at') }} - {{ epoch_s('timed.received_at') }} as queue_wait_s,
+        coalesce(timed.runtime_s, {{ seconds_between('timed.started_at', 'timed.finished_at') }}) as runtime_s,
+        {{ seconds_between('timed.received_at', 'timed.started_at') }} as queue_wait_s,
         timed.retries,
         exceptions.exception_type,
         exceptions.exception_message,
