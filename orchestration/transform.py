@@ -24,6 +24,7 @@ from dagster_dbt import (
 
 from orchestration.locations import DBT_PROJECT_DIR, DOCS_DIR
 from orchestration.writer import writing_the_warehouse
+from sources.warehouse import DBT_SCHEMAS, is_postgres, publish_warehouse_settings
 
 # the dbt installed beside this interpreter: `.venv/bin/dagster` runs without .venv/bin on the PATH
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
@@ -32,6 +33,8 @@ DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
 # not a test that reads a model of this step the job leaves out (dbt's default, eager, would run it)
 os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
 
+# dbt, here and in the processes it starts, builds on the warehouse the settings choose
+publish_warehouse_settings()
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
 dbt_cli = DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
 
@@ -118,6 +121,8 @@ TRANSLATOR = LayerTranslator(
 def close_in_process_duckdb() -> None:
     """Row counts and column schemas are read through dbt's adapter in this process, and dbt-duckdb keeps that
     database open afterwards: any later connection with other settings (dlt, the checks) would be refused."""
+    if is_postgres():
+        return
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 
     with DuckDBConnectionManager._LOCK:
@@ -127,8 +132,10 @@ def close_in_process_duckdb() -> None:
 
 
 def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh_docs: bool = False) -> Iterator:
-    """`dbt build` of this step's models, with row counts and column schemas on every materialisation."""
-    with writing_the_warehouse(context):
+    """`dbt build` of this step's models, with row counts and column schemas on every materialisation. On
+    PostgreSQL dbt builds take turns (two would collide replacing the same tables) while loads go on."""
+    publish_warehouse_settings()  # as set now: a run may start long after the code location loaded
+    with writing_the_warehouse(context, turn="dbt build", schemas=DBT_SCHEMAS):
         invocation = dbt.cli(["build"], context=context, raise_on_error=False)
         try:
             yield from invocation.stream().fetch_row_counts().fetch_column_metadata()

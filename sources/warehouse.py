@@ -149,26 +149,27 @@ def make_pipeline(name: str) -> dlt.Pipeline:
     )
 
 
-def check_postgres(schemas: tuple[str, ...]) -> None:
-    """Connect to the PostgreSQL warehouse and make sure we may create tables in `schemas` (or the schemas
-    themselves); any problem is one WarehouseUnavailableError naming the warehouse and the setting."""
-    credentials = postgres_credentials()
-    where = describe_postgres(credentials)
+def unusable(credentials: PostgresCredentials, reason: str) -> WarehouseUnavailableError:
+    """The one sentence for a PostgreSQL warehouse we cannot use: where, why (never the password), the setting."""
+    if credentials.password:
+        reason = reason.replace(credentials.password, "***")
+    return WarehouseUnavailableError(
+        f"PostgreSQL warehouse {describe_postgres(credentials)} cannot be used: {reason}. Fix {POSTGRES_SETTING} "
+        f"({POSTGRES_FORM})."
+    )
 
-    def unusable(reason: str) -> WarehouseUnavailableError:
-        reason = reason.replace(credentials.password, "***") if credentials.password else reason
-        return WarehouseUnavailableError(
-            f"PostgreSQL warehouse {where} cannot be used: {reason}. Fix {POSTGRES_SETTING} ({POSTGRES_FORM})."
-        )
 
+def check_postgres_connection(credentials: PostgresCredentials, application_name: str = "taskline"):
+    """An open psycopg2 connection to the warehouse, or the WarehouseUnavailableError saying why not."""
     try:
-        connection = psycopg2.connect(
+        return psycopg2.connect(
             host=credentials.host,
             port=credentials.port or 5432,
             user=credentials.username,
             password=credentials.password,
             dbname=credentials.database,
             connect_timeout=CONNECT_TIMEOUT_S,
+            application_name=application_name,
             **{
                 option: value
                 for option, value in (credentials.query or {}).items()
@@ -176,7 +177,14 @@ def check_postgres(schemas: tuple[str, ...]) -> None:
             },
         )
     except psycopg2.Error as error:
-        raise unusable(connection_problem(error)) from None
+        raise unusable(credentials, connection_problem(error)) from None
+
+
+def check_postgres(schemas: tuple[str, ...] = ()) -> None:
+    """Connect to the PostgreSQL warehouse and make sure we may create tables in `schemas` (or the schemas
+    themselves); any problem is one WarehouseUnavailableError naming the warehouse and the setting."""
+    credentials = postgres_credentials()
+    connection = check_postgres_connection(credentials)
     try:
         with connection.cursor() as cursor:
             cursor.execute(
@@ -192,10 +200,22 @@ def check_postgres(schemas: tuple[str, ...]) -> None:
         connection.close()
     if refused:
         raise unusable(
+            credentials,
             f"user {credentials.username} may not create tables in schema {', '.join(refused)} (no CREATE "
-            f"privilege; grant it with GRANT CREATE ON DATABASE {credentials.database} TO {credentials.username}"
-            ", or name a user that has it)"
+            f"privilege: grant it with GRANT CREATE ON DATABASE {credentials.database} TO {credentials.username}"
+            ", or name a user that has it)",
         )
+
+
+def postgres_problem(error: BaseException) -> str | None:
+    """The one sentence for a PostgreSQL connection or privilege error anywhere in `error` or its causes."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, psycopg2.OperationalError | psycopg2.errors.InsufficientPrivilege):
+            return str(unusable(postgres_credentials(), connection_problem(error)))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def connection_problem(error: psycopg2.Error) -> str:
