@@ -43,6 +43,7 @@ docs: setup
 bench: setup
 	$(BIN)/python -m tests.bench.bench_flower
 	$(BIN)/python -m tests.bench.bench_dbt
+	$(BIN)/python -m tests.bench.bench_flower_load
 
 clean:
 	rm -rf $(VENV) data .demo .dagster_home dbt_project/target dbt_project/logs

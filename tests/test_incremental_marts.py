@@ -34,6 +34,8 @@ INCREMENTAL_MODELS = (
     "fct_task_runs",
     "task_failure_daily",
     "task_failure_signatures",
+    "int_worker_task_attempts",
+    "int_worker_interval_coverage",
 )
 FLOWER_BUILD = ("--select", "source:flower+")  # the models a Flower load refreshes
 
@@ -114,15 +116,18 @@ def mart_differences(warehouse: Path, workdir: Path, project_dir: Path = DBT_DIR
     dbt("run", rebuilt, "--full-refresh", project_dir=project_dir, warehouse=rebuilt / "warehouse.duckdb")
     with duckdb.connect(str(rebuilt / "warehouse.duckdb")) as con:
         con.execute(f"attach '{warehouse}' as incremental (read_only)")
+        # the marts, and the intermediate tables built incrementally (the change log differs by design: a
+        # full build logs nothing)
         tables = [row[0] for row in con.execute(
-            "select table_name from duckdb_tables() where database_name = 'warehouse' and schema_name = 'marts'"
+            "select schema_name || '.' || table_name from duckdb_tables() where database_name = 'warehouse'"
+            " and (schema_name = 'marts' or table_name in ('int_worker_task_attempts', 'int_worker_interval_coverage'))"
             " order by 1"
         ).fetchall()]  # fmt: skip
         return {
-            table: con.execute(
-                f"""select (select count(*) from marts.{table}),
-                           (select count(*) from (from marts.{table} except all from incremental.marts.{table})),
-                           (select count(*) from (from incremental.marts.{table} except all from marts.{table}))"""
+            table.split(".")[1]: con.execute(
+                f"""select (select count(*) from {table}),
+                           (select count(*) from (from {table} except all from incremental.{table})),
+                           (select count(*) from (from incremental.{table} except all from {table}))"""
             ).fetchone()
             for table in tables
         }
@@ -136,11 +141,12 @@ def mark_tables(warehouse: Path) -> None:
     comment, a rebuild in full makes a new table without it (DuckDB's table oids are no identity: they are
     handed out afresh whenever the file is opened)."""
     with duckdb.connect(str(warehouse)) as con:
-        for schema, table in con.execute(
-            "select schema_name, table_name from duckdb_tables() where table_name in ?",
+        for schema, table, column in con.execute(
+            "select schema_name, table_name, column_name from duckdb_columns()"
+            " where table_name in ? and column_index = 1",
             [list(INCREMENTAL_MODELS)],
         ).fetchall():
-            con.execute(f"comment on column {schema}.{table}.task_name is '{MARKER}'")
+            con.execute(f"comment on column {schema}.{table}.{column} is '{MARKER}'")
 
 
 def replaced_tables(warehouse: Path) -> set[str]:

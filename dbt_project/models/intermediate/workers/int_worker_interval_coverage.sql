@@ -1,16 +1,31 @@
--- One row per snapshot interval of a worker: task attempts its counter counted vs attempts in the warehouse.
--- A table, not a view: its tests and the coverage check read it after every build (an ASOF join over all tasks).
-{{ config(materialized='table') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_groups',
+        unique_key=['worker', 'snapshot_at'],
+        on_schema_change='fail',
+        post_hook="{{ record_build_state() }}",
+    )
+}}
+{#-
+    One row per snapshot interval of a worker: task attempts its counter counted vs attempts in the warehouse.
+    Incremental: a build recomputes, per worker, every interval from the earliest time anything loaded since
+    the last build touches (a new snapshot, an attempt of a task loaded since, where a changed task's attempts
+    were before: int_task_run_changes), plus the intervals that ended at the latest snapshot until now.
+-#}
+{%- set incremental = is_incremental() -%}
+{%- set watermark = max_load_id(this, 'latest_dlt_load_id') if incremental %}
+{%- set changes = ref('int_task_run_changes') %}
 
 with
 
-intervals as (
+all_intervals as (
 
     select * from {{ ref('int_worker_snapshot_intervals') }}
 
 ),
 
-attempts as (
+all_attempts as (
 
     select * from {{ ref('int_worker_task_attempts') }}
 
@@ -19,6 +34,69 @@ attempts as (
 snapshots as (
 
     select * from {{ ref('stg_flower__worker_snapshots') }}
+
+),
+
+{% if incremental -%}
+
+touched as (
+
+    -- per worker, the earliest moment a change since the last build touches
+    select worker, min(from_at) as from_at
+    from (
+        select worker, counted_until_at as from_at from all_intervals where dlt_load_id > {{ watermark }}
+        union all
+        select worker, attempt_at from all_attempts where latest_dlt_load_id > {{ watermark }}
+        union all
+        select worker, least(started_at, retried_at, finished_at) from {{ changes }}
+        where changed_in_load_id > {{ watermark }}
+        union all
+        select worker, counted_until_at from {{ this }} where ends_at_latest_snapshot
+    ) as changed
+    where worker is not null and from_at is not null
+    group by worker
+
+),
+
+intervals as (
+
+    select all_intervals.*
+    from all_intervals
+    inner join touched
+        on all_intervals.worker = touched.worker
+        and all_intervals.counted_until_at >= touched.from_at
+
+),
+
+attempts as (
+
+    select * from all_attempts
+    where attempt_at > (select min(counted_from_at) from intervals)
+
+),
+
+{%- else -%}
+
+intervals as (
+
+    select * from all_intervals
+
+),
+
+attempts as (
+
+    select * from all_attempts
+
+),
+
+{%- endif %}
+
+newest_load as (
+
+    select greatest(
+        (select coalesce(max(dlt_load_id), '') from snapshots),
+        (select coalesce(max(latest_dlt_load_id), '') from all_attempts)
+    ) as load_id
 
 ),
 
@@ -77,7 +155,8 @@ final as (
         attempts_loaded,
         greatest(attempts_processed - attempts_loaded, 0) as attempts_lost,
         greatest(attempts_loaded - attempts_processed, 0) as attempts_beyond_counter,
-        ends_at_latest_snapshot
+        ends_at_latest_snapshot,
+        (select load_id from newest_load) as latest_dlt_load_id
 
     from compared
 

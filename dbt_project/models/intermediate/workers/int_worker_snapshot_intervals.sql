@@ -19,7 +19,8 @@ readings as (
         coalesce(heartbeat_at, snapshot_at) as counter_read_at,
         pid,
         uptime_s,
-        processed_total
+        processed_total,
+        dlt_load_id
 
     from snapshots
     where processed_total is not null
@@ -81,7 +82,8 @@ final as (
         case
             when is_restart then processed_total
             else processed_total - previous_processed_total
-        end as processed_in_interval
+        end as processed_in_interval,
+        dlt_load_id
 
     from flagged
 

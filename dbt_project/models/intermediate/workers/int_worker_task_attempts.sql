@@ -1,10 +1,27 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_groups',
+        unique_key='task_id',
+        on_schema_change='fail',
+        post_hook="{{ record_build_state() }}",
+    )
+}}
 -- Task attempts the loaded tasks show each worker started, and when: what the workers' processed counters
--- (one count per accepted attempt, retries included) should match.
+-- (one count per accepted attempt, retries included) should match. Incremental: the tasks loaded since the
+-- last build replace all their rows (a changed task without attempts now leaves an empty row, which drops
+-- its old ones).
+{%- set incremental = is_incremental() -%}
+{%- set watermark = max_load_id(this, 'latest_dlt_load_id') if incremental %}
+
 with
 
 tasks as (
 
     select * from {{ ref('stg_flower__tasks') }}
+    {%- if incremental %}
+    where dlt_load_id > {{ watermark }}
+    {%- endif %}
 
 ),
 
@@ -21,7 +38,8 @@ counted as (
             else 0
         end as attempts_started,
         coalesce(started_at, succeeded_at, failed_at, retried_at) as latest_attempt_at,
-        retried_at
+        retried_at,
+        dlt_load_id
 
     from tasks
     where worker is not null
@@ -37,7 +55,8 @@ split as (
         worker,
         true as is_latest_attempt,
         latest_attempt_at as attempt_at,
-        1 as attempts
+        1 as attempts,
+        dlt_load_id as latest_dlt_load_id
 
     from counted
     where attempts_started >= 1
@@ -49,11 +68,29 @@ split as (
         worker,
         false as is_latest_attempt,
         least(retried_at, latest_attempt_at) as attempt_at,
-        attempts_started - 1 as attempts
+        attempts_started - 1 as attempts,
+        dlt_load_id as latest_dlt_load_id
 
     from counted
     where attempts_started >= 2
 
 )
 
+{% if incremental -%}
 select * from split
+
+union all
+
+-- a changed task that shows no attempt now: an empty row, so its earlier rows go
+select
+    task_id,
+    cast(null as varchar) as worker,
+    cast(null as boolean) as is_latest_attempt,
+    cast(null as timestamp with time zone) as attempt_at,
+    cast(null as integer) as attempts,
+    cast(null as varchar) as latest_dlt_load_id
+from tasks
+where task_id not in (select task_id from split)
+{%- else -%}
+select * from split
+{%- endif %}

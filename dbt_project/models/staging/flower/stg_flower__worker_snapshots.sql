@@ -23,6 +23,7 @@ source as (
         ['cpu_system_s', 'double precision'],
         ['max_rss_kb', 'bigint'],
         ['broker_transport', 'varchar'],
+        ['_dlt_load_id', 'varchar'],
     ]) }}
 
 ),
@@ -58,7 +59,8 @@ renamed as (
 
         ---------- timestamps
         snapshot_at,
-        heartbeat_at
+        heartbeat_at,
+        _dlt_load_id as dlt_load_id
 
     from source
 
