@@ -59,6 +59,13 @@ def warehouse_path() -> Path:
     return Path(os.environ.get("DUCKDB_PATH", DEFAULT_WAREHOUSE)).expanduser().resolve()
 
 
+def publish_warehouse_path() -> Path:
+    """Pin DUCKDB_PATH to an absolute path so dbt, which runs inside dbt_project/, opens the same file."""
+    path = warehouse_path()
+    os.environ["DUCKDB_PATH"] = str(path)
+    return path
+
+
 def postgres_credentials() -> PostgresCredentials:
     """dlt's PostgreSQL credentials (environment or .dlt/secrets.toml), resolved the way its destination does."""
     given = dlt.secrets.get("destination.postgres.credentials")
