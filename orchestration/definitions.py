@@ -9,7 +9,6 @@ from orchestration.ingest import SOURCES, source_assets
 from orchestration.reaper import reap_dead_runs_sensor
 from orchestration.schedules import load_job, load_schedule
 from orchestration.transform import DBT_STEPS, dbt_cli
-from sources.warehouse import publish_warehouse_path
 
 
 def build_definitions(sources: dict[str, SourceSettings]) -> dg.Definitions:
@@ -31,5 +30,4 @@ def build_definitions(sources: dict[str, SourceSettings]) -> dg.Definitions:
     )
 
 
-publish_warehouse_path()
 defs = build_definitions(configured_sources())

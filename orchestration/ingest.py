@@ -11,7 +11,7 @@ from dlt.pipeline.pipeline import Pipeline
 from orchestration.writer import writing_the_warehouse
 from sources.flower import flower_source
 from sources.sqlflow import sqlflow_source
-from sources.warehouse import finish_pending_packages, make_pipeline
+from sources.warehouse import finish_pending_packages, make_pipeline, warehouse_engine
 
 # what each dlt resource loads, from which endpoint, how it is written and what it remembers between runs
 DESCRIPTIONS = {
@@ -66,7 +66,7 @@ class SourceKeyTranslator(DagsterDltTranslator):
                 deps=[],
                 description=DESCRIPTIONS[f"{self.source_name}/{data.resource.name}"],
             )
-            .merge_attributes(kinds={"duckdb"})
+            .merge_attributes(kinds={warehouse_engine()})
         )
 
 
@@ -86,7 +86,9 @@ def run_load(
 ) -> Iterator[dg.MaterializeResult]:
     """Finish what a killed run left, then run a fresh source through the pipeline; rows loaded per table
     go into each materialisation."""
-    with writing_the_warehouse(context):
+    name = pipeline.dataset_name
+    # loads of one source take turns (one cursor); on PostgreSQL, loads of different sources run at once
+    with writing_the_warehouse(context, turn=f"{name} load", schemas=(name, f"{name}_staging")):
         # dagster-dlt's run starts by dropping the pipeline's working dir: a package pending there is lost
         for load_id in finish_pending_packages(pipeline):
             context.log.warning(f"Finished dlt load package {load_id}, left by an interrupted run")

@@ -29,7 +29,7 @@ from packaging import version
 
 from orchestration.locations import DBT_PROJECT_DIR, DOCS_DIR
 from orchestration.writer import writing_the_warehouse
-from sources.warehouse import make_pipeline, publish_warehouse_path
+from sources.warehouse import DBT_SCHEMAS, is_postgres, make_pipeline, publish_warehouse_settings
 
 # the dbt installed beside this interpreter: `.venv/bin/dagster` runs without .venv/bin on the PATH
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
@@ -55,6 +55,8 @@ class TasklineDbtCli(DbtCliResource):
         return version.parse(dbt_core_version)
 
 
+# dbt, here and in the processes it starts, builds on the warehouse the settings choose
+publish_warehouse_settings()
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
 dbt_cli = TasklineDbtCli(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
 
@@ -80,7 +82,7 @@ PARSED_FOR = dbt_project.project_dir / dbt_project.target_path / ".parsed_for_wa
 
 
 def parsed_for() -> str:
-    return str(publish_warehouse_path())
+    return publish_warehouse_settings()
 
 
 def manifest_is_stale(project: DbtProject) -> bool:
@@ -156,6 +158,8 @@ TRANSLATOR = LayerTranslator(
 def close_in_process_duckdb() -> None:
     """Row counts and column schemas are read through dbt's adapter in this process, and dbt-duckdb keeps that
     database open afterwards: any later connection with other settings (dlt, the checks) would be refused."""
+    if is_postgres():
+        return
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 
     with DuckDBConnectionManager._LOCK:
@@ -165,8 +169,10 @@ def close_in_process_duckdb() -> None:
 
 
 def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh_docs: bool = False) -> Iterator:
-    """`dbt build` of this step's models, with row counts and column schemas on every materialisation."""
-    with writing_the_warehouse(context):
+    """`dbt build` of this step's models, with row counts and column schemas on every materialisation. On
+    PostgreSQL dbt builds take turns (two would collide replacing the same tables) while loads go on."""
+    publish_warehouse_settings()  # as set now: a run may start long after the code location loaded
+    with writing_the_warehouse(context, turn="dbt build", schemas=DBT_SCHEMAS):
         # dbt unit tests check the SQL, not the data: `make test` runs them, a scheduled build need not
         invocation = dbt.cli(
             ["build", "--exclude-resource-type", "unit_test"], context=context, raise_on_error=False

@@ -1,4 +1,6 @@
-"""The DuckDB warehouse every pipeline writes: one setting (DUCKDB_PATH) shared with dbt."""
+"""The warehouse every pipeline writes and dbt builds on: DuckDB (a file, DUCKDB_PATH) by default, or
+PostgreSQL (TASKLINE_WAREHOUSE=postgres) at dlt's own DESTINATION__POSTGRES__CREDENTIALS. dlt resolves
+the setting once here; dbt gets the same connection through the environment of its process."""
 
 import os
 import re
@@ -6,8 +8,22 @@ from pathlib import Path
 
 import dlt
 import duckdb
+import psycopg2
+from dlt.common.configuration import resolve_configuration
+from dlt.common.configuration.exceptions import ConfigurationException
+from dlt.destinations.impl.postgres.configuration import PostgresCredentials
 
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
+ENGINE_SETTING = "TASKLINE_WAREHOUSE"
+ENGINES = ("duckdb", "postgres")
+POSTGRES_SETTING = "DESTINATION__POSTGRES__CREDENTIALS"
+POSTGRES_FORM = (
+    "postgresql://user:password@host:port/database, or the credentials under [destination.postgres] "
+    "in .dlt/secrets.toml"
+)
+CONNECT_TIMEOUT_S = 10
+# the schemas dbt writes (models by layer, the seed) and, per dlt dataset, the staging one a merge uses
+DBT_SCHEMAS = ("staging", "intermediate", "marts", "seeds")
 
 # DuckDB's words when another process holds the file (the same text reaches us through dlt and dbt)
 LOCK_CONFLICT = re.compile(
@@ -18,6 +34,25 @@ LOCK_CONFLICT = re.compile(
 
 class WarehouseLockedError(RuntimeError):
     """Another process holds the DuckDB file (DuckDB allows one writer)."""
+
+
+class WarehouseUnavailableError(RuntimeError):
+    """The warehouse setting is missing or wrong, or the warehouse refuses us; the message says what to fix."""
+
+
+def warehouse_engine() -> str:
+    """`duckdb` (the default) or `postgres`, from TASKLINE_WAREHOUSE."""
+    engine = os.environ.get(ENGINE_SETTING, "duckdb").strip().lower() or "duckdb"
+    if engine not in ENGINES:
+        raise WarehouseUnavailableError(
+            f"{ENGINE_SETTING}={os.environ[ENGINE_SETTING]!r} names no warehouse taskline knows: set it to "
+            f"{' or '.join(ENGINES)}."
+        )
+    return engine
+
+
+def is_postgres() -> bool:
+    return warehouse_engine() == "postgres"
 
 
 def warehouse_path() -> Path:
@@ -31,16 +66,169 @@ def publish_warehouse_path() -> Path:
     return path
 
 
+def postgres_credentials() -> PostgresCredentials:
+    """dlt's PostgreSQL credentials (environment or .dlt/secrets.toml), resolved the way its destination does."""
+    given = dlt.secrets.get("destination.postgres.credentials")
+    if not given:
+        raise WarehouseUnavailableError(
+            f"{ENGINE_SETTING}=postgres but the PostgreSQL warehouse has no connection: set {POSTGRES_SETTING} "
+            f"({POSTGRES_FORM})."
+        )
+    try:
+        credentials = resolve_configuration(
+            PostgresCredentials(), sections=("destination", "postgres"), explicit_value=given
+        )
+    except (ConfigurationException, ValueError):
+        raise WarehouseUnavailableError(
+            f"{POSTGRES_SETTING} is not a PostgreSQL connection taskline can read: give it as {POSTGRES_FORM}."
+        ) from None
+    credentials.connect_timeout = CONNECT_TIMEOUT_S
+    return credentials
+
+
+def describe_postgres(credentials: PostgresCredentials) -> str:
+    """The warehouse as a user recognises it, never with its password: postgresql://user@host:port/db."""
+    return f"postgresql://{credentials.username}@{credentials.host}:{credentials.port}/{credentials.database}"
+
+
+def dbt_environment() -> dict[str, str]:
+    """What dbt needs in its environment to build on this warehouse (profiles.yml reads it): the engine, and
+    the DuckDB file as an absolute path (dbt runs inside dbt_project/) or PostgreSQL's connection. The
+    password goes in DBT_ENV_SECRET_*, which dbt scrubs from its logs."""
+    if not is_postgres():
+        return {ENGINE_SETTING: "duckdb", "DUCKDB_PATH": str(warehouse_path())}
+    credentials = postgres_credentials()
+    environment = {
+        ENGINE_SETTING: "postgres",
+        "DBT_POSTGRES_HOST": credentials.host,
+        "DBT_POSTGRES_PORT": str(credentials.port or 5432),
+        "DBT_POSTGRES_USER": credentials.username,
+        "DBT_ENV_SECRET_POSTGRES_PASSWORD": credentials.password or "",
+        "DBT_POSTGRES_DBNAME": credentials.database,
+        # every timestamp with time zone is read and truncated in UTC, whatever the server's zone (libpq)
+        "PGTZ": "UTC",
+    }
+    for option, value in (credentials.query or {}).items():
+        if option.startswith("ssl"):  # libpq reads sslmode & co. from PGSSLMODE, ...
+            environment[f"PG{option.upper()}"] = str(value)
+    return environment
+
+
+def publish_warehouse_settings() -> str:
+    """Put dbt_environment() into this process's environment, for the dbt processes it starts and the dbt
+    adapter it runs itself; returns the warehouse in words. PostgreSQL settings that do not resolve are
+    left for each writing step to report (check_postgres), so the code location still loads."""
+    try:
+        os.environ.update(dbt_environment())
+    except WarehouseUnavailableError:
+        return "PostgreSQL warehouse (not configured)"
+    if is_postgres():
+        return f"PostgreSQL warehouse {describe_postgres(postgres_credentials())}"
+    return f"DuckDB warehouse {warehouse_path()}"
+
+
 def make_pipeline(name: str) -> dlt.Pipeline:
-    """A pipeline writing dataset `name` into the warehouse; its working state sits beside the file."""
+    """A pipeline writing dataset `name` into the warehouse; its working state sits in the data folder (beside
+    the DuckDB file), apart per engine."""
     path = warehouse_path()
     path.parent.mkdir(parents=True, exist_ok=True)
+    if is_postgres():
+        try:
+            credentials = postgres_credentials()
+        except WarehouseUnavailableError:
+            credentials = None  # a writing step reports the setting (check_postgres)
+        # INSERT statements: dlt's other formats here need a driver we do not install (parquet over ADBC) or
+        # cannot carry the tasks' list columns (csv of arrow pages)
+        destination = dlt.destinations.postgres(
+            credentials=credentials,
+            supported_loader_file_formats=["insert_values"],
+            loader_file_format_selector=None,
+        )
+        pipelines_dir = path.parent / ".dlt_pipelines_postgres"
+    else:
+        destination = dlt.destinations.duckdb(str(path))
+        pipelines_dir = path.parent / ".dlt_pipelines"
     return dlt.pipeline(
         pipeline_name=name,
-        destination=dlt.destinations.duckdb(str(path)),
+        destination=destination,
         dataset_name=name,
-        pipelines_dir=str(path.parent / ".dlt_pipelines"),
+        pipelines_dir=str(pipelines_dir),
     )
+
+
+def unusable(credentials: PostgresCredentials, reason: str) -> WarehouseUnavailableError:
+    """The one sentence for a PostgreSQL warehouse we cannot use: where, why (never the password), the setting."""
+    if credentials.password:
+        reason = reason.replace(credentials.password, "***")
+    return WarehouseUnavailableError(
+        f"PostgreSQL warehouse {describe_postgres(credentials)} cannot be used: {reason}. Fix {POSTGRES_SETTING} "
+        f"({POSTGRES_FORM})."
+    )
+
+
+def check_postgres_connection(credentials: PostgresCredentials, application_name: str = "taskline"):
+    """An open psycopg2 connection to the warehouse, or the WarehouseUnavailableError saying why not."""
+    try:
+        return psycopg2.connect(
+            host=credentials.host,
+            port=credentials.port or 5432,
+            user=credentials.username,
+            password=credentials.password,
+            dbname=credentials.database,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            application_name=application_name,
+            **{
+                option: value
+                for option, value in (credentials.query or {}).items()
+                if option.startswith("ssl")
+            },
+        )
+    except psycopg2.Error as error:
+        raise unusable(credentials, connection_problem(error)) from None
+
+
+def check_postgres(schemas: tuple[str, ...] = ()) -> None:
+    """Connect to the PostgreSQL warehouse and make sure we may create tables in `schemas` (or the schemas
+    themselves); any problem is one WarehouseUnavailableError naming the warehouse and the setting."""
+    credentials = postgres_credentials()
+    connection = check_postgres_connection(credentials)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """select schema_name from unnest(%s::text[]) as wanted(schema_name)
+                   left join pg_namespace on nspname = schema_name
+                   where not coalesce(has_schema_privilege(pg_namespace.oid, 'CREATE'),
+                                      has_database_privilege(current_database(), 'CREATE'))
+                   order by 1""",
+                [list(schemas)],
+            )
+            refused = [row[0] for row in cursor.fetchall()]
+    finally:
+        connection.close()
+    if refused:
+        raise unusable(
+            credentials,
+            f"user {credentials.username} may not create tables in schema {', '.join(refused)} (no CREATE "
+            f"privilege: grant it with GRANT CREATE ON DATABASE {credentials.database} TO {credentials.username}"
+            ", or name a user that has it)",
+        )
+
+
+def postgres_problem(error: BaseException) -> str | None:
+    """The one sentence for a PostgreSQL connection or privilege error anywhere in `error` or its causes."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, psycopg2.OperationalError | psycopg2.errors.InsufficientPrivilege):
+            return str(unusable(postgres_credentials(), connection_problem(error)))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def connection_problem(error: psycopg2.Error) -> str:
+    """The server's or libpq's own words for a failed connection, on one line."""
+    text = re.sub(r"^.*? failed:\s*", "", " ".join(str(error).split()))
+    return re.sub(r"^(FATAL|ERROR):\s*", "", text) or type(error).__name__
 
 
 def ensure_writable(path: Path | None = None) -> None:

@@ -17,7 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sources.warehouse import lock_holder_pid
+from sources.warehouse import (
+    check_postgres_connection,
+    describe_postgres,
+    lock_holder_pid,
+    postgres_credentials,
+)
 
 LOCK_TIMEOUT_ENV = "TASKLINE_WAREHOUSE_LOCK_TIMEOUT_S"
 # longer than a large load or dbt build, shorter than a pile-up of scheduled runs
@@ -160,3 +165,52 @@ def _write_holder(descriptor: int, holder: dict[str, Any]) -> None:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@contextmanager
+def postgres_turn(
+    name: str, holder: dict[str, Any], on_wait: Callable[[str], None], timeout_s: float | None = None
+) -> Iterator[None]:
+    """Hold PostgreSQL's advisory lock `taskline:<name>` for the block, waiting up to `timeout_s` for its
+    holder. PostgreSQL lets many write at once, but not two dbt builds on the same tables (create table
+    as, renames) nor two loads of one source (one cursor): those take turns on a lock of the server, seen
+    from every machine, freed by the server when its holder's connection ends however it ends.
+    `holder` is shown to waiters as the lock connection's application_name."""
+    timeout_s = lock_timeout_s() if timeout_s is None else timeout_s
+    deadline = time.monotonic() + timeout_s
+    credentials = postgres_credentials()
+    label = f"taskline {name} " + " ".join(f"{key}={value}" for key, value in holder.items())
+    connection = check_postgres_connection(credentials, application_name=label[:63])
+    connection.autocommit = True
+    announced = None
+    try:
+        with connection.cursor() as cursor:
+            while True:
+                cursor.execute("select pg_try_advisory_lock(hashtextextended(%s, 0))", [f"taskline:{name}"])
+                if cursor.fetchone()[0]:
+                    break
+                cursor.execute(
+                    """select activity.application_name from pg_locks as locks
+                       join pg_stat_activity as activity on activity.pid = locks.pid
+                       where locks.locktype = 'advisory' and locks.granted
+                         and (locks.classid::bigint << 32) | locks.objid::bigint = hashtextextended(%s, 0)""",
+                    [f"taskline:{name}"],
+                )
+                other = (cursor.fetchone() or ["another process"])[0]
+                where = describe_postgres(credentials)
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusyError(
+                        f"Gave up after {timeout_s:.0f} s waiting for the {name} turn on PostgreSQL warehouse "
+                        f"{where}: {other} still holds it. Let that run finish or stop it, or raise "
+                        f"{LOCK_TIMEOUT_ENV}."
+                    )
+                if other != announced:
+                    on_wait(
+                        f"Waiting for the {name} turn on PostgreSQL warehouse {where}: {other} holds it "
+                        f"(waiting up to {timeout_s:.0f} s, {LOCK_TIMEOUT_ENV})."
+                    )
+                    announced = other
+                time.sleep(POLL_INTERVAL_S)
+        yield
+    finally:
+        connection.close()  # the server frees the lock with the session

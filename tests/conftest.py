@@ -4,6 +4,7 @@ import pytest
 
 pytest_plugins = [
     "tests.fixtures.flower_stack",
+    "tests.fixtures.postgres",
     "tests.fixtures.recorded_flower",
     "tests.fixtures.sqlflow_standin",
 ]

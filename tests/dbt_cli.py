@@ -5,13 +5,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sources.warehouse import dbt_environment
+
 ROOT = Path(__file__).resolve().parent.parent
 DBT_DIR = ROOT / "dbt_project"
 DBT = Path(sys.executable).with_name("dbt")
 
 
 def dbt_command(verb: str, workdir: Path, *args: str, project_dir: Path = DBT_DIR) -> list[str]:
-    """`dbt <verb>` on `project_dir`, writing target/ and logs/ under `workdir` (the warehouse is DUCKDB_PATH)."""
+    """`dbt <verb>` on `project_dir`, writing target/ and logs/ under `workdir` (the warehouse is the one the
+    environment chooses: DUCKDB_PATH, or PostgreSQL with TASKLINE_WAREHOUSE=postgres)."""
     return [
         str(DBT),
         "--no-use-colors",
@@ -29,8 +32,10 @@ def dbt_command(verb: str, workdir: Path, *args: str, project_dir: Path = DBT_DI
 
 
 def dbt_env(warehouse: Path | None) -> dict[str, str]:
-    """The environment for dbt: this one, with DUCKDB_PATH pointing at `warehouse` when given."""
-    return {**os.environ, "DUCKDB_PATH": str(warehouse)} if warehouse else dict(os.environ)
+    """The environment for dbt: this one with the warehouse's settings for dbt, DUCKDB_PATH pointing at
+    `warehouse` when given."""
+    environment = {**os.environ, **dbt_environment()}
+    return {**environment, "DUCKDB_PATH": str(warehouse)} if warehouse else environment
 
 
 def run_dbt(

@@ -10,16 +10,18 @@
 -#}
 {% macro select_latest_export_rows(export_table, part, origin_column, columns) -%}
     {%- set keys = [[origin_column, 'varchar'], ['_dlt_load_id', 'varchar']] -%}
-    select part_rows.* exclude (_dlt_load_id)
+    select part_rows.{{ origin_column }}
+    {%- for column_name, _ in columns %}, part_rows.{{ column_name }}{% endfor %}
     from (
         {{ select_source_columns(source('sqlflow', export_table ~ '_' ~ part), keys + columns) }}
     ) as part_rows
-    semi join (
-        select {{ origin_column }}, _dlt_load_id
-        from ({{ select_source_columns(source('sqlflow', export_table), keys + [['retired_at', 'timestamptz']]) }})
-        where retired_at is null
-    ) as exports
-        using ({{ origin_column }}, _dlt_load_id)
+    where exists (
+        select 1
+        from ({{ select_source_columns(source('sqlflow', export_table), keys + [['retired_at', 'timestamptz']]) }}) as exports
+        where exports.retired_at is null
+            and exports.{{ origin_column }} = part_rows.{{ origin_column }}
+            and exports._dlt_load_id = part_rows._dlt_load_id
+    )
 {%- endmacro %}
 
 
@@ -29,9 +31,10 @@
     key) in front.
 -#}
 {% macro latest_lineage_rows(part, columns) -%}
-    select 'job' as origin_kind, job_id as origin, * exclude (job_id)
-    from ({{ select_latest_export_rows('job_lineage', part, 'job_id', columns) }})
+    {%- set column_list = columns | map(attribute=0) | join(', ') -%}
+    select 'job' as origin_kind, job_id as origin, {{ column_list }}
+    from ({{ select_latest_export_rows('job_lineage', part, 'job_id', columns) }}) as job_rows
     union all
-    select 'sql_file' as origin_kind, sql_file as origin, * exclude (sql_file)
-    from ({{ select_latest_export_rows('query_lineage', part, 'sql_file', columns) }})
+    select 'sql_file' as origin_kind, sql_file as origin, {{ column_list }}
+    from ({{ select_latest_export_rows('query_lineage', part, 'sql_file', columns) }}) as sql_file_rows
 {%- endmacro %}

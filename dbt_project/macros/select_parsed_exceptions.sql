@@ -26,9 +26,11 @@
         select
             task_id,
             text,
-            regexp_extract(text, '(?s)^({{ name }})\((.*)\)$', ['class_path', 'args']) as repr_form,
-            regexp_extract(text, '(?s)^({{ name }}): (.*)$', ['class_path', 'message']) as str_form,
-            regexp_full_match(text, '{{ name }}') as is_bare_name
+            {{ regexp_group('text', "'(?s)^(" ~ name ~ ")\\((.*)\\)$'", 1) }} as repr_class_path,
+            {{ regexp_group('text', "'(?s)^(" ~ name ~ ")\\((.*)\\)$'", 2) }} as repr_args,
+            {{ regexp_group('text', "'(?s)^(" ~ name ~ "): (.*)$'", 1) }} as str_class_path,
+            {{ regexp_group('text', "'(?s)^(" ~ name ~ "): (.*)$'", 2) }} as str_message,
+            text ~ '^{{ name }}$' as is_bare_name
 
         from with_exception
 
@@ -39,13 +41,13 @@
         select
             task_id,
             case
-                when repr_form.class_path <> '' then repr_form.class_path
-                when str_form.class_path <> '' then str_form.class_path
+                when repr_class_path <> '' then repr_class_path
+                when str_class_path <> '' then str_class_path
                 when is_bare_name then text
             end as exception_class_path,
             case
-                when repr_form.class_path <> '' then trim(repr_form.args)
-                when str_form.class_path <> '' then trim(str_form.message)
+                when repr_class_path <> '' then trim(repr_args)
+                when str_class_path <> '' then trim(str_message)
                 when is_bare_name then null
                 else text
             end as raw_message
@@ -61,9 +63,9 @@
             exception_class_path,
             raw_message,
             -- a single Python string literal: the repr of a one-argument exception
-            regexp_extract(raw_message, '(?s)^''((?:[^''\\]|\\.)*)''$', 1) as single_quoted,
-            regexp_extract(raw_message, '(?s)^"((?:[^"\\]|\\.)*)"$', 1) as double_quoted,
-            regexp_full_match(raw_message, '(?s)''(?:[^''\\]|\\.)*''|"(?:[^"\\]|\\.)*"') as is_string_literal
+            {{ regexp_group('raw_message', "'(?s)^''((?:[^''\\\\]|\\\\.)*)''$'", 1) }} as single_quoted,
+            {{ regexp_group('raw_message', "'(?s)^\"((?:[^\"\\\\]|\\\\.)*)\"$'", 1) }} as double_quoted,
+            raw_message ~ '(?s)^(?:''(?:[^''\\]|\\.)*''|"(?:[^"\\]|\\.)*")$' as is_string_literal
 
         from chosen
 
@@ -72,7 +74,7 @@
     select
         task_id,
         exception_class_path,
-        regexp_extract(exception_class_path, '[^.]+$') as exception_type,
+        {{ regexp_group('exception_class_path', "'([^.]+)$'", 1) }} as exception_type,
         case
             when is_string_literal
                 then {{ unescape_python_string("single_quoted || double_quoted") }}

@@ -91,21 +91,10 @@
 
 {#- The build state stored with `relation` (a dict), or none when it has none or does not exist. -#}
 {% macro stored_build_state(relation) %}
-    {%- set comment = adapter.dispatch('table_comment')(relation) -%}
+    {%- set comment = table_comment(relation) -%}
     {%- if comment is none or not comment.startswith('{') -%}
         {{ return(none) }}
     {%- endif -%}
     {{ return(fromjson(comment)) }}
 {% endmacro %}
 
-
-{% macro duckdb__table_comment(relation) %}
-    {%- set query -%}
-        select comment from duckdb_tables()
-        where database_name = '{{ relation.database }}'
-            and schema_name = '{{ relation.schema }}'
-            and table_name = '{{ relation.identifier }}'
-    {%- endset -%}
-    {%- set rows = run_query(query).rows -%}
-    {{ return(rows[0][0] if rows | length > 0 else none) }}
-{% endmacro %}

@@ -3,5 +3,5 @@
     large incremental tables check rows from then on; older rows were checked when they were recent.
 -#}
 {% macro recent_load_id_bound(relation, column, days) -%}
-    (select cast(cast(max({{ column }}) as double) - {{ days * 86400 }} as varchar) from {{ relation }})
+    (select cast(cast(max({{ column }}) as double precision) - {{ days * 86400 }} as varchar) from {{ relation }})
 {%- endmacro %}

@@ -12,7 +12,7 @@ upstream_loads as (
     select {{ load_id_column }} as load_id, count(*) as upstream_rows
     from {{ upstream }}
     where {{ load_id_column }} >= {{ recent_load_id_bound(upstream, load_id_column, days) }}
-    group by all
+    group by 1
 
 ),
 
@@ -21,7 +21,7 @@ model_loads as (
     select {{ load_id_column }} as load_id, count(*) as model_rows
     from {{ model }}
     where {{ load_id_column }} >= {{ recent_load_id_bound(upstream, load_id_column, days) }}
-    group by all
+    group by 1
 
 ),
 

@@ -18,10 +18,9 @@ classified as (
         {{ lineage_table_name('coalesce(qualified_name, object_name)') }} as table_name,
         object_type in ('table', 'view')
             and coalesce(sub_type, '') not in ('temp_table', 'pseudotable')
-            and not regexp_matches(
-                upper(object_name),
-                '^(RS-|INSERT-SELECT-|UPDATE-SET-|UPDATE-SELECT-|MERGE-|RESULT_OF_|PSEUDO_TABLE|#)'
-            ) as is_real
+            and not upper(object_name)
+                ~ '^(RS-|INSERT-SELECT-|UPDATE-SET-|UPDATE-SELECT-|MERGE-|RESULT_OF_|PSEUDO_TABLE|#)'
+                as is_real
 
     from objects
 

@@ -56,7 +56,7 @@ logged as (
 
 runs_as_built as (
 
-    select * from {{ runs_as_built }}
+    select * from {{ runs_as_built }} as built
 
 ),
 
@@ -74,7 +74,7 @@ logged as (
         changed_tasks.dlt_load_id as changed_in_load_id,
         runs_as_built.dlt_load_id as previous_load_id,
         {%- for name, data_type in columns %}
-        runs_as_built.{{ name }}{{ ',' if not loop.last }}
+        cast(runs_as_built.{{ name }} as {{ data_type }}) as {{ name }}{{ ',' if not loop.last }}
         {%- endfor %}
 
     from changed_tasks

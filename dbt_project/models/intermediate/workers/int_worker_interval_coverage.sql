@@ -118,17 +118,7 @@ attributed as (
 
     -- each attempt goes to its worker's first interval ending at or after it, if it began inside it
     -- (attempts before a restart, in no interval, go nowhere)
-    select
-        countable.worker,
-        countable.snapshot_at,
-        sum(attempts.attempts) as attempts_loaded
-
-    from attempts
-    asof join countable
-        on attempts.worker = countable.worker
-        and attempts.attempt_at <= countable.counted_until_at
-    where attempts.attempt_at > countable.counted_from_at
-    group by all
+    {{ attempts_per_interval('attempts', 'countable') }}
 
 ),
 

@@ -49,7 +49,7 @@ flagged as (
         -- reuse the pid and a busy worker may pass its old count, so any one sign is enough
         coalesce(processed_total < previous_processed_total, false)
             or coalesce(pid <> previous_pid, false)
-            or coalesce(uptime_s < epoch(counter_read_at) - epoch(previous_counter_read_at), false)
+            or coalesce(uptime_s < {{ seconds_between('previous_counter_read_at', 'counter_read_at') }}, false)
             as is_restart
 
     from paired
@@ -68,7 +68,7 @@ final as (
         case
             when is_restart then greatest(
                 previous_counter_read_at,
-                coalesce(counter_read_at - to_seconds(uptime_s + 1), previous_counter_read_at)
+                coalesce(counter_read_at - interval '1 second' * (uptime_s + 1), previous_counter_read_at)
             )
             else previous_counter_read_at
         end as counted_from_at,

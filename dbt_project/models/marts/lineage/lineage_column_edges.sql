@@ -19,7 +19,7 @@ edges as (
         string_agg(distinct effect_type, ',' order by effect_type) as effect_types
 
     from resolved
-    group by all
+    group by 1, 2, 3, 4, 5, 6, 7
 
 )
 

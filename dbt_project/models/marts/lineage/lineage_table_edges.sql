@@ -20,7 +20,7 @@ edges as (
 
     from column_edges
     where source_table <> target_table
-    group by all
+    group by 1, 2, 3, 4, 5
 
 )
 

@@ -59,19 +59,19 @@ daily as (
         count(*) filter (where is_success) as successes,
         count(*) filter (where is_failure) as failures,
         count(*) filter (where not is_finished) as unfinished_runs,
-        count(*) filter (where is_failure) / count(*) as failure_rate,
+        cast(count(*) filter (where is_failure) as double precision) / count(*) as failure_rate,
         count(*) filter (where is_retried) as retried_runs,
-        sum(retries) as retries,
-        quantile_cont(runtime_s, 0.5) as p50_runtime_s,
-        quantile_cont(runtime_s, 0.95) as p95_runtime_s,
+        cast(sum(retries) as bigint) as retries,
+        percentile_cont(0.5) within group (order by runtime_s) as p50_runtime_s,
+        percentile_cont(0.95) within group (order by runtime_s) as p95_runtime_s,
         max(runtime_s) as max_runtime_s,
         -- summed exactly (to the microsecond): a float sum depends on the order rows come in
-        avg(cast(queue_wait_s as decimal(18, 6))) as avg_queue_wait_s,
+        cast(avg(cast(queue_wait_s as decimal(18, 6))) as double precision) as avg_queue_wait_s,
         max(activity_at) filter (where is_failure) as last_failure_at,
         max(dlt_load_id) as latest_dlt_load_id
 
     from runs
-    group by all
+    group by 1, 2
 
 ),
 
@@ -79,7 +79,14 @@ final as (
 
     {% if incremental -%}
     -- every changed group; one whose runs all left it comes empty, and replace_groups deletes it
-    select changed_groups.day, changed_groups.task_name, daily.* exclude (day, task_name)
+    select
+        changed_groups.day,
+        changed_groups.task_name,
+        {%- for column in ['runs', 'successes', 'failures', 'unfinished_runs', 'failure_rate', 'retried_runs',
+                           'retries', 'p50_runtime_s', 'p95_runtime_s', 'max_runtime_s', 'avg_queue_wait_s',
+                           'last_failure_at', 'latest_dlt_load_id'] %}
+        daily.{{ column }}{{ ',' if not loop.last }}
+        {%- endfor %}
     from changed_groups
     left join daily
         on changed_groups.day is not distinct from daily.day

@@ -32,7 +32,7 @@ impact as (
 window_bounds as (
 
     select
-        max(activity_at) - to_days({{ var('failure_window_days') }}) as window_start_at,
+        max(activity_at) - interval '1 day' * {{ var('failure_window_days') }} as window_start_at,
         max(activity_at) as window_end_at
 
     from runs
@@ -51,7 +51,7 @@ recent_failures as (
     cross join window_bounds
     where runs.is_failure
         and runs.activity_at >= window_bounds.window_start_at
-    group by all
+    group by 1
 
 ),
 
@@ -83,14 +83,17 @@ reached as (
 
 nearest as (
 
-    select
-        task_name,
-        impacted_table,
-        min(depth) as depth,
-        arg_min(written_table, depth) as written_table
-
-    from reached
-    group by all
+    -- the written table nearest to the impacted one (of several as near, the first by name)
+    select task_name, impacted_table, depth, written_table
+    from (
+        select
+            *,
+            row_number() over (
+                partition by task_name, impacted_table order by depth, written_table
+            ) as nearness_rank
+        from reached
+    ) as ranked
+    where nearness_rank = 1
 
 ),
 

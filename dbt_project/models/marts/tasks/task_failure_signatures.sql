@@ -61,13 +61,13 @@ signatures as (
         min(activity_at) as first_seen_at,
         max(activity_at) as last_seen_at,
         -- the latest failure's message (of two at the same time, the one with the greater task id)
-        arg_max(exception_message, (activity_at, task_id)) as sample_message,
+        {{ value_at_max('exception_message', ['activity_at', 'task_id']) }} as sample_message,
         count(distinct exception_message) as distinct_messages,
         string_agg(distinct exception_class_path, ', ' order by exception_class_path) as exception_class_paths,
         max(dlt_load_id) as latest_dlt_load_id
 
     from failures
-    group by all
+    group by 1, 2
 
 ),
 
@@ -75,7 +75,13 @@ final as (
 
     {% if incremental -%}
     -- every changed group; one whose failures all left it comes empty, and replace_groups deletes it
-    select changed_groups.task_name, changed_groups.exception_type, signatures.* exclude (task_name, exception_type)
+    select
+        changed_groups.task_name,
+        changed_groups.exception_type,
+        {%- for column in ['failures', 'first_seen_at', 'last_seen_at', 'sample_message', 'distinct_messages',
+                           'exception_class_paths', 'latest_dlt_load_id'] %}
+        signatures.{{ column }}{{ ',' if not loop.last }}
+        {%- endfor %}
     from changed_groups
     left join signatures
         on changed_groups.task_name is not distinct from signatures.task_name

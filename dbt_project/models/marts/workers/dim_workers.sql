@@ -16,16 +16,14 @@ summary as (
         max(snapshot_at) filter (where is_online) as last_online_at,
         max(heartbeat_at) as last_heartbeat_at,
         count(*) as snapshots,
-        count(*) filter (where is_online) / count(*) as online_ratio,
-        arg_max(is_online, snapshot_at) as is_online,
-        arg_max(pool_implementation, snapshot_at) as pool_implementation,
-        arg_max(pool_max_concurrency, snapshot_at) as pool_max_concurrency,
-        arg_max(queues, snapshot_at) as queues,
-        arg_max(processed_total, snapshot_at) as processed_total,
-        arg_max(broker_transport, snapshot_at) as broker_transport
+        cast(count(*) filter (where is_online) as double precision) / count(*) as online_ratio,
+        {%- for column in ['is_online', 'pool_implementation', 'pool_max_concurrency', 'queues', 'processed_total',
+                           'broker_transport'] %}
+        {{ value_at_max(column, ['snapshot_at']) }} as {{ column }}{{ ',' if not loop.last }}
+        {%- endfor %}
 
     from snapshots
-    group by all
+    group by 1
 
 )
 

@@ -16,11 +16,11 @@ hourly as (
         avg(messages) as avg_messages,
         max(messages) as max_messages,
         min(messages) as min_messages,
-        arg_max(messages, snapshot_at) as last_messages,
+        {{ value_at_max('messages', ['snapshot_at']) }} as last_messages,
         max(snapshot_at) as last_snapshot_at
 
     from snapshots
-    group by all
+    group by 1, 2
 
 )
 

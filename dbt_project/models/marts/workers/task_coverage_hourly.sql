@@ -21,7 +21,7 @@ hourly as (
         sum(attempts_loaded)::bigint as attempts_loaded
 
     from intervals
-    group by all
+    group by 1, 2
 
 ),
 
@@ -31,7 +31,8 @@ final as (
         *,
         greatest(attempts_processed - attempts_loaded, 0) as attempts_lost,
         greatest(attempts_loaded - attempts_processed, 0) as attempts_beyond_counter,
-        least(attempts_loaded, attempts_processed) / nullif(attempts_processed, 0) as coverage
+        cast(least(attempts_loaded, attempts_processed) as double precision) / nullif(attempts_processed, 0)
+            as coverage
 
     from hourly
 

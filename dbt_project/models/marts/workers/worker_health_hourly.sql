@@ -20,7 +20,7 @@ hourly as (
         worker,
         count(*) as snapshots,
         count(*) filter (where is_online) as online_snapshots,
-        count(*) filter (where is_online) / count(*) as online_ratio,
+        cast(count(*) filter (where is_online) as double precision) / count(*) as online_ratio,
         bool_and(is_online) as was_always_online,
         max(active_tasks) as max_active_tasks,
         avg(active_tasks) as avg_active_tasks,
@@ -29,7 +29,7 @@ hourly as (
         max(heartbeat_at) as last_heartbeat_at
 
     from snapshots
-    group by all
+    group by 1, 2
 
 ),
 
@@ -42,7 +42,7 @@ processed as (
         sum(processed_in_interval)::bigint as processed_in_hour
 
     from intervals
-    group by all
+    group by 1, 2
 
 ),
 

@@ -18,7 +18,7 @@ source as (
         ['timestamp', 'timestamptz'],
         ['eta', 'timestamptz'],
         ['expires', 'timestamptz'],
-        ['runtime', 'double'],
+        ['runtime', 'double precision'],
         ['retries', 'bigint'],
         ['exception', 'varchar'],
         ['traceback', 'varchar'],
