@@ -10,6 +10,7 @@ import re
 import socket
 import time
 
+import dagster as dg
 import pytest
 import requests
 from celery import states
@@ -21,6 +22,7 @@ from demo.stack import FLOWER_RELEASES, FlowerStack
 from demo.workload import flower_tasks, run_workload, start_lingering_task, wait_until_flower_shows_final
 from sources.flower import FlowerAuthError, FlowerUnreachableError, flower_source
 from sources.warehouse import make_pipeline
+from tests.fixtures.deployments import deployment
 from tests.test_flower_source import flower_tables, rows
 
 pytestmark = pytest.mark.integration
@@ -266,6 +268,41 @@ def test_a_worker_clock_two_hours_ahead_hides_no_other_task(release, tmp_path, m
 
         assert loaded_states(ahead + ordinary) == dict.fromkeys(ahead + ordinary, states.SUCCESS)
         assert rows("select count(*), count(distinct uuid) from flower.tasks") == [(13, 13)]
+
+
+def test_a_worker_clock_far_behind_is_caught_by_the_completeness_check(tmp_path, monkeypatch):
+    """The one loss the walk cannot avoid: a worker two hours behind stamps its new tasks below the line.
+    The pipeline says so itself: `every_task_in_flower_is_loaded` fails and names them."""
+    with FlowerStack(tmp_path / "stack") as stack:
+        for name, value in stack.source_env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("SOURCES__FLOWER__LOOKBACK_MINUTES", "1")
+        skew = {"LD_PRELOAD": libfaketime(), "FAKETIME": "-2h", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+        stack.start_worker(f"w3-behind@{socket.gethostname()}", "behind", skew)
+        send_without_sent_events(stack, 3, queue="behind")
+        assert completeness_after_a_load().passed  # the first load reads everything
+
+        late = send_without_sent_events(stack, 4, queue="behind")
+        check = completeness_after_a_load()
+
+    assert not check.passed
+    assert check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.metadata["missing"].value == 4
+    assert sorted(check.metadata["missing_sample"].value) == sorted(late)
+    assert "SOURCES__FLOWER__LOOKBACK_MINUTES" in check.description
+
+
+def completeness_after_a_load() -> dg.AssetCheckEvaluation:
+    """The Flower assets of the flower_load job and their checks, in process; the completeness verdict."""
+    job = deployment("flower").resolve_job_def("flower_load")
+    flower_assets = [key for key in job.asset_layer.selected_asset_keys if key.path[0] == "flower"]
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), asset_selection=flower_assets)
+    [check] = [
+        evaluation
+        for evaluation in result.get_asset_check_evaluations()
+        if evaluation.check_name == "every_task_in_flower_is_loaded"
+    ]
+    return check
 
 
 def test_a_string_utf8_cannot_encode_loads_replaced_and_says_where(stack, caplog):
