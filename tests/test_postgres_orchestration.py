@@ -16,6 +16,7 @@ import dagster as dg
 import pytest
 from pytest_httpserver import HTTPServer
 
+from orchestration.serve import initialise_storage
 from demo.sqlflow_standin import DEMO_USER_ID, DEMO_USERS, SQLFlowStandIn
 from tests.fixtures.deployments import deployment
 from tests.fixtures.postgres import PostgresWarehouse
@@ -70,6 +71,8 @@ def test_flower_and_sqlflow_loads_run_at_the_same_time_and_both_are_exact(
     take turns, and the marts hold every row."""
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
+    # two processes creating a new instance's sqlite tables at once collide; make serve does this too
+    initialise_storage(dagster_home)
     tasks = {**recorded_body("api_tasks_all_trimmed.json"), **{row["uuid"]: row for row in TASKS}}
     with HTTPServer() as flower, SQLFlowStandIn() as sqlflow:
         listing = TasksListedOnceSQLFlowLoads(tasks, sqlflow)
