@@ -29,6 +29,7 @@ from demo.dev import DEMO_SQL
 from demo.sqlflow_standin import DEMO_USERS, SQLFlowStandIn
 from demo.stack import FlowerStack, pids_in_group
 from demo.workload import flower_tasks, run_workload, send_noop_tasks, wait_until_flower_has, wait_until_idle
+from tests.fixtures.postgres import PostgresWarehouse
 from tests.holders import duckdb_held_open
 
 pytestmark = pytest.mark.integration
@@ -245,12 +246,17 @@ def assert_finished(warehouse: Path, load_id: str) -> None:
 # --- what the warehouse and the instance hold ------------------------------------------------------------
 
 
-def query(warehouse: Path, sql: str) -> list[tuple]:
+def query(warehouse: Path | PostgresWarehouse, sql: str) -> list[tuple]:
+    """The rows of `sql` in the DuckDB file at `warehouse`, or in a PostgreSQL warehouse."""
+    if isinstance(warehouse, PostgresWarehouse):
+        return warehouse.query(sql)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.sql(sql).fetchall()
 
 
-def assert_every_task_once_in_its_final_state(warehouse: Path, stack: FlowerStack, at_least: int = 0) -> None:
+def assert_every_task_once_in_its_final_state(
+    warehouse: Path | PostgresWarehouse, stack: FlowerStack, at_least: int = 0
+) -> None:
     expected = {uuid: task["state"] for uuid, task in flower_tasks(stack).items()}
     assert len(expected) >= at_least
     raw = query(warehouse, "select uuid, state from flower.tasks")
