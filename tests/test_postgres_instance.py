@@ -301,6 +301,8 @@ def test_serve_on_a_postgres_instance_runs_a_job_on_a_code_server_elsewhere(post
     assert any('"ASSET_MATERIALIZATION"' in event for event in events)
     assert {"SCHEDULER", "SENSOR", "QUEUED_RUN_COORDINATOR"} <= daemons
     assert sorted(path.name for path in tmp_path.rglob("*.db")) == []
+    # the run wrote its steps' stdout/stderr on its own machine, under the control machine's DAGSTER_HOME path
+    assert list((control_home / "storage" / run_id / "compute_logs").glob("*.out"))
     # no password in the instance's files, the logs of both machines or any event
     written = [path.read_bytes() for path in control_home.rglob("*") if path.is_file()]
     written += [serve_log.encode(), (tmp_path / "code_server.log").read_bytes(), "".join(events).encode()]
