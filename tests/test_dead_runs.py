@@ -7,7 +7,6 @@ dir shows when a run is mid-load (the run is then frozen with SIGSTOP before it 
 """
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -25,8 +24,8 @@ import duckdb
 import pytest
 import requests
 
-from demo.dev import DEMO_SQL
-from demo.sqlflow_standin import DEMO_USERS, SQLFlowStandIn
+from demo.dev import demo_source_env
+from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack, pids_in_group
 from demo.workload import flower_tasks, run_workload, send_noop_tasks, wait_until_flower_has, wait_until_idle
 from tests.fixtures.postgres import PostgresWarehouse
@@ -69,14 +68,9 @@ def env(stack, sqlflow, isolated_warehouse, tmp_path) -> dict[str, str]:
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "orchestration" / "dagster.yaml", home / "dagster.yaml")
-    user_id, secret_key = next(iter(DEMO_USERS.items()))
     return {
         **os.environ,
-        **stack.source_env(),
-        "SOURCES__SQLFLOW__BASE_URL": sqlflow.base_url,
-        "SOURCES__SQLFLOW__USER_ID": user_id,
-        "SOURCES__SQLFLOW__SECRET_KEY": secret_key,
-        "SOURCES__SQLFLOW__SQL_PATHS": json.dumps(DEMO_SQL),
+        **demo_source_env(stack, sqlflow),
         "DUCKDB_PATH": str(isolated_warehouse),
         "DAGSTER_HOME": str(home),
     }

@@ -1,7 +1,6 @@
 """End to end: a real Flower stack and the SQLFlow stand-in, the main job from the shell, exact marts; on a
 DuckDB warehouse (the default) and on PostgreSQL, from the same stack."""
 
-import json
 import os
 import subprocess
 import sys
@@ -13,8 +12,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from demo.dev import DEMO_SQL
-from demo.sqlflow_standin import DEMO_USERS, SQLFlowStandIn
+from demo.dev import demo_source_env
+from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack
 from demo.workload import WorkloadSummary, run_workload
 from tests.fixtures.postgres import PostgresWarehouse, new_warehouse
@@ -89,17 +88,10 @@ class MainJobRun:
 def sources(tmp_path_factory) -> Iterator[tuple[WorkloadSummary, dict[str, str], tuple[str, ...]]]:
     """A private Flower stack with the demo workload done and the SQLFlow stand-in: the workload, the
     source settings and their secrets. Both warehouses load the same stack."""
-    user_id, secret_key = next(iter(DEMO_USERS.items()))
     with FlowerStack(tmp_path_factory.mktemp("flower")) as flower, SQLFlowStandIn() as sqlflow:
         workload = run_workload(flower)
-        env = {
-            **flower.source_env(),
-            "SOURCES__SQLFLOW__BASE_URL": sqlflow.base_url,
-            "SOURCES__SQLFLOW__USER_ID": user_id,
-            "SOURCES__SQLFLOW__SECRET_KEY": secret_key,
-            "SOURCES__SQLFLOW__SQL_PATHS": json.dumps(DEMO_SQL),
-        }
-        yield workload, env, (flower.password, secret_key)
+        env = demo_source_env(flower, sqlflow)
+        yield workload, env, (flower.password, env["SOURCES__SQLFLOW__SECRET_KEY"])
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])

@@ -6,7 +6,6 @@ GraphQL runs to SUCCESS with exact rows in a PostgreSQL warehouse, and no passwo
 or event.
 """
 
-import json
 import logging
 import os
 import re
@@ -20,8 +19,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from demo.dev import DEMO_SQL
-from demo.sqlflow_standin import DEMO_USERS, SQLFlowStandIn
+from demo.dev import demo_source_env
+from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack, free_port
 from demo.workload import run_workload
 from orchestration.reaper import reap_dead_runs
@@ -89,52 +88,40 @@ def test_serve_creates_the_instance_tables_in_postgres_and_nothing_in_sqlite(ins
     assert sorted(path.name for path in home.rglob("*.db")) == []
 
 
-def unusable(home: Path, database: PostgresWarehouse, reason: str, fix: str, db_name: str = "") -> str:
-    where = f"{database.user}@{database.server.host}:{os.environ['DAGSTER_PG_PORT']}/{db_name or database.database}"
-    return (
-        f"Dagster's instance database postgresql://{where} cannot be used: {reason}. Fix {fix} "
-        f"(storage.postgres in {home / 'dagster.yaml'})."
-    )
+WRONG_PASSWORD = "Wr0ng-instance-pw"
 
 
-def test_a_wrong_instance_password_names_the_variable(instance_database, monkeypatch):
+@pytest.mark.parametrize(
+    "variable,value,reason,fix",
+    [
+        ("DAGSTER_PG_PASSWORD", WRONG_PASSWORD, 'password authentication failed for user "{user}"',
+         "DAGSTER_PG_PASSWORD or DAGSTER_PG_USERNAME"),
+        ("DAGSTER_PG_PORT", "{free_port}", "Connection refused", "DAGSTER_PG_HOST or DAGSTER_PG_PORT"),
+        ("DAGSTER_PG_DB", "no_such_dagster", 'database "no_such_dagster" does not exist', "DAGSTER_PG_DB"),
+    ],
+)  # fmt: skip
+def test_an_instance_database_it_cannot_use_is_one_line_naming_the_variable(
+    variable, value, reason, fix, instance_database, monkeypatch
+):
     home, database = instance_database
-    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "Wr0ng-instance-pw")
+    monkeypatch.setenv(variable, value.format(free_port=free_port()))
 
     with pytest.raises(ServeError) as error:
         initialise_storage(home)
 
-    assert str(error.value) == unusable(
-        home,
-        database,
-        f'password authentication failed for user "{database.user}"',
-        "DAGSTER_PG_PASSWORD or DAGSTER_PG_USERNAME",
-    )
+    assert_unusable(str(error.value), home, reason.format(user=database.user), fix)
     assert tables(database) == set()
 
 
-def test_an_instance_database_server_that_does_not_answer_names_host_and_port(instance_database, monkeypatch):
-    home, database = instance_database
-    monkeypatch.setenv("DAGSTER_PG_PORT", str(free_port()))
-
-    with pytest.raises(ServeError) as error:
-        initialise_storage(home)
-
-    reason = str(error.value).split(" cannot be used: ")[1].split(". Fix ")[0]
-    assert reason.startswith("Connection refused")
-    assert str(error.value) == unusable(home, database, reason, "DAGSTER_PG_HOST or DAGSTER_PG_PORT")
-
-
-def test_an_instance_database_that_does_not_exist_names_the_variable(instance_database, monkeypatch):
-    home, database = instance_database
-    monkeypatch.setenv("DAGSTER_PG_DB", "no_such_dagster")
-
-    with pytest.raises(ServeError) as error:
-        initialise_storage(home)
-
-    assert str(error.value) == unusable(
-        home, database, 'database "no_such_dagster" does not exist', "DAGSTER_PG_DB", "no_such_dagster"
+def assert_unusable(message: str, home: Path, reason: str, fix: str) -> None:
+    """The one line for an instance database serve cannot use: where (no password), why, what to fix."""
+    where = (
+        f"{os.environ['DAGSTER_PG_USERNAME']}@{os.environ['DAGSTER_PG_HOST']}:{os.environ['DAGSTER_PG_PORT']}/"
+        f"{os.environ['DAGSTER_PG_DB']}"
     )
+    assert message.startswith(f"Dagster's instance database postgresql://{where} cannot be used: {reason}")
+    assert message.endswith(f". Fix {fix} (storage.postgres in {home / 'dagster.yaml'}).")
+    assert "\n" not in message and os.environ["DAGSTER_PG_PASSWORD"] not in message
 
 
 def test_an_unset_instance_variable_is_named(instance_database, monkeypatch):
@@ -170,27 +157,24 @@ def test_a_url_whose_driver_is_not_installed_says_which_scheme_to_set(instance_d
     )
 
 
-def test_the_command_stops_on_a_wrong_instance_password_with_one_line(instance_database):
+def test_the_command_stops_on_a_wrong_instance_password_with_one_line(instance_database, monkeypatch):
     home, database = instance_database
-    wrong = "Wr0ng-instance-pw"
-    env = {**os.environ, **FLOWER_SETTINGS, "DAGSTER_HOME": str(home), "DAGSTER_PG_PASSWORD": wrong}
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", WRONG_PASSWORD)
+    env = {**os.environ, **FLOWER_SETTINGS, "DAGSTER_HOME": str(home)}
 
     completed = subprocess.run(
         [*SERVE, "--port", str(free_port())], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
     )
 
     assert completed.returncode == 1
-    assert completed.stderr == (
-        "taskline serve: "
-        + unusable(
-            home,
-            database,
-            f'password authentication failed for user "{database.user}"',
-            "DAGSTER_PG_PASSWORD or DAGSTER_PG_USERNAME",
-        )
-        + "\n"
+    assert completed.stderr.startswith("taskline serve: ") and completed.stderr.count("\n") == 1
+    assert_unusable(
+        completed.stderr.removeprefix("taskline serve: ").strip(),
+        home,
+        f'password authentication failed for user "{database.user}"',
+        "DAGSTER_PG_PASSWORD or DAGSTER_PG_USERNAME",
     )
-    assert wrong not in completed.stdout and database.password not in completed.stdout
+    assert database.password not in completed.stdout + completed.stderr
 
 
 def test_the_dead_run_reaper_leaves_runs_kept_in_postgres_alone(instance_database):
@@ -250,7 +234,6 @@ def test_serve_on_a_postgres_instance_runs_a_job_on_a_code_server_elsewhere(post
     instance = new_warehouse(postgres_server, "dagster")
     warehouse = new_warehouse(postgres_server)
     control_home = instance_home(tmp_path / "control_home")
-    user_id, secret_key = next(iter(DEMO_USERS.items()))
     without_settings = {
         name: value
         for name, value in os.environ.items()
@@ -261,11 +244,7 @@ def test_serve_on_a_postgres_instance_runs_a_job_on_a_code_server_elsewhere(post
         worker_env = {
             **without_settings,
             **instance_env(instance),
-            **flower.source_env(),
-            "SOURCES__SQLFLOW__BASE_URL": sqlflow.base_url,
-            "SOURCES__SQLFLOW__USER_ID": user_id,
-            "SOURCES__SQLFLOW__SECRET_KEY": secret_key,
-            "SOURCES__SQLFLOW__SQL_PATHS": json.dumps(DEMO_SQL),
+            **demo_source_env(flower, sqlflow),
             "TASKLINE_WAREHOUSE": "postgres",
             "DESTINATION__POSTGRES__CREDENTIALS": warehouse.url,
             "DUCKDB_PATH": str(tmp_path / "worker" / "warehouse.duckdb"),  # where dlt keeps its working state
