@@ -113,6 +113,22 @@ def test_an_instance_database_it_cannot_use_is_one_line_naming_the_variable(
     assert tables(database) == set()
 
 
+def test_a_user_who_may_not_create_dagster_tables_is_one_line(instance_database, monkeypatch):
+    home, database = instance_database
+    reader = f"{database.database}_reader"
+    database.server.execute(
+        f"create role {reader} login password 'reader-pw-123'",
+        f"grant connect on database {database.database} to {reader}",
+    )
+    monkeypatch.setenv("DAGSTER_PG_USERNAME", reader)
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "reader-pw-123")
+
+    with pytest.raises(ServeError) as error:
+        initialise_storage(home)
+
+    assert_unusable(str(error.value), home, "permission denied for schema public", "DAGSTER_PG_USERNAME")
+
+
 def assert_unusable(message: str, home: Path, reason: str, fix: str) -> None:
     """The one line for an instance database serve cannot use: where (no password), why, what to fix."""
     where = (
