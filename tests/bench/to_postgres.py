@@ -58,16 +58,14 @@ def copy_raw_tables(path: Path, url: str, schemas: tuple[str, ...] = ("flower", 
             cursor.execute("analyze")  # as autovacuum would soon after a load this size
 
 
-def merge_rows(path: Path, url: str, table: str, key: str, where: str, parameters: list) -> int:
+def merge_rows(path: Path, url: str, table: str, key: str, where: str) -> int:
     """The rows of `table` matching `where` in DuckDB, merged into PostgreSQL's `table` the way dlt merges
     (delete by `key`, insert); how many."""
     with duckdb.connect(str(path), read_only=True) as con, closing(psycopg2.connect(url)) as connection:
         con.execute("set TimeZone = 'UTC'")
         with connection.cursor() as cursor:
             cursor.execute(f"create temp table changed (like {table})")
-            copied = copy_rows(
-                con.execute(f"select * from {table} where {where}", parameters), cursor, "changed"
-            )
+            copied = copy_rows(con.sql(f"select * from {table} where {where}"), cursor, "changed")
             cursor.execute(f"delete from {table} where {key} in (select {key} from changed)")
             cursor.execute(f"insert into {table} select * from changed")
         connection.commit()
