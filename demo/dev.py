@@ -23,19 +23,23 @@ def demo_dagster_home() -> Path:
     return home
 
 
+def demo_source_env(flower: FlowerStack, sqlflow: SQLFlowStandIn) -> dict[str, str]:
+    """The env vars that point taskline at a local Flower stack and the SQLFlow stand-in (its first user)."""
+    user_id, secret_key = next(iter(DEMO_USERS.items()))
+    return {
+        **flower.source_env(),
+        "SOURCES__SQLFLOW__BASE_URL": sqlflow.base_url,
+        "SOURCES__SQLFLOW__USER_ID": user_id,
+        "SOURCES__SQLFLOW__SECRET_KEY": secret_key,
+        "SOURCES__SQLFLOW__SQL_PATHS": json.dumps(DEMO_SQL),
+    }
+
+
 @contextmanager
 def local_stack() -> Iterator[tuple[FlowerStack, dict[str, str]]]:
     """Flower (Redis + worker + Flower) and the SQLFlow stand-in, with the env vars that point taskline at them."""
-    user_id, secret_key = next(iter(DEMO_USERS.items()))
     with FlowerStack(ROOT / ".demo" / "flower") as flower, SQLFlowStandIn() as sqlflow:
-        env = {
-            **flower.source_env(),
-            "SOURCES__SQLFLOW__BASE_URL": sqlflow.base_url,
-            "SOURCES__SQLFLOW__USER_ID": user_id,
-            "SOURCES__SQLFLOW__SECRET_KEY": secret_key,
-            "SOURCES__SQLFLOW__SQL_PATHS": json.dumps(DEMO_SQL),
-        }
-        yield flower, env
+        yield flower, demo_source_env(flower, sqlflow)
 
 
 def main() -> None:

@@ -1,11 +1,13 @@
 """`make serve`: the Dagster UI and the daemon (schedules, sensors, queued runs) on your own configuration.
 
-    python -m orchestration.serve [--host HOST] [--port PORT]
+    python -m orchestration.serve [--host HOST] [--port PORT] [--workspace FILE]
 
 No demo stack: Flower and SQLFlow come from .dlt/ and SOURCES__* as for every run. Dagster keeps runs, event
-logs and schedule state in DAGSTER_HOME (default .dagster_home/ in the project); its dagster.yaml is yours:
-the settings taskline needs are added when missing, never overwritten. Ctrl-C or SIGTERM stops both
-processes and everything they started.
+logs and schedule state in DAGSTER_HOME (default .dagster_home/ in the project), or in the PostgreSQL database
+its dagster.yaml names (checked before anything starts); that file is yours: the settings taskline needs are
+added when missing, never overwritten. With --workspace (TASKLINE_WORKSPACE) naming code servers on other
+machines, the runs execute there and the sources are theirs. Ctrl-C or SIGTERM stops both processes and
+everything they started.
 """
 
 import argparse
@@ -22,6 +24,14 @@ from typing import Any
 
 import requests
 import yaml
+
+from orchestration.instance_storage import (
+    InstanceStorageError,
+    check_postgres_storage,
+    database_problem,
+    postgres_storage,
+)
+from sources.warehouse import connection_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKLINE_INSTANCE_SETTINGS = ROOT / "orchestration" / "dagster.yaml"
@@ -105,15 +115,28 @@ def ensure_instance_settings(home: Path) -> list[str]:
     return list(appended)
 
 
-def initialise_storage(home: Path) -> None:
-    """Create the instance's sqlite storages once, before two processes race to create them on a new home
-    (a concurrent first start leaves alembic with two heads)."""
+def initialise_storage(home: Path) -> str:
+    """Create the instance's storage once, before the webserver and the daemon race to create it (a concurrent
+    first start leaves sqlite's alembic with two heads; on PostgreSQL both create the same tables), after
+    checking that a PostgreSQL instance database answers. Returns where the instance keeps its runs."""
     from dagster import DagsterInstance
 
-    with DagsterInstance.from_config(str(home)) as instance:
-        instance.get_runs(limit=1)
-        instance.all_instigator_state()
-        instance.event_log_storage.get_latest_materialization_events([])
+    storage = postgres_storage(home)
+    try:
+        if storage is not None:
+            check_postgres_storage(storage)
+        with DagsterInstance.from_config(str(home)) as instance:
+            instance.get_runs(limit=1)
+            instance.all_instigator_state()
+            instance.event_log_storage.get_latest_materialization_events([])
+    except InstanceStorageError as error:
+        raise ServeError(str(error)) from None
+    except Exception as error:
+        refused = database_problem(error) if storage is not None else None
+        if refused is None:
+            raise
+        raise ServeError(str(storage.unusable(connection_problem(refused)))) from None
+    return f"PostgreSQL {storage.describe()}" if storage is not None else f"sqlite under {home}"
 
 
 def ensure_port_free(host: str, port: int) -> None:
@@ -192,24 +215,42 @@ def check_sources() -> None:
     )
 
 
-def serve(host: str, port: int, environ: dict[str, str]) -> int:
-    """Start webserver + daemon, wait until one exits or we are told to stop; returns the exit code."""
-    check_sources()
+def check_workspace(workspace: Path) -> None:
+    """Another workspace names code servers running elsewhere: their machines have the source settings."""
+    if not workspace.is_file():
+        raise ServeError(
+            f"the workspace {workspace} (--workspace or TASKLINE_WORKSPACE) is not a file: name a workspace.yaml."
+        )
+    print(f"Code locations: those of {workspace} (their code servers hold the source settings)")
+
+
+def serve(host: str, port: int, environ: dict[str, str], workspace: Path | None = None) -> int:
+    """Start webserver + daemon, wait until one exits or we are told to stop; returns the exit code. The code
+    is the project's (workspace.yaml), or that of the code servers another `workspace` names."""
+    if workspace is None:
+        check_sources()
+    else:
+        check_workspace(workspace)
     home = dagster_home(environ)
     added = ensure_instance_settings(home)
     ensure_port_free(host, port)
-    initialise_storage(home)
+    kept_in = initialise_storage(home)
     env = {**environ, "DAGSTER_HOME": str(home)}
     binaries = Path(sys.executable).parent
-    workspace = ["-w", str(ROOT / "workspace.yaml")]
+    workspace_option = ["-w", str(workspace or ROOT / "workspace.yaml")]
     url = f"http://{host}:{port}"
-    print(f"DAGSTER_HOME={home}" + (f" (added to its dagster.yaml: {', '.join(added)})" if added else ""))
+    print(
+        f"DAGSTER_HOME={home}: runs, events and schedules in {kept_in}"
+        + (f" (added to its dagster.yaml: {', '.join(added)})" if added else "")
+    )
     processes: list[subprocess.Popen] = []
     with stopped_on_signals():
         try:
-            processes.append(start([str(binaries / "dagster-daemon"), "run", *workspace], env))
+            processes.append(start([str(binaries / "dagster-daemon"), "run", *workspace_option], env))
             processes.append(
-                start([str(binaries / "dagster-webserver"), "-h", host, "-p", str(port), *workspace], env)
+                start(
+                    [str(binaries / "dagster-webserver"), "-h", host, "-p", str(port), *workspace_option], env
+                )
             )
             wait_until_ready(url, processes)
             print(
@@ -235,9 +276,15 @@ def main() -> None:
     )
     parser.add_argument("--host", default=os.environ.get("TASKLINE_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=os.environ.get("TASKLINE_PORT", "3000"))
+    parser.add_argument(
+        "--workspace",
+        type=lambda given: Path(given).expanduser().resolve(),
+        default=os.environ.get("TASKLINE_WORKSPACE") or None,
+        help="a workspace.yaml naming code servers on other machines (default: this project's code)",
+    )
     args = parser.parse_args()
     try:
-        sys.exit(serve(args.host, args.port, dict(os.environ)))
+        sys.exit(serve(args.host, args.port, dict(os.environ), args.workspace))
     except ServeError as error:
         sys.exit(f"taskline serve: {error}")
 

@@ -7,7 +7,6 @@ dir shows when a run is mid-load (the run is then frozen with SIGSTOP before it 
 """
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -25,10 +24,11 @@ import duckdb
 import pytest
 import requests
 
-from demo.dev import DEMO_SQL
-from demo.sqlflow_standin import DEMO_USERS, SQLFlowStandIn
+from demo.dev import demo_source_env
+from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack, pids_in_group
 from demo.workload import flower_tasks, run_workload, send_noop_tasks, wait_until_flower_has, wait_until_idle
+from tests.fixtures.postgres import PostgresWarehouse
 from tests.holders import duckdb_held_open
 
 pytestmark = pytest.mark.integration
@@ -68,14 +68,9 @@ def env(stack, sqlflow, isolated_warehouse, tmp_path) -> dict[str, str]:
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "orchestration" / "dagster.yaml", home / "dagster.yaml")
-    user_id, secret_key = next(iter(DEMO_USERS.items()))
     return {
         **os.environ,
-        **stack.source_env(),
-        "SOURCES__SQLFLOW__BASE_URL": sqlflow.base_url,
-        "SOURCES__SQLFLOW__USER_ID": user_id,
-        "SOURCES__SQLFLOW__SECRET_KEY": secret_key,
-        "SOURCES__SQLFLOW__SQL_PATHS": json.dumps(DEMO_SQL),
+        **demo_source_env(stack, sqlflow),
         "DUCKDB_PATH": str(isolated_warehouse),
         "DAGSTER_HOME": str(home),
     }
@@ -245,12 +240,17 @@ def assert_finished(warehouse: Path, load_id: str) -> None:
 # --- what the warehouse and the instance hold ------------------------------------------------------------
 
 
-def query(warehouse: Path, sql: str) -> list[tuple]:
+def query(warehouse: Path | PostgresWarehouse, sql: str) -> list[tuple]:
+    """The rows of `sql` in the DuckDB file at `warehouse`, or in a PostgreSQL warehouse."""
+    if isinstance(warehouse, PostgresWarehouse):
+        return warehouse.query(sql)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.sql(sql).fetchall()
 
 
-def assert_every_task_once_in_its_final_state(warehouse: Path, stack: FlowerStack, at_least: int = 0) -> None:
+def assert_every_task_once_in_its_final_state(
+    warehouse: Path | PostgresWarehouse, stack: FlowerStack, at_least: int = 0
+) -> None:
     expected = {uuid: task["state"] for uuid, task in flower_tasks(stack).items()}
     assert len(expected) >= at_least
     raw = query(warehouse, "select uuid, state from flower.tasks")

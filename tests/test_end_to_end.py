@@ -1,19 +1,22 @@
-"""End to end: a real Flower stack and the SQLFlow stand-in, the main job from the shell, exact marts."""
+"""End to end: a real Flower stack and the SQLFlow stand-in, the main job from the shell, exact marts; on a
+DuckDB warehouse (the default) and on PostgreSQL, from the same stack."""
 
-import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 
-from demo.dev import DEMO_SQL
-from demo.sqlflow_standin import DEMO_USERS, SQLFlowStandIn
+from demo.dev import demo_source_env
+from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack
-from demo.workload import run_workload
+from demo.workload import WorkloadSummary, run_workload
+from tests.fixtures.postgres import PostgresWarehouse, new_warehouse
 
 pytestmark = pytest.mark.integration
 
@@ -61,71 +64,91 @@ EXPECTED_IMPACT = [
 ]
 
 
+@dataclass
+class DuckDBWarehouse:
+    path: Path
+
+    def query(self, sql: str) -> list[tuple]:
+        with duckdb.connect(str(self.path), read_only=True) as con:
+            return con.sql(sql).fetchall()
+
+
+@dataclass
+class MainJobRun:
+    engine: str
+    workload: WorkloadSummary
+    warehouse: DuckDBWarehouse | PostgresWarehouse
+    duckdb_file: Path  # DUCKDB_PATH
+    dagster_home: Path
+    output: str  # everything the main job printed
+    secrets: tuple[str, ...]  # none may appear in the output or any Dagster event
+
+
 @pytest.fixture(scope="module")
-def main_job_run(tmp_path_factory):
-    """A private stack with the demo workload, then the main job run exactly as the README shows it."""
-    workdir = tmp_path_factory.mktemp("e2e")
+def sources(tmp_path_factory) -> Iterator[tuple[WorkloadSummary, dict[str, str], tuple[str, ...]]]:
+    """A private Flower stack with the demo workload done and the SQLFlow stand-in: the workload, the
+    source settings and their secrets. Both warehouses load the same stack."""
+    with FlowerStack(tmp_path_factory.mktemp("flower")) as flower, SQLFlowStandIn() as sqlflow:
+        workload = run_workload(flower)
+        env = demo_source_env(flower, sqlflow)
+        yield workload, env, (flower.password, env["SOURCES__SQLFLOW__SECRET_KEY"])
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def main_job_run(request, sources, tmp_path_factory) -> MainJobRun:
+    """The main job run exactly as the README shows it, into a new DuckDB file or a new PostgreSQL database
+    chosen by the settings a user sets."""
+    workload, source_env, secrets = sources
+    workdir = tmp_path_factory.mktemp(f"e2e_{request.param}")
     dagster_home = workdir / "dagster_home"
     dagster_home.mkdir()
-    warehouse = workdir / "warehouse.duckdb"
-    user_id, secret_key = next(iter(DEMO_USERS.items()))
-    with FlowerStack(workdir / "flower") as flower, SQLFlowStandIn() as sqlflow:
-        workload = run_workload(flower)
-        env = {
-            **os.environ,
-            **flower.source_env(),
-            "SOURCES__SQLFLOW__BASE_URL": sqlflow.base_url,
-            "SOURCES__SQLFLOW__USER_ID": user_id,
-            "SOURCES__SQLFLOW__SECRET_KEY": secret_key,
-            "SOURCES__SQLFLOW__SQL_PATHS": json.dumps(DEMO_SQL),
-            "DUCKDB_PATH": str(warehouse),
-            "DAGSTER_HOME": str(dagster_home),
-        }
-        completed = subprocess.run(MAIN_JOB, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    duckdb_file = workdir / "warehouse.duckdb"
+    env = {**os.environ, **source_env, "DUCKDB_PATH": str(duckdb_file), "DAGSTER_HOME": str(dagster_home)}
+    env.pop("TASKLINE_WAREHOUSE", None)  # DuckDB by default
+    warehouse = DuckDBWarehouse(duckdb_file)
+    if request.param == "postgres":
+        warehouse = new_warehouse(request.getfixturevalue("postgres_server"))
+        env.update(TASKLINE_WAREHOUSE="postgres", DESTINATION__POSTGRES__CREDENTIALS=warehouse.url)
+        secrets = (*secrets, warehouse.password, warehouse.server.password)
+    completed = subprocess.run(MAIN_JOB, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-4000:]
-    secrets = (flower.password, secret_key)
-    return workload, warehouse, dagster_home, completed.stdout + completed.stderr, secrets
-
-
-def query(warehouse: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.sql(sql).fetchall()
+    output = completed.stdout + completed.stderr
+    return MainJobRun(request.param, workload, warehouse, duckdb_file, dagster_home, output, secrets)
 
 
 def test_every_task_lands_once_with_its_final_state(main_job_run):
-    workload, warehouse, *_ = main_job_run
-    rows = query(warehouse, "select task_id, state, retries from marts.fct_task_runs")
-    assert len(rows) == len(workload.tasks) == 30
-    assert {task_id: state for task_id, state, _ in rows} == workload.expected_state_by_id()
-    assert query(
-        warehouse,
+    rows = main_job_run.warehouse.query("select task_id, state, retries from marts.fct_task_runs")
+    assert len(rows) == len(main_job_run.workload.tasks) == 30
+    assert {task_id: state for task_id, state, _ in rows} == main_job_run.workload.expected_state_by_id()
+    assert main_job_run.warehouse.query(
         "select count(*) filter (where is_failure), count(*) filter (where retries > 0) from marts.fct_task_runs",
     ) == [(4, 3)]
 
 
+def test_only_the_chosen_warehouse_is_written(main_job_run):
+    """On PostgreSQL nothing lands in a DuckDB file by mistake (DUCKDB_PATH is set in both runs)."""
+    assert main_job_run.duckdb_file.exists() == (main_job_run.engine == "duckdb")
+
+
 def test_failure_signatures_name_the_parsed_exceptions(main_job_run):
-    _, warehouse, *_ = main_job_run
-    rows = query(
-        warehouse,
+    rows = main_job_run.warehouse.query(
         "select task_name, exception_type, failures, sample_message from marts.task_failure_signatures order by 1, 2",
     )
     assert rows == EXPECTED_SIGNATURES
 
 
 def test_lineage_edges_from_jobs_and_files_resolve_to_real_tables(main_job_run):
-    _, warehouse, *_ = main_job_run
-    edges = query(
-        warehouse, "select distinct source_table, target_table from marts.lineage_table_edges order by 1, 2"
+    warehouse = main_job_run.warehouse
+    edges = warehouse.query(
+        "select distinct source_table, target_table from marts.lineage_table_edges order by 1, 2"
     )
     assert edges == EXPECTED_TABLE_EDGES
-    origins = query(warehouse, "select distinct origin_kind from marts.lineage_table_edges order by 1")
+    origins = warehouse.query("select distinct origin_kind from marts.lineage_table_edges order by 1")
     assert origins == [("job",), ("sql_file",)]
 
 
 def test_failure_impact_follows_the_lineage_downstream(main_job_run):
-    _, warehouse, *_ = main_job_run
-    rows = query(
-        warehouse,
+    rows = main_job_run.warehouse.query(
         "select task_name, impacted_table, depth, failures from marts.task_failure_impact order by 1, 3, 2",
     )
     assert [row[:3] for row in rows] == EXPECTED_IMPACT
@@ -133,8 +156,7 @@ def test_failure_impact_follows_the_lineage_downstream(main_job_run):
 
 
 def test_materialisations_report_rows_per_table_and_no_secret(main_job_run):
-    _, _, dagster_home, output, secrets = main_job_run
-    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+    with dg.DagsterInstance.from_config(str(main_job_run.dagster_home)) as instance:
         tasks = instance.get_latest_materialization_event(dg.AssetKey(["flower", "tasks"]))
         lineage = instance.get_latest_materialization_event(dg.AssetKey(["sqlflow", "job_lineage"]))
         mart = instance.get_latest_materialization_event(dg.AssetKey(["marts", "task_failure_impact"]))
@@ -152,6 +174,6 @@ def test_materialisations_report_rows_per_table_and_no_secret(main_job_run):
     }
     assert per_table["job_lineage"] == 3  # two successful jobs and the partial one; never the failed job
     assert mart is not None
-    for secret in secrets:
+    for secret in main_job_run.secrets:
         assert secret not in events_text
-        assert secret not in output
+        assert secret not in main_job_run.output

@@ -18,6 +18,7 @@ from orchestration.serve import (
     dagster_home,
     ensure_instance_settings,
     ensure_port_free,
+    serve,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,6 +105,17 @@ def test_a_source_configured_in_part_or_none_at_all_stops_before_anything_starts
     assert completed.stderr.startswith("taskline serve: " + message)
     assert "Traceback" not in completed.stdout + completed.stderr
     assert not (tmp_path / "home").exists()  # nothing created before the settings are right
+
+
+def test_a_workspace_that_is_not_a_file_is_a_clear_stop(tmp_path):
+    with pytest.raises(ServeError) as error:
+        serve("127.0.0.1", free_port(), {"DAGSTER_HOME": str(tmp_path / "home")}, tmp_path / "control.yaml")
+
+    assert str(error.value) == (
+        f"the workspace {tmp_path / 'control.yaml'} (--workspace or TASKLINE_WORKSPACE) is not a file: name a "
+        "workspace.yaml."
+    )
+    assert not (tmp_path / "home").exists()
 
 
 @pytest.mark.parametrize("problem", ["port in use", "DAGSTER_HOME is a file"])

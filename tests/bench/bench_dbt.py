@@ -1,6 +1,8 @@
-"""dbt build on a large synthetic warehouse: full, then incremental after 10,000 changed tasks, then unchanged.
+"""dbt build on a large synthetic warehouse: full, then incremental after 10,000 changed tasks, then unchanged;
+on DuckDB at 10,000,000 tasks, then on DuckDB and PostgreSQL side by side at 1,000,000.
 
-    python -m tests.bench.bench_dbt [--tasks 10000000] [--changes 10000] [--relationships 10000] [--keep DIR]
+    python -m tests.bench.bench_dbt [--tasks 10000000] [--postgres-tasks 1000000] [--changes 10000]
+                                    [--relationships 10000] [--keep DIR]
 
 The raw tables are generated in DuckDB with range() in the shape dlt loads them (contract column names and
 types; a load id per 15 minutes of task activity), then three `dbt build`s (models, seed and every test)
@@ -11,21 +13,32 @@ run, each in its own process:
      into successes, failures whose exception type changed);
   3. no change: the same build again.
 Prints their wall time, peak RSS and slowest nodes side by side. Targets: the incremental build <= 10 s
-and <= 1/10 of the full one. Not collected by pytest (the file name does not start with test_).
+and <= 1/10 of the full one.
+
+`--postgres-tasks` runs the same three builds at that size on DuckDB and on a throw-away PostgreSQL server
+(the tests' initdb/pg_ctl, tests/fixtures/postgres.py; fsync off, otherwise the server's defaults): the raw
+tables are generated in DuckDB as above and copied into PostgreSQL in the types dlt gives them there, and the
+changed tasks are merged into both. The dbt process's peak RSS leaves out PostgreSQL's own memory. Not
+collected by pytest (the file name does not start with test_).
 """
 
 import argparse
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import duckdb
 
-from tests.dbt_cli import dbt_command
+from tests.bench.to_postgres import copy_raw_tables, merge_rows
+from tests.dbt_cli import dbt_command, dbt_env
+from tests.fixtures.postgres import new_warehouse, running_server
 
 TASK_NAMES = [
     "etl.extract_orders",
@@ -272,7 +285,7 @@ def task_rows_sql(prefix: str, n: int, start: int, span: int, load_id: str) -> s
     )
 
 
-def change_tasks(path: Path, changes: int, loads: int = 4) -> None:
+def change_tasks(path: Path, changes: int, loads: int = 4) -> list[str]:
     """`changes` tasks new or changed in `loads` new loads, merged the way dlt merges (delete + insert by uuid):
     half new tasks received over the last three days, half changed ones (CHANGED_TASKS_SQL)."""
     # the history's last load is END_EPOCH + LOAD_EVERY_S
@@ -300,6 +313,7 @@ def change_tasks(path: Path, changes: int, loads: int = 4) -> None:
             [load_ids],
         ).fetchone()
     print(f"changed {counts[0]:,} tasks in {counts[1]} new loads")
+    return load_ids
 
 
 @dataclass
@@ -326,27 +340,59 @@ def family(unique_id: str, nodes: dict) -> str:
     )
 
 
-def build(name: str, path: Path, workdir: Path) -> Build:
-    env = {**os.environ, "DUCKDB_PATH": str(path)}
+def warehouse_env(path: Path, postgres_url: str | None = None) -> dict[str, str]:
+    """The environment of a dbt build on the DuckDB file at `path`, or on the PostgreSQL database at
+    `postgres_url` (dlt's setting, which taskline hands dbt as it does in a run)."""
+    if postgres_url is None:
+        settings = {"TASKLINE_WAREHOUSE": "duckdb"}
+    else:
+        settings = {"TASKLINE_WAREHOUSE": "postgres", "DESTINATION__POSTGRES__CREDENTIALS": postgres_url}
+    with mock.patch.dict(os.environ, settings):
+        return dbt_env(path)
+
+
+# Runs a command and writes its peak RSS (KiB) to a file. A child forked from this process counts this
+# process's memory (gigabytes after generating a warehouse) as its own until it execs; one forked from this
+# small one does not.
+PEAK_RSS_OF = (
+    "import resource, subprocess, sys; code = subprocess.call(sys.argv[2:]); "
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); sys.exit(code)"
+)
+
+
+def build(name: str, env: dict[str, str], workdir: Path) -> Build:
     log = workdir / f"dbt_{name.replace(' ', '_')}.log"
+    peak_rss_kib = workdir / "peak_rss_kib"
     started = time.perf_counter()
     with log.open("w") as out:
-        process = subprocess.Popen(
-            dbt_command("build", workdir), stdout=out, stderr=subprocess.STDOUT, env=env
-        )
-        _, status, usage = os.wait4(process.pid, 0)
+        command = [sys.executable, "-c", PEAK_RSS_OF, str(peak_rss_kib), *dbt_command("build", workdir)]
+        code = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     wall_s = time.perf_counter() - started
-    assert os.waitstatus_to_exitcode(status) == 0, f"dbt build ({name}) failed: see {log}"
+    assert code == 0, f"dbt build ({name}) failed: see {log}"
     run = json.loads((workdir / "target" / "run_results.json").read_text())
     nodes = json.loads((workdir / "target" / "manifest.json").read_text())["nodes"]
     by_family: dict[str, float] = {}
     for result in run["results"]:
         part = family(result["unique_id"], nodes)
         by_family[part] = by_family.get(part, 0.0) + result["execution_time"]
-    return Build(name, wall_s, usage.ru_maxrss / 1024, run["elapsed_time"], by_family, run["results"])
+    peak_rss_mb = int(peak_rss_kib.read_text()) / 1024
+    return Build(name, wall_s, peak_rss_mb, run["elapsed_time"], by_family, run["results"])
 
 
-def print_report(path: Path, builds: list[Build], top: int = 8) -> None:
+MARTS = (
+    "fct_task_runs",
+    "task_failure_daily",
+    "task_failure_signatures",
+    "lineage_column_edges",
+    "lineage_table_edges",
+    "lineage_impact",
+    "task_failure_impact",
+    "task_coverage_hourly",
+)
+
+
+def print_report(title: str, builds: list[Build], query: Callable[[str], list[tuple]], top: int = 8) -> None:
+    print(f"\n== {title}")
     families = sorted({part for done in builds for part in done.node_s_by_family})
     print(f"\n{'dbt build':<13}{'wall s':>8}{'start-up s':>12}{'nodes s':>9}{'peak RSS MB':>13}{'nodes':>7}")
     for done in builds:
@@ -372,22 +418,73 @@ def print_report(path: Path, builds: list[Build], top: int = 8) -> None:
         print(f"\nslowest {top} nodes, {done.name}:")
         for result in sorted(done.results, key=lambda result: result["execution_time"], reverse=True)[:top]:
             print(f"  {result['execution_time']:7.2f} s  {result['status']:<7} {result['unique_id']}")
-    with duckdb.connect(str(path), read_only=True) as con:
-        print()
-        for table in (
-            "fct_task_runs",
-            "task_failure_daily",
-            "task_failure_signatures",
-            "lineage_column_edges",
-            "lineage_table_edges",
-            "lineage_impact",
-            "task_failure_impact",
-            "task_coverage_hourly",
-        ):
-            count = con.execute(f"select count(*) from marts.{table}").fetchone()[0]
-            print(f"  marts.{table:<24} {count:>10,} rows")
-            # a mart left empty would time nothing: the synthetic data must reach every one
-            assert count > 0, f"marts.{table} is empty: the synthetic warehouse no longer matches the models"
+    print()
+    for table in MARTS:
+        count = query(f"select count(*) from marts.{table}")[0][0]
+        print(f"  marts.{table:<24} {count:>10,} rows")
+        # a mart left empty would time nothing: the synthetic data must reach every one
+        assert count > 0, f"marts.{table} is empty: the synthetic warehouse no longer matches the models"
+
+
+def print_side_by_side(runs: dict[str, list[Build]]) -> None:
+    """Wall seconds (and the dbt process's peak RSS) of each build, one column per warehouse."""
+    print("\n== side by side: wall s (dbt's peak RSS MB)")
+    print(f"{'dbt build':<13}" + "".join(f"{title:>28}" for title in runs))
+    for index, name in enumerate(done.name for done in next(iter(runs.values()))):
+        cells = [f"{builds[index].wall_s:.1f} ({builds[index].peak_rss_mb:.0f})" for builds in runs.values()]
+        print(f"{name:<13}" + "".join(f"{cell:>28}" for cell in cells))
+
+
+def duckdb_query(path: Path) -> Callable[[str], list[tuple]]:
+    def query(sql: str) -> list[tuple]:
+        with duckdb.connect(str(path), read_only=True) as con:
+            return con.execute(sql).fetchall()
+
+    return query
+
+
+def bench_duckdb(workdir: Path, tasks: int, changes: int, relationships: int) -> list[Build]:
+    """The three builds on a DuckDB warehouse of `tasks` tasks."""
+    path = workdir / "warehouse.duckdb"
+    path.unlink(missing_ok=True)
+    started = time.perf_counter()
+    generate_warehouse(path, tasks, relationships)
+    print(f"generation: {time.perf_counter() - started:.1f} s", flush=True)
+    env = warehouse_env(path)
+    builds = [build("full", env, workdir)]
+    change_tasks(path, changes)
+    builds += [build("incremental", env, workdir), build("no change", env, workdir)]
+    print_report(f"DuckDB, {tasks:,} tasks", builds, duckdb_query(path))
+    return builds
+
+
+def bench_both_engines(workdir: Path, tasks: int, changes: int, relationships: int) -> dict[str, list[Build]]:
+    """The same three builds on DuckDB and on a throw-away PostgreSQL server, from the same raw rows: generated
+    in DuckDB, copied into PostgreSQL, changed in DuckDB and the changed rows merged into PostgreSQL."""
+    path = workdir / "warehouse.duckdb"
+    path.unlink(missing_ok=True)
+    generate_warehouse(path, tasks, relationships)
+    with running_server() as server:
+        postgres = new_warehouse(server, "bench")
+        started = time.perf_counter()
+        copy_raw_tables(path, postgres.url)
+        print(f"copied into PostgreSQL {server.host}:{server.port}: {time.perf_counter() - started:.1f} s")
+        engines = {
+            "DuckDB": (warehouse_env(path), workdir / "duckdb", duckdb_query(path)),
+            "PostgreSQL": (warehouse_env(path, postgres.url), workdir / "postgres", postgres.query),
+        }
+        for _, target, _ in engines.values():
+            target.mkdir(exist_ok=True)
+        builds = {engine: [build("full", env, target)] for engine, (env, target, _) in engines.items()}
+        load_ids = change_tasks(path, changes)
+        merged = merge_rows(path, postgres.url, "flower.tasks", "uuid", f"_dlt_load_id in {tuple(load_ids)}")
+        print(f"merged the {merged:,} changed tasks into PostgreSQL")
+        for name in ("incremental", "no change"):
+            for engine, (env, target, _) in engines.items():
+                builds[engine].append(build(name, env, target))
+        for engine, (_, _, query) in engines.items():
+            print_report(f"{engine}, {tasks:,} tasks", builds[engine], query)
+    return {f"{engine} {tasks:,}": done for engine, done in builds.items()}
 
 
 def main() -> None:
@@ -395,22 +492,30 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--tasks", type=int, default=10_000_000)
+    parser.add_argument(
+        "--postgres-tasks",
+        type=int,
+        default=1_000_000,
+        help="then the same builds at this size on DuckDB and on PostgreSQL (0: DuckDB at --tasks only)",
+    )
     parser.add_argument("--changes", type=int, default=10_000)
     parser.add_argument("--relationships", type=int, default=10_000)
-    parser.add_argument("--keep", type=Path, help="generate and keep the warehouse in this directory")
+    parser.add_argument("--keep", type=Path, help="generate and keep the warehouses in this directory")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="taskline-bench-") as scratch:
         workdir = args.keep or Path(scratch)
-        workdir.mkdir(parents=True, exist_ok=True)
-        path = workdir / "warehouse.duckdb"
-        path.unlink(missing_ok=True)
-        started = time.perf_counter()
-        generate_warehouse(path, args.tasks, args.relationships)
-        print(f"generation: {time.perf_counter() - started:.1f} s", flush=True)
-        builds = [build("full", path, workdir)]
-        change_tasks(path, args.changes)
-        builds += [build("incremental", path, workdir), build("no change", path, workdir)]
-        print_report(path, builds)
+        runs = {}
+        if args.tasks:
+            (workdir / "duckdb").mkdir(parents=True, exist_ok=True)
+            runs[f"DuckDB {args.tasks:,}"] = bench_duckdb(
+                workdir / "duckdb", args.tasks, args.changes, args.relationships
+            )
+        if args.postgres_tasks:
+            (workdir / "both").mkdir(parents=True, exist_ok=True)
+            runs |= bench_both_engines(
+                workdir / "both", args.postgres_tasks, args.changes, args.relationships
+            )
+        print_side_by_side(runs)
 
 
 if __name__ == "__main__":

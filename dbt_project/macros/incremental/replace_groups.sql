@@ -5,8 +5,8 @@
     a null `latest_dlt_load_id`: a touched group that no longer has any run (its runs all moved to other
     days or groups) comes as such an empty row, and so leaves the table.
 
-    Keys compare null-safe (`is not distinct from`): a null task name is a group too. dbt-duckdb's own
-    delete+insert compares with `=`, which would keep the old null-keyed row beside the new one.
+    Keys compare null-safe (same_group): a null task name is a group too. dbt-duckdb's own delete+insert
+    compares with `=`, which would keep the old null-keyed row beside the new one.
 -#}
 {% macro get_incremental_replace_groups_sql(arg_dict) %}
     {%- set target = arg_dict['target_relation'] -%}
@@ -17,10 +17,7 @@
 
     delete from {{ target }} as existing
     using (select distinct {{ keys | join(', ') }} from {{ new_rows }}) as touched
-    where
-    {%- for key in keys %}
-        existing.{{ key }} is not distinct from touched.{{ key }}{{ ' and' if not loop.last }}
-    {%- endfor %};
+    where {{ same_group('existing', 'touched', keys) }};
 
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ new_rows }}
