@@ -26,8 +26,8 @@ import duckdb
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
-from demo.dev import DEMO_SQL
-from demo.sqlflow_standin import DEMO_USERS, SQLFlowStandIn
+from demo.dev import demo_source_env
+from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack, free_port
 from demo.workload import run_workload, wait_until_flower_shows_final
 from tests.test_dead_runs import StallingProxy, assert_every_task_once_in_its_final_state
@@ -79,7 +79,6 @@ def readme_block(marker: str) -> str:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory) -> Iterator[Service]:
     workdir = tmp_path_factory.mktemp("service")
-    user_id, secret_key = next(iter(DEMO_USERS.items()))
     with (
         FlowerStack(workdir / "flower") as flower,
         SQLFlowStandIn() as sqlflow,
@@ -89,13 +88,9 @@ def service(tmp_path_factory) -> Iterator[Service]:
         run_workload(flower)
         env = {
             **os.environ,
-            **flower.source_env(),
+            **demo_source_env(flower, sqlflow),
             "SOURCES__FLOWER__BASE_URL": proxy.base_url,
             "SOURCES__FLOWER__PAGE_SIZE": "20",
-            "SOURCES__SQLFLOW__BASE_URL": sqlflow.base_url,
-            "SOURCES__SQLFLOW__USER_ID": user_id,
-            "SOURCES__SQLFLOW__SECRET_KEY": secret_key,
-            "SOURCES__SQLFLOW__SQL_PATHS": json.dumps(DEMO_SQL),
             "DUCKDB_PATH": str(workdir / "warehouse.duckdb"),
             "DAGSTER_HOME": str(workdir / "dagster_home"),
             "TASKLINE_DOCS_DIR": str(workdir / "docs"),

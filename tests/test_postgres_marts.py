@@ -62,7 +62,7 @@ def copy_raw_tables(duckdb_path: Path, postgres: PostgresWarehouse, monkeypatch:
                 [name],
             ).fetchall()
             tables = {
-                table: con.execute(f'select * from {name}."{table}"').to_arrow_table() for (table,) in names
+                table: con.sql(f'select * from {name}."{table}"').to_arrow_table() for (table,) in names
             }
         monkeypatch.setenv("TASKLINE_WAREHOUSE", "postgres")
         monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", postgres.url)

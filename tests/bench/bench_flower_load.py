@@ -10,7 +10,6 @@ run's own start and end, with its steps. Target: under 30 s on 2 cores. Not coll
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -21,8 +20,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from demo.dev import DEMO_SQL
-from demo.sqlflow_standin import DEMO_USERS, SQLFlowStandIn
+from demo.dev import demo_source_env
+from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack
 from demo.workload import run_workload
 from tests.bench.bench_dbt import DAY_S, END_EPOCH, EXCEPTIONS, HISTORY_LOAD_ID, TASK_NAMES, task_rows_sql
@@ -83,16 +82,11 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_flower_load_") as scratch:
         workdir = Path(scratch)
-        user_id, secret_key = next(iter(DEMO_USERS.items()))
         with FlowerStack(workdir / "stack") as flower, SQLFlowStandIn() as sqlflow:
             run_workload(flower)
             env = {
                 **os.environ,
-                **flower.source_env(),
-                "SOURCES__SQLFLOW__BASE_URL": sqlflow.base_url,
-                "SOURCES__SQLFLOW__USER_ID": user_id,
-                "SOURCES__SQLFLOW__SECRET_KEY": secret_key,
-                "SOURCES__SQLFLOW__SQL_PATHS": json.dumps(DEMO_SQL),
+                **demo_source_env(flower, sqlflow),
                 "DUCKDB_PATH": str(workdir / "warehouse.duckdb"),
                 "DAGSTER_HOME": str(workdir / "dagster_home"),
                 "TASKLINE_DOCS_DIR": str(workdir / "docs"),
