@@ -18,8 +18,11 @@ UNFINISHED_STATUSES = [
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
-# /proc start times are exact to a clock tick; a reused pid starts long after the run did
-START_TOLERANCE_S = 1.0
+# A process's start time comes from the boot clock, which drifts from the wall clock of the run's start
+# (NTP slewing; a paused or snapshotted VM: 4 s within one run here, enough for a tolerance of 1 s to mark
+# that live run failed). A pid reused within a minute of the run's start would need the run dead and the pid space wrapped
+# within that minute.
+START_TOLERANCE_S = 60.0
 
 
 def reap_dead_runs(instance: dg.DagsterInstance, log: logging.Logger) -> list[str]:

@@ -85,6 +85,14 @@ def test_a_pid_reused_by_a_newer_process_does_not_keep_a_dead_run_alive(instance
     assert status(instance, run_id) == dg.DagsterRunStatus.FAILURE
 
 
+def test_a_live_run_is_left_alone_when_the_clocks_disagree_by_seconds(instance, sleeper):
+    # the wall clock stepped 30 s ahead of the boot clock since the run started (a paused VM): the run's
+    # recorded start now looks half a minute older than its process
+    run_id = started_run(instance, sleeper.pid, time.time() - 30)
+    assert reap_dead_runs(instance, log) == []
+    assert status(instance, run_id) == dg.DagsterRunStatus.STARTED
+
+
 def test_a_launched_run_not_yet_started_is_left_alone(instance):
     run = instance.add_run(dg.DagsterRun(job_name="flower_load", status=dg.DagsterRunStatus.STARTING))
     assert reap_dead_runs(instance, log) == []
