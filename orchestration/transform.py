@@ -27,7 +27,7 @@ from dagster_dbt import (
 from dbt.version import __version__ as dbt_core_version
 from packaging import version
 
-from orchestration.locations import DBT_PROJECT_DIR, DOCS_DIR
+from orchestration.locations import DBT_PROJECT_DIR, DOCS_DIR, WITHOUT_UNIT_TESTS
 from orchestration.writer import writing_the_warehouse
 from sources.warehouse import DBT_SCHEMAS, is_postgres, make_pipeline, publish_warehouse_settings
 
@@ -173,10 +173,7 @@ def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh_docs: 
     PostgreSQL dbt builds take turns (two would collide replacing the same tables) while loads go on."""
     publish_warehouse_settings()  # as set now: a run may start long after the code location loaded
     with writing_the_warehouse(context, turn="dbt build", schemas=DBT_SCHEMAS):
-        # dbt unit tests check the SQL, not the data: `make test` runs them, a scheduled build need not
-        invocation = dbt.cli(
-            ["build", "--exclude-resource-type", "unit_test"], context=context, raise_on_error=False
-        )
+        invocation = dbt.cli(["build", *WITHOUT_UNIT_TESTS], context=context, raise_on_error=False)
         try:
             yield from invocation.stream().fetch_row_counts().fetch_column_metadata()
         finally:

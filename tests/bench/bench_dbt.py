@@ -37,6 +37,7 @@ from unittest import mock
 
 import duckdb
 
+from orchestration.locations import WITHOUT_UNIT_TESTS
 from tests.bench.to_postgres import copy_raw_tables, merge_rows
 from tests.dbt_cli import dbt_command, dbt_env
 from tests.fixtures.postgres import new_warehouse, running_server
@@ -361,16 +362,12 @@ PEAK_RSS_OF = (
 )
 
 
-# as the Dagster jobs build (orchestration/transform.py): dbt unit tests are left to make test
-SCHEDULED_BUILD = ("--exclude-resource-type", "unit_test")
-
-
 def build(name: str, env: dict[str, str], workdir: Path) -> Build:
     log = workdir / f"dbt_{name.replace(' ', '_')}.log"
     peak_rss_kib = workdir / "peak_rss_kib"
     started = time.perf_counter()
     with log.open("w") as out:
-        dbt_build = dbt_command("build", workdir, *SCHEDULED_BUILD)
+        dbt_build = dbt_command("build", workdir, *WITHOUT_UNIT_TESTS)
         command = [sys.executable, "-c", PEAK_RSS_OF, str(peak_rss_kib), *dbt_build]
         code = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     wall_s = time.perf_counter() - started
