@@ -62,6 +62,15 @@ def run_job(definitions: dg.Definitions, job: str) -> dg.ExecuteInProcessResult:
     return definitions.resolve_job_def(job).execute_in_process(instance=dg.DagsterInstance.ephemeral())
 
 
+def materialization(result: dg.ExecuteInProcessResult, *key: str) -> dict:
+    [event] = [
+        event.materialization.metadata
+        for event in result.get_asset_materialization_events()
+        if event.materialization.asset_key == dg.AssetKey(list(key))
+    ]
+    return event
+
+
 def rows(warehouse: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.sql(sql).fetchall()
@@ -86,6 +95,15 @@ def test_flower_only_is_green_on_an_empty_warehouse_and_says_sqlflow_is_left_out
 
     assert result.success
     assert count(isolated_warehouse, "fct_task_runs") == len(workload.tasks)
+    # every materialisation carries what the UI shows: a table's row count, a model's columns with their types
+    fct_task_runs = materialization(result, "marts", "fct_task_runs")
+    assert fct_task_runs["dagster/row_count"].value == len(workload.tasks)
+    columns = {column.name: column for column in fct_task_runs["dagster/column_schema"].schema.columns}
+    assert columns["received_at"].type == "TIMESTAMP WITH TIME ZONE"
+    assert columns["received_at"].description.startswith("When a worker received the task")
+    staged = materialization(result, "staging", "stg_flower__tasks")
+    assert "dagster/row_count" not in staged  # a view: counting it would run its query
+    assert "task_id" in {column.name for column in staged["dagster/column_schema"].schema.columns}
     assert [count(isolated_warehouse, mart) for mart in LINEAGE_MARTS] == [0, 0, 0]  # built, empty
     assert (
         rows(
