@@ -26,6 +26,16 @@ def test_pipelines_write_the_file_named_by_duckdb_path(isolated_warehouse):
     assert publish_warehouse_path() == isolated_warehouse
 
 
+def test_loads_run_duckdb_in_bounded_memory(isolated_warehouse):
+    """.dlt/config.toml caps a load's DuckDB (merges spill beyond it), so a load's peak does not grow with the
+    number of tasks it merges (`make bench` measures it)."""
+    with make_pipeline("flower").sql_client() as client:
+        [(memory_limit, threads)] = client.execute_sql(
+            "select current_setting('memory_limit'), current_setting('threads')"
+        )
+    assert (memory_limit, threads) == ("30.5 MiB", 1)
+
+
 def test_a_locked_warehouse_names_the_file_and_the_holding_process(isolated_warehouse):
     make_pipeline("flower").run([{"id": 1}], table_name="probe")
     with (
