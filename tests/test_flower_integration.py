@@ -12,16 +12,15 @@ import time
 
 import dagster as dg
 import pytest
-import requests
 from celery import states
 from dlt.pipeline.exceptions import PipelineStepFailed
-from werkzeug import Request, Response
 
 from demo.celery_app import make_app
 from demo.stack import FLOWER_RELEASES, FlowerStack
 from demo.workload import flower_tasks, run_workload, start_lingering_task, wait_until_flower_shows_final
 from sources.flower import FlowerAuthError, FlowerUnreachableError, flower_source
 from sources.warehouse import make_pipeline
+from tests.fixtures.counting_proxy import CountingProxy
 from tests.fixtures.deployments import deployment
 from tests.test_flower_source import flower_tables, rows
 
@@ -34,32 +33,6 @@ def stack(flower_stack, monkeypatch):
     for name, value in flower_stack.source_env().items():
         monkeypatch.setenv(name, value)
     return flower_stack
-
-
-class CountingProxy:
-    """A real HTTP hop in front of Flower that records every request passing through (nothing is mocked)."""
-
-    def __init__(self, httpserver, upstream: str):
-        self.server = httpserver
-        self.upstream = upstream
-        httpserver.expect_request(re.compile("/.*")).respond_with_handler(self._forward)
-
-    @property
-    def base_url(self) -> str:
-        return self.server.url_for("").rstrip("/")
-
-    def _forward(self, request: Request) -> Response:
-        answer = requests.get(
-            self.upstream + request.full_path,
-            headers={"Authorization": request.headers.get("Authorization", "")},
-            timeout=30,
-        )
-        return Response(
-            answer.content, status=answer.status_code, content_type=answer.headers["Content-Type"]
-        )
-
-    def requests_to(self, path: str) -> list[str]:
-        return [request.query_string.decode() for request, _ in self.server.log if request.path == path]
 
 
 def load(**options) -> None:

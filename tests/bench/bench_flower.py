@@ -26,7 +26,7 @@ from pytest_httpserver import HTTPServer
 
 from demo.stack import FlowerStack
 from demo.workload import send_noop_tasks, wait_until_flower_has, wait_until_idle
-from tests.test_flower_integration import CountingProxy
+from tests.fixtures.counting_proxy import CountingProxy
 
 PAGE_SIZE = 1000
 FILL_TIMEOUT_S = 1800
