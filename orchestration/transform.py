@@ -6,11 +6,13 @@ Each step adds row counts and column schemas to its materialisations; the last o
 docs that `make docs` serves, in the same process, while it holds the warehouse.
 """
 
+import fcntl
 import hashlib
 import json
 import os
 import sys
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -117,12 +119,25 @@ def raise_for_dbt(invocation: DbtCliInvocation) -> None:
     )
 
 
+@contextmanager
+def parsing_turn() -> Iterator[None]:
+    """One process at a time checks and rewrites the manifest: code locations loading together (the webserver
+    and the daemon, two jobs started at once) would otherwise read it while another writes it."""
+    PARSED_FOR.parent.mkdir(parents=True, exist_ok=True)
+    with PARSED_FOR.with_name(".parse.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
 # No manual dbt step on a fresh clone: `dbt parse` (no database connection) writes the manifest when needed
-if manifest_is_stale(dbt_project):
-    raise_for_dbt(
-        dbt_cli.cli(["parse", "--quiet"], target_path=dbt_project.target_path, raise_on_error=False).wait()
-    )
-    PARSED_FOR.write_text(parsed_for())
+with parsing_turn():
+    if manifest_is_stale(dbt_project):
+        raise_for_dbt(
+            dbt_cli.cli(
+                ["parse", "--quiet"], target_path=dbt_project.target_path, raise_on_error=False
+            ).wait()
+        )
+        PARSED_FOR.write_text(parsed_for())
 
 
 class LayerTranslator(DagsterDbtTranslator):
