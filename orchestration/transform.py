@@ -6,13 +6,11 @@ Each step adds row counts and column schemas to its materialisations; the last o
 docs that `make docs` serves, in the same process, while it holds the warehouse.
 """
 
-import fcntl
 import hashlib
 import json
 import os
 import sys
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,7 @@ from packaging import version
 
 from orchestration.locations import DBT_PROJECT_DIR, DOCS_DIR, WITHOUT_UNIT_TESTS
 from orchestration.writer import writing_the_warehouse
-from sources.warehouse import DBT_SCHEMAS, make_pipeline, publish_warehouse_settings
+from sources.warehouse import DBT_SCHEMAS, make_pipeline, publish_warehouse_settings, taking_turns
 
 # the dbt installed beside this interpreter: `.venv/bin/dagster` runs without .venv/bin on the PATH
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
@@ -119,18 +117,10 @@ def raise_for_dbt(invocation: DbtCliInvocation) -> None:
     )
 
 
-@contextmanager
-def parsing_turn() -> Iterator[None]:
-    """One process at a time checks and rewrites the manifest: code locations loading together (the webserver
-    and the daemon, two jobs started at once) would otherwise read it while another writes it."""
-    PARSED_FOR.parent.mkdir(parents=True, exist_ok=True)
-    with PARSED_FOR.with_name(".parse.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        yield
-
-
-# No manual dbt step on a fresh clone: `dbt parse` (no database connection) writes the manifest when needed
-with parsing_turn():
+# No manual dbt step on a fresh clone: `dbt parse` (no database connection) writes the manifest when needed.
+# One process at a time: code locations loading together (the webserver and the daemon, two jobs started at
+# once) would otherwise read the manifest while another writes it.
+with taking_turns(PARSED_FOR.with_name(".parse.lock")):
     if manifest_is_stale(dbt_project):
         raise_for_dbt(
             dbt_cli.cli(

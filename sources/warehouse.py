@@ -2,8 +2,11 @@
 PostgreSQL (TASKLINE_WAREHOUSE=postgres) at dlt's own DESTINATION__POSTGRES__CREDENTIALS. dlt resolves
 the setting once here; dbt gets the same connection through the environment of its process."""
 
+import fcntl
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dlt
@@ -148,12 +151,24 @@ def make_pipeline(name: str) -> dlt.Pipeline:
     else:
         destination = dlt.destinations.duckdb(str(path))
         pipelines_dir = path.parent / ".dlt_pipelines"
-    return dlt.pipeline(
-        pipeline_name=name,
-        destination=destination,
-        dataset_name=name,
-        pipelines_dir=str(pipelines_dir),
-    )
+    # a new pipeline empties its working dir: processes creating it together (the webserver's and the daemon's
+    # code servers on a fresh deployment) would delete each other's files
+    with taking_turns(pipelines_dir / f".{name}.lock"):
+        return dlt.pipeline(
+            pipeline_name=name,
+            destination=destination,
+            dataset_name=name,
+            pipelines_dir=str(pipelines_dir),
+        )
+
+
+@contextmanager
+def taking_turns(lock: Path) -> Iterator[None]:
+    """One process at a time, across processes (an OS file lock, released when its holder ends)."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        yield
 
 
 def unusable(credentials: PostgresCredentials, reason: str) -> WarehouseUnavailableError:

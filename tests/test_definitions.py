@@ -1,10 +1,6 @@
 """The Dagster code location: asset keys, groups, lineage edges, checks, jobs, schedules and sensors."""
 
-import fcntl
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -13,6 +9,7 @@ import yaml
 
 from orchestration.transform import DBT_STEPS, PARSED_FOR, dbt_project, parsed_for
 from tests.fixtures.deployments import deployment
+from tests.holders import waiting_for_its_turn
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -190,27 +187,8 @@ def test_a_code_location_loading_while_another_parses_waits_for_the_manifest():
     another loading the code location waits for its turn instead of reading a half-written manifest, then
     loads what the first one wrote."""
     PARSED_FOR.write_text("parsed for another warehouse")
-    lock = PARSED_FOR.with_name(".parse.lock")
-    with lock.open("w") as parsing:
-        fcntl.flock(parsing, fcntl.LOCK_EX)  # this test is the process parsing
-        loader = subprocess.Popen(
-            [sys.executable, "-c", "import orchestration.definitions"],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        deadline = time.monotonic() + 120
-        while not waits_for(lock) and loader.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert waits_for(lock), "the loader did not wait for the parse in progress"
+    loader = waiting_for_its_turn(PARSED_FOR.with_name(".parse.lock"), "import orchestration.definitions")
     output = loader.communicate(timeout=300)[0]
     assert loader.returncode == 0, output[-4000:]
     assert PARSED_FOR.read_text() == parsed_for()
     assert json.loads(dbt_project.manifest_path.read_text())["nodes"]
-
-
-def waits_for(path: Path) -> bool:
-    """Whether a process is blocked on an flock of `path` (/proc/locks marks waiters with `->`)."""
-    inode = f":{path.stat().st_ino} "
-    return any("->" in line and inode in line for line in Path("/proc/locks").read_text().splitlines())

@@ -16,7 +16,7 @@ from sources.warehouse import (
     make_pipeline,
     publish_warehouse_path,
 )
-from tests.holders import duckdb_held_open
+from tests.holders import duckdb_held_open, waiting_for_its_turn
 
 
 def test_pipelines_write_the_file_named_by_duckdb_path(isolated_warehouse):
@@ -34,6 +34,18 @@ def test_loads_run_duckdb_in_bounded_memory(isolated_warehouse):
             "select current_setting('memory_limit'), current_setting('threads')"
         )
     assert (memory_limit, threads) == ("30.5 MiB", 1)
+
+
+def test_processes_creating_the_same_pipeline_take_turns(isolated_warehouse):
+    """A new dlt pipeline empties its working dir: the code servers of the webserver and the daemon creating it
+    together on a fresh deployment deleted each other's state file. The second waits for the first."""
+    lock = isolated_warehouse.parent / ".dlt_pipelines" / ".flower.lock"
+    creator = waiting_for_its_turn(
+        lock, "from sources.warehouse import make_pipeline; make_pipeline('flower')"
+    )
+    output = creator.communicate(timeout=120)[0]
+    assert creator.returncode == 0, output[-3000:]
+    assert (lock.parent / "flower" / "state.json").exists()
 
 
 def test_a_locked_warehouse_names_the_file_and_the_holding_process(isolated_warehouse):
