@@ -152,7 +152,15 @@ def ensure_port_free(host: str, port: int) -> None:
 
 def start(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
     """A child in its own process group, so stopping it also stops the code servers it spawns."""
-    return subprocess.Popen(argv, env=env, cwd=ROOT, start_new_session=True)
+    return subprocess.Popen(argv, env=env, cwd=ROOT, start_new_session=True, preexec_fn=default_stop_signals)
+
+
+def default_stop_signals() -> None:
+    """SIGINT and SIGTERM as a terminal gives them. A shell's background job (`nohup make serve &` in a
+    script) inherits SIGINT ignored, and Dagster's processes map SIGTERM to whatever SIGINT does: they would
+    ignore the SIGTERM that stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def stop(processes: list[subprocess.Popen]) -> None:

@@ -24,7 +24,7 @@ from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack, free_port
 from demo.workload import run_workload
 from orchestration.reaper import reap_dead_runs
-from orchestration.serve import ServeError, initialise_storage
+from orchestration.serve import ServeError, default_stop_signals, initialise_storage
 from tests.fixtures.postgres import PostgresWarehouse, new_warehouse
 from tests.test_dead_runs import assert_every_task_once_in_its_final_state
 from tests.test_http_management import NEVER, served, wait_for_status
@@ -226,6 +226,7 @@ class code_server:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=default_stop_signals,
             )
         deadline = time.monotonic() + 240
         while not port_open(self.port):

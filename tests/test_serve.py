@@ -137,6 +137,20 @@ def test_the_command_stops_with_one_line_and_no_traceback(problem, tmp_path):
     assert "Traceback" not in completed.stdout + completed.stderr
 
 
+def ignores_sigterm(pid: int) -> bool:
+    """Whether the process ignores SIGTERM (bit 15 - 1 of SigIgn in /proc/<pid>/status)."""
+    [ignored] = [
+        line.split()[1]
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if line.startswith("SigIgn:")
+    ]
+    return bool(int(ignored, 16) & 1 << (signal.SIGTERM - 1))
+
+
+def resource_tracker(pid: int) -> bool:
+    return b"multiprocessing.resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
 def processes_with_home(home: Path) -> list[int]:
     """Live processes whose environment carries DAGSTER_HOME=home (the webserver, daemon, code servers)."""
     marker = f"DAGSTER_HOME={home}".encode()
@@ -162,6 +176,7 @@ def test_serve_starts_webserver_and_daemon_and_sigterm_stops_everything(tmp_path
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as `nohup make serve &` starts it
     )
     try:
         lines = []
@@ -171,6 +186,11 @@ def test_serve_starts_webserver_and_daemon_and_sigterm_stops_everything(tmp_path
                 break
         assert f"Dagster UI on http://127.0.0.1:{port}" in lines[-1], "".join(lines[-30:])
         assert len(processes_with_home(home)) >= 3  # webserver, daemon and their code servers
+        # started as a background job: still each of them stops on SIGTERM (multiprocessing's resource tracker
+        # ignores it by design and ends with its parent)
+        assert [
+            pid for pid in processes_with_home(home) if ignores_sigterm(pid) and not resource_tracker(pid)
+        ] == []
 
         server.send_signal(signal.SIGTERM)
         server.stdout.read()
