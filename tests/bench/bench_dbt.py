@@ -14,7 +14,8 @@ each in its own process:
   3. no change: the same build again.
 Each is the build the scheduled jobs run: models, seed and data tests (dbt unit tests are make test's).
 Prints their wall time, peak RSS and slowest nodes side by side. Targets: the incremental build <= 10 s
-and <= 1/10 of the full one.
+and <= 1/10 of the full one. Then a build that selects no node: what starting dbt on this project costs
+(imports, manifest, connection) before any work, the floor of every build.
 
 `--postgres-tasks` runs the same three builds at that size on DuckDB and on a throw-away PostgreSQL server
 (the tests' initdb/pg_ctl, tests/fixtures/postgres.py; fsync off, otherwise the server's defaults): the raw
@@ -362,12 +363,16 @@ PEAK_RSS_OF = (
 )
 
 
-def build(name: str, env: dict[str, str], workdir: Path) -> Build:
+# no node has this tag: the build starts dbt and does nothing
+SELECTS_NO_NODE = ("--select", "tag:taskline-bench-selects-no-node")
+
+
+def build(name: str, env: dict[str, str], workdir: Path, *selection: str) -> Build:
     log = workdir / f"dbt_{name.replace(' ', '_')}.log"
     peak_rss_kib = workdir / "peak_rss_kib"
     started = time.perf_counter()
     with log.open("w") as out:
-        dbt_build = dbt_command("build", workdir, *WITHOUT_UNIT_TESTS)
+        dbt_build = dbt_command("build", workdir, *WITHOUT_UNIT_TESTS, *selection)
         command = [sys.executable, "-c", PEAK_RSS_OF, str(peak_rss_kib), *dbt_build]
         code = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     wall_s = time.perf_counter() - started
@@ -403,21 +408,25 @@ def print_report(title: str, builds: list[Build], query: Callable[[str], list[tu
             f"{done.name:<13}{done.wall_s:>8.1f}{done.wall_s - done.run_s:>12.1f}{done.run_s:>9.1f}"
             f"{done.peak_rss_mb:>13.0f}{len(done.results):>7}"
         )
-    full, incremental = builds[0], builds[1]
+    full, incremental, no_change, nothing = builds
     print(
         f"incremental / full: {incremental.wall_s / full.wall_s:.3f} "
         f"(targets: <= 10 s, <= 0.1): {'met' if incremental.wall_s <= min(10, full.wall_s / 10) else 'MISSED'}"
     )
     print(
+        f"what the changes cost (incremental - no change): {incremental.wall_s - no_change.wall_s:.1f} s; "
+        f"starting dbt (nothing selected): {nothing.wall_s:.1f} s = {nothing.wall_s / full.wall_s:.3f} of the full build"
+    )
+    print(
         "\nnode seconds by part of the project (two threads run them, so they add up to more than the wall)"
     )
     print(f"{'':<13}" + "".join(f"{part:>12}" for part in families))
-    for done in builds:
+    for done in builds[:3]:
         print(
             f"{done.name:<13}"
             + "".join(f"{done.node_s_by_family.get(part, 0.0):>12.1f}" for part in families)
         )
-    for done in builds:
+    for done in builds[:3]:
         print(f"\nslowest {top} nodes, {done.name}:")
         for result in sorted(done.results, key=lambda result: result["execution_time"], reverse=True)[:top]:
             print(f"  {result['execution_time']:7.2f} s  {result['status']:<7} {result['unique_id']}")
@@ -457,6 +466,7 @@ def bench_duckdb(workdir: Path, tasks: int, changes: int, relationships: int) ->
     builds = [build("full", env, workdir)]
     change_tasks(path, changes)
     builds += [build("incremental", env, workdir), build("no change", env, workdir)]
+    builds.append(build("nothing", env, workdir, *SELECTS_NO_NODE))
     print_report(f"DuckDB, {tasks:,} tasks", builds, duckdb_query(path))
     return builds
 
@@ -482,9 +492,9 @@ def bench_both_engines(workdir: Path, tasks: int, changes: int, relationships: i
         load_ids = change_tasks(path, changes)
         merged = merge_rows(path, postgres.url, "flower.tasks", "uuid", f"_dlt_load_id in {tuple(load_ids)}")
         print(f"merged the {merged:,} changed tasks into PostgreSQL")
-        for name in ("incremental", "no change"):
+        for name, selection in (("incremental", ()), ("no change", ()), ("nothing", SELECTS_NO_NODE)):
             for engine, (env, target, _) in engines.items():
-                builds[engine].append(build(name, env, target))
+                builds[engine].append(build(name, env, target, *selection))
         for engine, (_, _, query) in engines.items():
             print_report(f"{engine}, {tasks:,} tasks", builds[engine], query)
     return {f"{engine} {tasks:,}": done for engine, done in builds.items()}
