@@ -20,12 +20,12 @@ with
 -- the groups changed since the last build: where the runs loaded since are now, and where they were
 changed_groups as (
 
-    select activity_day as day, task_name from {{ runs }}
+    select activity_day, task_name from {{ runs }}
     where dlt_load_id > {{ watermark }}
 
     union
 
-    select activity_day as day, task_name from {{ changes }}
+    select activity_day, task_name from {{ changes }}
     where changed_in_load_id > {{ watermark }}
 
 ),
@@ -35,8 +35,7 @@ runs as (
     select runs.*
     from {{ runs }} as runs
     inner join changed_groups
-        on runs.activity_day is not distinct from changed_groups.day
-        and runs.task_name is not distinct from changed_groups.task_name
+        on {{ same_group('runs', 'changed_groups', ['activity_day', 'task_name']) }}
 
 ),
 
@@ -80,7 +79,7 @@ final as (
     {% if incremental -%}
     -- every changed group; one whose runs all left it comes empty, and replace_groups deletes it
     select
-        changed_groups.day,
+        changed_groups.activity_day as day,
         changed_groups.task_name,
         {%- for column in ['runs', 'successes', 'failures', 'unfinished_runs', 'failure_rate', 'retried_runs',
                            'retries', 'p50_runtime_s', 'p95_runtime_s', 'max_runtime_s', 'avg_queue_wait_s',
@@ -89,7 +88,7 @@ final as (
         {%- endfor %}
     from changed_groups
     left join daily
-        on changed_groups.day is not distinct from daily.day
+        on changed_groups.activity_day is not distinct from daily.day
         and changed_groups.task_name is not distinct from daily.task_name
     {%- else -%}
     select * from daily
