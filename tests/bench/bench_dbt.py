@@ -421,12 +421,12 @@ def print_report(title: str, builds: list[Build], query: Callable[[str], list[tu
         "\nnode seconds by part of the project (two threads run them, so they add up to more than the wall)"
     )
     print(f"{'':<13}" + "".join(f"{part:>12}" for part in families))
-    for done in builds[:3]:
+    for done in (full, incremental, no_change):
         print(
             f"{done.name:<13}"
             + "".join(f"{done.node_s_by_family.get(part, 0.0):>12.1f}" for part in families)
         )
-    for done in builds[:3]:
+    for done in (full, incremental, no_change):
         print(f"\nslowest {top} nodes, {done.name}:")
         for result in sorted(done.results, key=lambda result: result["execution_time"], reverse=True)[:top]:
             print(f"  {result['execution_time']:7.2f} s  {result['status']:<7} {result['unique_id']}")
