@@ -13,12 +13,13 @@ from typing import Any
 import dagster as dg
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
+from orchestration.schedules import FLOWER_TASKS
 from orchestration.transform import dbt_project
 from orchestration.writer import writing_the_warehouse
-from sources.flower.completeness import compare, flower_listing, held_tasks, last_walk, loaded_times
+from sources.flower.completeness import CheckReader, compare, last_walk, loaded_times
+from sources.flower.settings import flower_settings
 from sources.warehouse import make_pipeline
 
-FLOWER_TASKS = dg.AssetKey(["flower", "tasks"])
 FRESHNESS_PERIODS_S = {"minute": 60, "hour": 3600, "day": 86400}
 
 COVERAGE_MART = dg.AssetKey(["marts", "task_coverage_hourly"])
@@ -103,16 +104,24 @@ def coverage_result(intervals: list[tuple[str, datetime, int, int, int]]) -> dg.
     return dg.AssetCheckResult(passed=True, metadata=metadata, description=description)
 
 
+COMPLETENESS_CHECK = dg.AssetCheckKey(FLOWER_TASKS, "every_task_in_flower_is_loaded")
+
+
 @dg.asset_check(
     asset=FLOWER_TASKS,
-    name="every_task_in_flower_is_loaded",
+    name=COMPLETENESS_CHECK.name,
     description=(
-        "After each load, every task Flower holds now (all of its pages, at most its max_tasks) must be in "
-        "the warehouse with a last event at least as new. Fails (error) naming the missing tasks and those "
-        "older in the warehouse; tasks whose last event came after the load's walk began are left to the "
-        "next load and counted apart. Its metadata also carries the walk's notes: pages read back because "
-        "Flower evicted tasks while they were paged, in-flight tasks Flower forgot, values replaced so a "
-        "task could load."
+        "After each load, the tasks Flower holds must be in the warehouse with a last event at least as new. "
+        "Each check reads the tasks the load read (not received yet, or received since its walk's line), "
+        "the next SOURCES__FLOWER__TASKS_PER_CHECK tasks (default 20,000) of Flower's whole list, newest "
+        "received first, from where the previous check stopped (a sweep that wraps at the end: all of a "
+        "Flower that holds no more than that at every check, a full one of 100,000 every 5 checks), and "
+        "again the tasks the previous check found missing or older, so a loss stays red until a load "
+        "brings them. Fails (error) naming the missing tasks and those older in the warehouse; tasks whose "
+        "last event came after the load's walk began are left to the next load and counted apart. Its "
+        "metadata also carries the sweep's position and the walk's notes: pages read back because Flower "
+        "evicted tasks while they were paged, in-flight tasks Flower forgot, values replaced so a task could "
+        "load."
     ),
 )
 def every_task_in_flower_is_loaded(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
@@ -120,33 +129,55 @@ def every_task_in_flower_is_loaded(context: dg.AssetCheckExecutionContext) -> dg
     walk = last_walk(pipeline)
     if walk is None:
         return dg.AssetCheckResult(passed=True, description="No Flower load yet: nothing to compare.")
-    api, page_size = flower_listing()
-    held = list(held_tasks(api, page_size))
+    notes = walk.get("last_walk") or {}
+    previous = previous_check_metadata(context.instance, COMPLETENESS_CHECK)
+    sweep_from = previous.get("sweep_next_offset", 0)
+    recheck = [*previous.get("missing_sample", []), *previous.get("older_in_warehouse_sample", [])]
+    settings = flower_settings()
+    reader = CheckReader(settings.api, settings.page_size, settings.tasks_per_check)
+    held, sweep = reader.tasks(notes.get("line"), sweep_from, recheck)
     with writing_the_warehouse(context.op_execution_context):
         loaded = loaded_times(pipeline, [task.uuid for task in held])
     result = compare(held, loaded, walk["walked_from"])
-    notes = walk.get("last_walk") or {}
+    swept_at = time.time() if sweep.wrapped else previous.get("full_sweep_completed_at")
     metadata = {
         **{name: _metadata(value) for name, value in result.summary().items()},
+        "sweep_from": dg.MetadataValue.int(sweep_from),
+        "sweep_next_offset": dg.MetadataValue.int(sweep.next_offset),
         "pages_read_back": dg.MetadataValue.int(notes.get("read_back", 0)),
         "shifts_not_read_back": dg.MetadataValue.int(notes.get("possibly_missed", 0)),
         "in_flight_tasks_flower_forgot": dg.MetadataValue.json(notes.get("forgotten_in_flight", [])),
         "values_replaced": dg.MetadataValue.int(notes.get("replaced_values", 0)),
         "values_replaced_sample": dg.MetadataValue.json(notes.get("replaced_samples", [])),
     }
+    if swept_at is not None:
+        metadata["full_sweep_completed_at"] = dg.MetadataValue.timestamp(swept_at)
+    reach = "all the tasks Flower holds" if sweep_from == 0 and sweep.wrapped else f"{result.checked} tasks"
     if result.passed:
-        description = f"All {result.held} tasks Flower holds are in the warehouse, as new as Flower has them."
+        description = (
+            f"All {result.checked} tasks checked ({reach}) are in the warehouse, as new as Flower has them."
+        )
         return dg.AssetCheckResult(passed=True, metadata=metadata, description=description)
     return dg.AssetCheckResult(
         passed=False,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata=metadata,
         description=(
-            f"{len(result.missing)} of the {result.held} tasks Flower holds are missing from the warehouse and "
-            f"{len(result.stale)} are older there than in Flower (samples in the metadata). Look for a worker "
-            "clock far behind the loader's (raise SOURCES__FLOWER__LOOKBACK_MINUTES) and for the walk's notes."
+            f"{len(result.missing)} of the {result.checked} tasks checked ({reach}) are missing from the "
+            f"warehouse and {len(result.stale)} are older there than in Flower (samples in the metadata). "
+            "Look for a worker clock far behind the loader's (raise SOURCES__FLOWER__LOOKBACK_MINUTES) and for "
+            "the walk's notes."
         ),
     )
+
+
+def previous_check_metadata(instance: dg.DagsterInstance, key: dg.AssetCheckKey) -> dict[str, Any]:
+    """The metadata values of the latest finished evaluation of a check ({} before any)."""
+    for record in instance.event_log_storage.get_asset_check_execution_history(key, limit=5):
+        evaluation = record.event and record.event.dagster_event.event_specific_data
+        if isinstance(evaluation, dg.AssetCheckEvaluation):
+            return {name: value.value for name, value in evaluation.metadata.items()}
+    return {}
 
 
 def _metadata(value: Any) -> dg.MetadataValue:

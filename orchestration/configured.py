@@ -74,7 +74,7 @@ def configured_sources(announce: bool = True) -> dict[str, SourceSettings]:
     for source in settings.values():
         if announce and not source.configured:
             logger.warning(
-                "%s is not configured (no %s): its assets, load job and schedule are left out; marts built "
+                "%s is not configured (no %s): its assets, jobs and schedules are left out; marts built "
                 "from it stay empty. Set its credentials to add it.",
                 source.label,
                 " / ".join(_setting(source.name, key) for key in CREDENTIALS[source.name]),

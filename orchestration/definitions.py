@@ -7,23 +7,28 @@ from orchestration.checks import FLOWER_CHECKS
 from orchestration.configured import SourceSettings, configured_sources
 from orchestration.ingest import SOURCES, source_assets
 from orchestration.reaper import reap_dead_runs_sensor
-from orchestration.schedules import load_job, load_schedule
+from orchestration.schedules import SCHEDULES, capture_on_pressure, job_schedule, source_jobs
 from orchestration.transform import DBT_STEPS, dbt_cli
 
 
 def build_definitions(sources: dict[str, SourceSettings]) -> dg.Definitions:
-    """Assets, load job, schedule and checks of every configured source, and every dbt model (a source left
-    out reads as empty in the marts)."""
+    """Assets, jobs, schedules and checks of every configured source (and Flower's capture trigger), and every
+    dbt model (a source left out reads as empty in the marts)."""
     loads = {
         name: source_assets(name, SOURCES[name]) for name, source in sources.items() if source.configured
     }
-    jobs = {name: load_job(name, assets, alone=len(loads) == 1) for name, assets in loads.items()}
+    jobs = {
+        job.name: job for name, assets in loads.items() for job in source_jobs(name, assets, len(loads) == 1)
+    }
     return dg.Definitions(
         assets=[*loads.values(), *DBT_STEPS],
         asset_checks=FLOWER_CHECKS if "flower" in loads else [],
         jobs=list(jobs.values()),
-        schedules=[load_schedule(name, job) for name, job in jobs.items()],
-        sensors=[reap_dead_runs_sensor],
+        schedules=[job_schedule(job) for job in jobs.values() if job.name in SCHEDULES],
+        sensors=[
+            reap_dead_runs_sensor,
+            *([capture_on_pressure(jobs["flower_capture"])] if "flower" in loads else []),
+        ],
         resources={"dlt": DagsterDltResource(), "dbt": dbt_cli},
         # one process runs the steps in order: no re-import per step (writers take turns on a file lock)
         executor=dg.in_process_executor,

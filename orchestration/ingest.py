@@ -8,8 +8,10 @@ from dagster_dlt.translator import DltResourceTranslatorData
 from dlt.extract.source import DltSource
 from dlt.pipeline.pipeline import Pipeline
 
+from orchestration.schedules import FLOWER_TASKS, TASKS_SEEN_METADATA
 from orchestration.writer import writing_the_warehouse
 from sources.flower import flower_source
+from sources.flower.completeness import last_walk
 from sources.sqlflow import sqlflow_source
 from sources.warehouse import finish_pending_packages, make_pipeline, warehouse_engine
 
@@ -99,8 +101,22 @@ def run_load(
                     **result.metadata,
                     "rows_loaded": dg.MetadataValue.int(sum(per_table.values())),
                     "rows_loaded_per_table": dg.MetadataValue.json(per_table),
+                    **(walk_metadata(pipeline) if result.asset_key == FLOWER_TASKS else {}),
                 }
             )
+
+
+def walk_metadata(pipeline: Pipeline) -> dict[str, dg.MetadataValue]:
+    """What the Flower tasks walk did, and Flower's count of tasks seen when it began (the capture trigger
+    counts new tasks from there)."""
+    notes = (last_walk(pipeline) or {}).get("last_walk") or {}
+    metadata = {
+        "flower_requests": dg.MetadataValue.int(notes.get("requests", 0)),
+        "flower_tasks_read": dg.MetadataValue.int(notes.get("tasks_read", 0)),
+    }
+    if notes.get("tasks_seen") is not None:
+        metadata[TASKS_SEEN_METADATA] = dg.MetadataValue.int(notes["tasks_seen"])
+    return metadata
 
 
 def source_assets(name: str, build_source: Callable[[], DltSource]) -> dg.AssetsDefinition:

@@ -1,10 +1,16 @@
-"""Scheduled loads. Each job loads one source and rebuilds the dbt models downstream of it in the same run.
+"""Jobs, schedules and the capture trigger.
 
-Chained jobs rather than declarative automation: the marts then refresh in the run that loaded their
-inputs, and no automation sensor is needed for it. Each job is green from its first run on an empty
-warehouse, whatever ran before: the marts that join both sources read the other one as empty until its
-first load. Runs may overlap; their writing steps take turns on the warehouse writer lock
-(orchestration/writer.py).
+Flower forgets: what it holds must be captured before it evicts it, cheaply and often, while the marts cost
+a dbt build. So Flower has two cadences:
+- `flower_capture` lands Flower's tasks and snapshots only (with the completeness check), every 5 minutes
+  and whenever `flower_capture_on_pressure` sees Flower filling up (its /metrics counts the new tasks since
+  the last capture against SOURCES__FLOWER__MAX_TASKS);
+- `flower_marts` rebuilds the dbt models downstream of Flower from what was captured, every 15 minutes
+  (incrementally: its cost grows with what changed).
+`flower_load` does both in one run, for a click in the UI. SQLFlow changes slowly: `sqlflow_load` loads it and
+rebuilds its models hourly. Every job is green from its first run on an empty warehouse: the marts that join
+both sources read the other one as empty until its first load, and `flower_marts` waits for the first capture.
+Runs may overlap; their writing steps take turns on the warehouse writer lock (orchestration/writer.py).
 """
 
 import os
@@ -12,36 +18,142 @@ import os
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-# per source: its job's schedule and the environment variable that changes it
-CRONS = {
-    "flower": ("*/15 * * * *", "TASKLINE_FLOWER_SCHEDULE"),
-    "sqlflow": ("0 * * * *", "TASKLINE_SQLFLOW_SCHEDULE"),
+from sources.flower.client import FlowerError
+from sources.flower.pressure import new_since, tasks_seen
+from sources.flower.settings import flower_settings
+
+FLOWER_TASKS = dg.AssetKey(["flower", "tasks"])
+# the materialisation metadata where a capture records Flower's count of tasks seen when its walk began
+TASKS_SEEN_METADATA = "flower_tasks_seen_at_walk"
+# job → (schedule name, default cron, the environment variable that changes it)
+SCHEDULES = {
+    "flower_capture": ("flower_capture_every_5_minutes", "*/5 * * * *", "TASKLINE_FLOWER_CAPTURE_SCHEDULE"),
+    "flower_marts": ("flower_marts_every_15_minutes", "*/15 * * * *", "TASKLINE_FLOWER_MARTS_SCHEDULE"),
+    "sqlflow_load": ("sqlflow_hourly", "0 * * * *", "TASKLINE_SQLFLOW_SCHEDULE"),
 }
-SCHEDULE_NAMES = {"flower": "flower_every_15_minutes", "sqlflow": "sqlflow_hourly"}
+# /metrics answers in milliseconds: the trigger can look often
+PRESSURE_SENSOR_INTERVAL_S = 5
+# captures started or waiting for their turn on the warehouse: one more would only wait behind them
+CAPTURES_IN_PROGRESS_MAX = 2
+IN_PROGRESS = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 
-def load_job(name: str, loads: dg.AssetsDefinition, alone: bool) -> UnresolvedAssetJobDefinition:
-    """The loads of one source and the models downstream of them, with the seed the joined marts read.
+def modelled_downstream(loads: dg.AssetsDefinition, alone: bool) -> dg.AssetSelection:
+    """The dbt models downstream of a source's loads, with the seed the joined marts read.
 
     With the other source configured too, its own job builds its branch (the joined marts read it as
-    empty until then). Alone, the job also builds that branch, so its marts exist (empty).
+    empty until then). Alone, this also builds that branch, so its marts exist (empty).
     """
     downstream = dg.AssetSelection.assets(loads).downstream()
     selection = downstream | dg.AssetSelection.groups("seeds")
     if alone:
         selection |= downstream.upstream() - dg.AssetSelection.groups("ingest")
-    return dg.define_asset_job(
+    return selection
+
+
+def source_jobs(name: str, loads: dg.AssetsDefinition, alone: bool) -> list[UnresolvedAssetJobDefinition]:
+    modelled = modelled_downstream(loads, alone)
+    load = dg.define_asset_job(
         f"{name}_load",
-        selection=selection.materializable(),
+        selection=modelled.materializable(),
         description=f"Load {name} incrementally, then rebuild the dbt models downstream of it.",
     )
-
-
-def load_schedule(name: str, job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
-    default_cron, variable = CRONS[name]
-    return dg.ScheduleDefinition(
-        name=SCHEDULE_NAMES[name],
-        job=job,
-        cron_schedule=os.environ.get(variable, default_cron),
-        default_status=dg.DefaultScheduleStatus.RUNNING,
+    if name != "flower":
+        return [load]
+    capture = dg.define_asset_job(
+        "flower_capture",
+        selection=dg.AssetSelection.assets(loads),
+        description=(
+            "Capture what Flower holds before it evicts it: Flower's tasks and snapshots only, no dbt (the "
+            "flower_marts job models them). Scheduled, and started by flower_capture_on_pressure when Flower "
+            "fills up."
+        ),
     )
+    marts = dg.define_asset_job(
+        "flower_marts",
+        selection=(modelled - dg.AssetSelection.groups("ingest")).materializable(),
+        description="Rebuild the dbt models downstream of Flower from what the captures landed (incremental).",
+    )
+    return [capture, marts, load]
+
+
+def job_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    name, default_cron, variable = SCHEDULES[job.name]
+    cron = os.environ.get(variable, default_cron)
+    if job.name != "flower_marts":
+        return dg.ScheduleDefinition(
+            name=name, job=job, cron_schedule=cron, default_status=dg.DefaultScheduleStatus.RUNNING
+        )
+
+    @dg.schedule(name=name, job=job, cron_schedule=cron, default_status=dg.DefaultScheduleStatus.RUNNING)
+    def after_the_first_capture(context: dg.ScheduleEvaluationContext):
+        if context.instance.get_latest_materialization_event(FLOWER_TASKS) is None:
+            return dg.SkipReason(
+                "No Flower capture has landed yet: the marts are built from the first one on."
+            )
+        return dg.RunRequest()
+
+    return after_the_first_capture
+
+
+def capture_on_pressure(capture: UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="flower_capture_on_pressure",
+        job=capture,
+        minimum_interval_seconds=PRESSURE_SENSOR_INTERVAL_S,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Starts flower_capture before Flower evicts tasks nobody has read. Every few seconds it reads "
+            "Flower's /metrics (milliseconds; one /api/tasks request would sort every task Flower holds) and "
+            "counts the tasks Flower has seen since the last capture began (or since this sensor last started "
+            "one): at SOURCES__FLOWER__CAPTURE_AT_FILL (default 0.25) of SOURCES__FLOWER__MAX_TASKS (Flower's "
+            "--max_tasks, default 100,000) it starts a capture, unless two are already under way."
+        ),
+    )
+    def sensor(context: dg.SensorEvaluationContext):
+        settings = flower_settings()
+        try:
+            seen = tasks_seen(settings.api.get_text("metrics"))
+        except FlowerError as error:
+            return dg.SkipReason(f"Flower's new tasks not counted (the schedule still captures): {error}")
+        references = [
+            seen
+            for seen in (_int(context.cursor), seen_at_last_capture(context.instance))
+            if seen is not None
+        ]
+        new = new_since(seen, max(references, default=None))
+        threshold = settings.capture_threshold
+        if new < threshold:
+            return dg.SkipReason(
+                f"{new} new tasks in Flower since the last capture; a capture starts at {threshold}."
+            )
+        in_progress = context.instance.get_runs_count(
+            dg.RunsFilter(job_name=capture.name, statuses=IN_PROGRESS)
+        )
+        if in_progress >= CAPTURES_IN_PROGRESS_MAX:
+            return dg.SkipReason(
+                f"{new} new tasks in Flower, and {in_progress} captures are already under way."
+            )
+        context.update_cursor(str(seen))
+        return dg.RunRequest(tags={"taskline/new_tasks_in_flower": str(new)})
+
+    return sensor
+
+
+def seen_at_last_capture(instance: dg.DagsterInstance) -> int | None:
+    event = instance.get_latest_materialization_event(FLOWER_TASKS)
+    value = (
+        event
+        and event.asset_materialization
+        and event.asset_materialization.metadata.get(TASKS_SEEN_METADATA)
+    )
+    return _int(value.value) if value else None
+
+
+def _int(value) -> int | None:
+    return None if value is None else int(value)

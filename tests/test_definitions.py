@@ -81,18 +81,45 @@ def selected_by(definitions: dg.Definitions, job: str) -> set[str]:
     return {key.to_user_string() for key in definitions.resolve_job_def(job).asset_layer.selected_asset_keys}
 
 
-def test_schedules_load_each_source_and_refresh_downstream():
-    flower = defs.resolve_schedule_def("flower_every_15_minutes")
+def test_flower_is_captured_often_without_dbt_and_modelled_on_its_own_cadence():
+    capture = defs.resolve_schedule_def("flower_capture_every_5_minutes")
+    marts = defs.resolve_schedule_def("flower_marts_every_15_minutes")
     sqlflow = defs.resolve_schedule_def("sqlflow_hourly")
-    assert (flower.cron_schedule, sqlflow.cron_schedule) == ("*/15 * * * *", "0 * * * *")
-    assert flower.default_status == dg.DefaultScheduleStatus.RUNNING
-
-    selected = selected_by(defs, "flower_load")
-    assert (
-        FLOWER_ASSETS | {"marts/fct_task_runs", "marts/task_failure_impact", "seeds/task_table_map"}
-        <= selected
+    assert (capture.job_name, marts.job_name, sqlflow.job_name) == (
+        "flower_capture",
+        "flower_marts",
+        "sqlflow_load",
     )
-    assert not selected & SQLFLOW_ASSETS
+    assert (capture.cron_schedule, marts.cron_schedule, sqlflow.cron_schedule) == (
+        "*/5 * * * *",
+        "*/15 * * * *",
+        "0 * * * *",
+    )
+    assert {capture.default_status, marts.default_status} == {dg.DefaultScheduleStatus.RUNNING}
+
+    assert selected_by(defs, "flower_capture") == FLOWER_ASSETS  # no dbt model: a capture never waits for one
+    modelled = selected_by(defs, "flower_marts")
+    assert {"marts/fct_task_runs", "marts/task_failure_impact", "seeds/task_table_map"} <= modelled
+    assert not modelled & (FLOWER_ASSETS | SQLFLOW_ASSETS)
+    assert selected_by(defs, "flower_load") == FLOWER_ASSETS | modelled  # both, for one click in the UI
+
+
+def test_the_capture_job_carries_the_flower_checks_and_the_marts_job_the_coverage_check():
+    def checks_of(job: str) -> set[dg.AssetCheckKey]:
+        return set(defs.resolve_job_def(job).asset_layer.asset_graph.asset_check_keys)
+
+    assert FLOWER_TASK_CHECKS <= checks_of("flower_capture") and COVERAGE_CHECK not in checks_of(
+        "flower_capture"
+    )
+    assert COVERAGE_CHECK in checks_of("flower_marts") and not FLOWER_TASK_CHECKS & checks_of("flower_marts")
+
+
+def test_a_pressure_sensor_starts_captures_and_runs_by_default():
+    sensor = defs.resolve_sensor_def("flower_capture_on_pressure")
+    assert sensor.job_name == "flower_capture"
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds <= 10
+    assert "SOURCES__FLOWER__MAX_TASKS" in sensor.description
 
 
 def test_with_both_sources_each_job_builds_its_own_branch_and_the_joined_marts():
@@ -109,11 +136,15 @@ def test_a_deployment_with_flower_only_has_no_sqlflow_assets_job_or_schedule():
     graph = flower_only.resolve_asset_graph()
 
     assert keys_in_group(graph, "ingest") == FLOWER_ASSETS
-    assert [job.name for job in flower_only.jobs] == ["flower_load"]
-    assert [schedule.name for schedule in flower_only.schedules] == ["flower_every_15_minutes"]
+    assert [job.name for job in flower_only.jobs] == ["flower_capture", "flower_marts", "flower_load"]
+    assert [schedule.name for schedule in flower_only.schedules] == [
+        "flower_capture_every_5_minutes",
+        "flower_marts_every_15_minutes",
+    ]
     assert FLOWER_TASK_CHECKS | {COVERAGE_CHECK} <= set(graph.asset_check_keys)
     # no other job builds the lineage branch: this one does, so those marts exist (empty)
     assert "marts/lineage_impact" in selected_by(flower_only, "flower_load")
+    assert "marts/lineage_impact" in selected_by(flower_only, "flower_marts")
 
 
 def test_a_deployment_with_sqlflow_only_has_no_flower_assets_job_schedule_or_checks():
@@ -123,6 +154,7 @@ def test_a_deployment_with_sqlflow_only_has_no_flower_assets_job_schedule_or_che
     assert keys_in_group(graph, "ingest") == SQLFLOW_ASSETS
     assert [job.name for job in sqlflow_only.jobs] == ["sqlflow_load"]
     assert [schedule.name for schedule in sqlflow_only.schedules] == ["sqlflow_hourly"]
+    assert [sensor.name for sensor in sqlflow_only.sensors] == ["reap_dead_runs_sensor"]
     assert not (FLOWER_TASK_CHECKS | {COVERAGE_CHECK}) & set(graph.asset_check_keys)
     assert "marts/fct_task_runs" in selected_by(sqlflow_only, "sqlflow_load")
 

@@ -60,11 +60,7 @@ class FlowerApi:
         """GET `path` and return its JSON object (every Flower endpoint read here answers one); None for a
         404 when `absent_ok`. Raises FlowerError."""
         endpoint = f"/{path}?{urlencode(params)}" if params else f"/{path}"
-        client = self._client or self._connect()
-        try:
-            response = client.get(path, params=params)
-        except RequestException as error:  # refused, timed out, dropped: after dlt's bounded retries
-            raise FlowerUnreachableError(self._unreachable(endpoint, error)) from None
+        response = self._get(path, params, endpoint)
         if response.status_code == 404 and absent_ok:
             return None
         self._raise_for_status(response, endpoint)
@@ -75,6 +71,19 @@ class FlowerApi:
                 f"expected an object: {_excerpt(response)}. Check {BASE_URL_SETTING} points at Flower."
             )
         return body
+
+    def get_text(self, path: str) -> str:
+        """GET `path` and return its text body (Flower's Prometheus /metrics). Raises FlowerError."""
+        response = self._get(path, None, f"/{path}")
+        self._raise_for_status(response, f"/{path}")
+        return response.text
+
+    def _get(self, path: str, params: dict[str, Any] | None, endpoint: str) -> Response:
+        client = self._client or self._connect()
+        try:
+            return client.get(path, params=params)
+        except RequestException as error:  # refused, timed out, dropped: after dlt's bounded retries
+            raise FlowerUnreachableError(self._unreachable(endpoint, error)) from None
 
     def _connect(self) -> RESTClient:
         runtime = resolve_configuration(RuntimeConfiguration())

@@ -30,6 +30,7 @@ import dlt
 import pyarrow as pa
 
 from sources.flower.client import FlowerApi
+from sources.flower.pressure import read_tasks_seen
 from sources.flower.rows import Oddities, task_columns, task_row, task_table
 
 logger = logging.getLogger("sources.flower")
@@ -38,6 +39,9 @@ logger = logging.getLogger("sources.flower")
 FINAL_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 # tasks without a received time are usually none: ask for a short page first
 UNRECEIVED_PROBE = 50
+# the newest tasks: a short first page, since a run with little new stops in it (each request costs Flower a
+# sort of every task it holds, its answer a serialisation of each task in the page)
+HEAD_PAGE = 1000
 # in-flight tasks asked for one by one (/api/task/info) before the listings are cheaper
 INFO_CALLS_MAX = 20
 OVERLAP_MAX = 20
@@ -50,6 +54,8 @@ class WalkReport:
     """What one walk did, kept in the resource state for the completeness check and the logs."""
 
     started_at: float
+    line: float | None = None  # tasks received since then were read (None: all of them)
+    tasks_seen: int | None = None  # Flower's count of tasks seen since it started, when the walk began
     requests: int = 0
     tasks_read: int = 0
     info_calls: int = 0
@@ -68,30 +74,42 @@ class Listing:
         self.page_size = page_size
         # a one-task page cannot overlap: it still reads everything, only without noticing shifts
         self.overlap = min(OVERLAP_MAX, max(1, page_size // 10)) if page_size > 1 else 0
+        self.head_page = min(HEAD_PAGE, page_size)
+        self.reached_end = False  # whether the latest `pages` ran to the end of the list (no task stopped it)
         self.report = report
 
     def pages(
-        self, params: dict[str, Any], stop: Callable[[dict[str, Any]], bool], first_limit: int | None = None
+        self,
+        params: dict[str, Any],
+        stop: Callable[[dict[str, Any]], bool],
+        first_limit: int | None = None,
+        start: int = 0,
+        most: int | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
-        offset, limit, anchors = 0, first_limit or self.page_size, []
+        """From offset `start`, at most `most` tasks (None: no limit)."""
+        offset, limit, anchors, taken = start, first_limit or self.page_size, [], 0
         while True:
+            if most is not None:
+                limit = min(limit, most - taken + len(anchors))
             page = self._page(params, offset, limit)
             fresh, shifted = self._after_anchors(page, anchors)
-            if shifted and self._read_back(params, offset):
-                offset = max(0, offset - self.page_size)
+            if shifted and self._read_back(params, offset, start):
+                offset = max(start, offset - self.page_size)
                 continue
-            kept = list(_until(fresh, stop))
+            kept = list(_until(fresh, stop))[: None if most is None else most - taken]
+            taken += len(kept)
             if kept:
                 yield kept
-            if len(kept) < len(fresh) or len(page) < limit:
+            self.reached_end = len(kept) == len(fresh) and len(page) < limit
+            if len(kept) < len(fresh) or len(page) < limit or taken == most:
                 return
             anchors = [task["uuid"] for task in page[len(page) - self.overlap :]] if self.overlap else []
             offset += len(page) - self.overlap
             limit = self.page_size
 
-    def _read_back(self, params: dict[str, Any], offset: int) -> bool:
+    def _read_back(self, params: dict[str, Any], offset: int, start: int) -> bool:
         """Whether to read the page before again, after the rows shifted up past the overlap."""
-        if offset > 0 and self.report.read_back < READ_BACKS_MAX:
+        if offset > start and self.report.read_back < READ_BACKS_MAX:
             self.report.read_back += 1
             logger.warning(
                 "Flower's task list shifted while it was paged (%s at offset %d): tasks left it meanwhile "
@@ -132,7 +150,7 @@ def epoch_of(task: dict[str, Any], name: str) -> float | None:
     return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _before(name: str, line: float | None) -> Callable[[dict[str, Any]], bool]:
+def before(name: str, line: float | None) -> Callable[[dict[str, Any]], bool]:
     """Stop at the first task whose `name` time is missing or older than the line (lists sorted on it)."""
 
     def stop(task: dict[str, Any]) -> bool:
@@ -142,7 +160,7 @@ def _before(name: str, line: float | None) -> Callable[[dict[str, Any]], bool]:
     return stop
 
 
-def _has_received(task: dict[str, Any]) -> bool:
+def has_received(task: dict[str, Any]) -> bool:
     return epoch_of(task, "received") is not None
 
 
@@ -159,19 +177,25 @@ class TasksWalk:
         self.listing = Listing(api, page_size, self.report)
         previous_start = state.get("walked_from")
         self.line = previous_start - lookback_minutes * 60 if previous_start is not None else None
+        self.report.line = self.line
         self.candidates: dict[str, str] = dict(state.get("in_flight") or {})
         self.in_flight: dict[str, str] = {}
 
     def pages(self) -> Iterator[list[dict[str, Any]]]:
-        yield from self._seen(self.listing.pages({"sort_by": "received"}, _has_received, UNRECEIVED_PROBE))
-        yield from self._seen(self.listing.pages({"sort_by": "-received"}, _before("received", self.line)))
+        self.report.tasks_seen = read_tasks_seen(self.api)  # before reading: what the capture covers
+        yield from self._seen(self.listing.pages({"sort_by": "received"}, has_received, UNRECEIVED_PROBE))
+        yield from self._seen(
+            self.listing.pages(
+                {"sort_by": "-received"}, before("received", self.line), self.listing.head_page
+            )
+        )
         yield from self._in_flight_before_the_line()
 
     def _seen(self, pages: Iterator[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
         for page in pages:
             for task in page:  # a task read twice: its later reading is the newer one
                 self.candidates.pop(task["uuid"], None)
-                if is_in_flight(task) and _has_received(task):
+                if is_in_flight(task) and has_received(task):
                     self.in_flight[task["uuid"]] = task.get("state")
                 else:
                     self.in_flight.pop(task["uuid"], None)
@@ -180,7 +204,7 @@ class TasksWalk:
 
     def _in_flight_before_the_line(self) -> Iterator[list[dict[str, Any]]]:
         if len(self.candidates) > INFO_CALLS_MAX:
-            yield from self._seen(self.listing.pages({"sort_by": "-started"}, _before("started", self.line)))
+            yield from self._seen(self.listing.pages({"sort_by": "-started"}, before("started", self.line)))
             for state in sorted(set(self.candidates.values())):
                 listed = self.listing.pages({"state": state}, lambda task: False)
                 yield from self._seen(
