@@ -349,7 +349,7 @@ def test_a_daemon_launched_run_killed_mid_load_is_reaped_and_the_next_run_is_exa
 ):
     log = tmp_path / "daemon.log"
     assert run_main_job(env, log) == 0, tail(log)  # a warehouse with every source, as the schedules keep it
-    for schedule in ("flower_every_15_minutes", "sqlflow_hourly"):  # the only runs are the test's
+    for schedule in ("flower_capture_every_5_minutes", "flower_marts_every_15_minutes", "sqlflow_hourly"):
         assert start([str(BIN / "dagster"), "schedule", "stop", schedule, *WORKSPACE], env, log).wait() == 0
     daemon = start([str(BIN / "dagster-daemon"), "run", *WORKSPACE], env, log)
     try:

@@ -29,7 +29,7 @@ from dagster_graphql import DagsterGraphQLClient
 from demo.dev import demo_source_env
 from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack, free_port
-from demo.workload import run_workload, wait_until_flower_shows_final
+from demo.workload import flower_tasks, run_workload, wait_until_flower_shows_final
 from tests.test_dead_runs import StallingProxy, assert_every_task_once_in_its_final_state
 
 pytestmark = pytest.mark.integration
@@ -94,7 +94,8 @@ def service(tmp_path_factory) -> Iterator[Service]:
             "DUCKDB_PATH": str(workdir / "warehouse.duckdb"),
             "DAGSTER_HOME": str(workdir / "dagster_home"),
             "TASKLINE_DOCS_DIR": str(workdir / "docs"),
-            "TASKLINE_FLOWER_SCHEDULE": NEVER,
+            "TASKLINE_FLOWER_CAPTURE_SCHEDULE": NEVER,
+            "TASKLINE_FLOWER_MARTS_SCHEDULE": NEVER,
             "TASKLINE_SQLFLOW_SCHEDULE": NEVER,
         }
         with served(env, workdir / "serve.log") as port:
@@ -213,31 +214,42 @@ def test_a_run_cancelled_mid_load_loses_nothing_and_the_next_run_is_exact(servic
     assert_every_task_once_in_its_final_state(service.warehouse, service.flower)
 
 
-def test_the_first_run_the_daemon_ticks_on_a_fresh_warehouse_is_green(tmp_path, service):
-    """A one-minute Flower schedule on an empty warehouse and a new DAGSTER_HOME: its first run succeeds."""
+def test_the_first_runs_the_daemon_ticks_on_a_fresh_warehouse_are_green(tmp_path, service):
+    """One-minute capture and marts schedules on an empty warehouse and a new DAGSTER_HOME: the first capture
+    succeeds, the marts schedule waits for it (a skipped tick, not a red run), then builds them green."""
     env = {
         **service.env,
         "SOURCES__FLOWER__BASE_URL": service.flower.base_url,
         "DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
         "TASKLINE_DOCS_DIR": str(tmp_path / "docs"),
-        "TASKLINE_FLOWER_SCHEDULE": "* * * * *",
+        "TASKLINE_FLOWER_CAPTURE_SCHEDULE": "* * * * *",
+        "TASKLINE_FLOWER_MARTS_SCHEDULE": "* * * * *",
     }
     with served(env, tmp_path / "serve.log"), dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-        deadline = time.monotonic() + 420
+        deadline = time.monotonic() + 480
         while True:
-            ticked = instance.get_runs(
-                filters=dg.RunsFilter(tags={"dagster/schedule_name": "flower_every_15_minutes"})
-            )
-            first = ticked[-1] if ticked else None
-            if first is not None and first.status.value in FINISHED:
+            first = {
+                schedule: first_run_of(instance, schedule)
+                for schedule in ("flower_capture_every_5_minutes", "flower_marts_every_15_minutes")
+            }
+            if all(run is not None and run.status.value in FINISHED for run in first.values()):
                 break
             assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-4000:]
             time.sleep(2)
 
-    assert first.job_name == "flower_load"
-    assert first.status.value == "SUCCESS"
+    capture, marts = first["flower_capture_every_5_minutes"], first["flower_marts_every_15_minutes"]
+    assert (capture.job_name, capture.status.value) == ("flower_capture", "SUCCESS")
+    assert (marts.job_name, marts.status.value) == ("flower_marts", "SUCCESS")
     assert_every_task_once_in_its_final_state(tmp_path / "warehouse.duckdb", service.flower)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as connection:
+        [(runs,)] = connection.execute("select count(*) from marts.fct_task_runs").fetchall()
+    assert runs == len(flower_tasks(service.flower))
+
+
+def first_run_of(instance: dg.DagsterInstance, schedule: str) -> dg.DagsterRun | None:
+    ticked = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/schedule_name": schedule}))
+    return ticked[-1] if ticked else None
 
 
 @pytest.fixture

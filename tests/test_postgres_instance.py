@@ -266,7 +266,8 @@ def test_serve_on_a_postgres_instance_runs_a_job_on_a_code_server_elsewhere(post
             "DESTINATION__POSTGRES__CREDENTIALS": warehouse.url,
             "DUCKDB_PATH": str(tmp_path / "worker" / "warehouse.duckdb"),  # where dlt keeps its working state
             "TASKLINE_DOCS_DIR": str(tmp_path / "worker" / "docs"),
-            "TASKLINE_FLOWER_SCHEDULE": NEVER,
+            "TASKLINE_FLOWER_CAPTURE_SCHEDULE": NEVER,
+            "TASKLINE_FLOWER_MARTS_SCHEDULE": NEVER,
             "TASKLINE_SQLFLOW_SCHEDULE": NEVER,
         }
         with code_server(worker_env, tmp_path / "code_server.log") as port:
