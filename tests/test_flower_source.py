@@ -342,6 +342,32 @@ def test_incremental_run_reads_tasks_received_since_the_last_walk_began_minus_th
     assert walk_state(pipeline)["in_flight"] == {"new-1": "STARTED", "task-020": "STARTED"}
 
 
+def test_tasks_read_again_in_the_look_back_load_only_when_they_changed(flower):
+    """The look-back re-reads every task received within it (at 100 tasks/s, all of a 5,000-task Flower each
+    run): those the warehouse already holds as they are now are left out of the load and of every model."""
+    now = received_every(flower, 12, every_s=60)
+    load(flower, page_size=5, lookback_minutes=30)
+    first_load = dict(rows("select uuid, _dlt_load_id from flower.tasks"))
+    flower.tasks["task-004"] |= {"state": "FAILURE", "timestamp": now + 1}  # an event since the first load
+    flower.tasks["task-007"] |= {"state": "REVOKED"}  # a state change whatever its time says
+    flower.add_task("new-1", now + 2)
+
+    pipeline = load(flower, page_size=5, lookback_minutes=30)
+
+    reloaded = {
+        uuid
+        for uuid, load_id in rows("select uuid, _dlt_load_id from flower.tasks")
+        if load_id != first_load.get(uuid)
+    }
+    assert reloaded == {"task-004", "task-007", "new-1"}
+    assert walk_state(pipeline)["last_walk"]["tasks_read"] == 13
+    assert walk_state(pipeline)["last_walk"]["unchanged_left_out"] == 10
+    assert rows("select state from flower.tasks where uuid in ('task-004', 'task-007') order by uuid") == [
+        ("FAILURE",),
+        ("REVOKED",),
+    ]
+
+
 def test_run_with_nothing_new_makes_two_task_requests(flower):
     received_every(flower, 12, every_s=60)
     load(flower, page_size=5, lookback_minutes=0.5)

@@ -17,14 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dlt
-from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from sources.flower.client import FlowerApi
+from sources.flower.loaded import TIME_TOLERANCE_S
 from sources.flower.tasks import UNRECEIVED_PROBE, Listing, WalkReport, before, epoch_of, has_received
 
 SAMPLES = 10
-# stored times keep microseconds, Flower's floats a little more
-TIME_TOLERANCE_S = 1e-3
 
 
 @dataclass(frozen=True)
@@ -131,27 +129,6 @@ def _older(stored: float | None, held: float | None) -> bool:
     if held is None:
         return False
     return stored is None or stored < held - TIME_TOLERANCE_S
-
-
-def loaded_times(pipeline: dlt.Pipeline, uuids: list[str], chunk: int = 10_000) -> dict[str, float | None]:
-    """uuid → last-event time (epoch seconds) of the given tasks in the warehouse (those it has)."""
-    found: dict[str, float | None] = {}
-    try:
-        with pipeline.sql_client() as client:
-            table = client.make_qualified_table_name("tasks")
-            for start in range(0, len(uuids), chunk):
-                listed = ", ".join(
-                    "'" + uuid.replace("'", "''") + "'" for uuid in uuids[start : start + chunk]
-                )
-                sql = f'select uuid, extract(epoch from "timestamp") from {table} where uuid in ({listed})'
-                found.update((uuid, _as_float(time)) for uuid, time in client.execute_sql(sql))
-    except DatabaseUndefinedRelation:  # nothing loaded yet
-        return {}
-    return found
-
-
-def _as_float(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 def last_walk(pipeline: dlt.Pipeline) -> dict[str, Any] | None:

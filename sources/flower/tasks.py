@@ -30,6 +30,7 @@ import dlt
 import pyarrow as pa
 
 from sources.flower.client import FlowerApi
+from sources.flower.loaded import loaded_versions, same_time
 from sources.flower.pressure import read_tasks_seen
 from sources.flower.rows import Oddities, task_columns, task_row, task_table
 
@@ -58,6 +59,7 @@ class WalkReport:
     tasks_seen: int | None = None  # Flower's count of tasks seen since it started, when the walk began
     requests: int = 0
     tasks_read: int = 0
+    unchanged_left_out: int = 0  # tasks read again that the warehouse already held as they are
     info_calls: int = 0
     read_back: int = 0  # times Flower's list shifted up under us (tasks evicted) and a page was read again
     possibly_missed: int = 0  # shifts noticed after the read-backs ran out: the completeness check tells
@@ -175,7 +177,7 @@ class TasksWalk:
         self.api = api
         self.report = WalkReport(started_at=time.time())
         self.listing = Listing(api, page_size, self.report)
-        previous_start = state.get("walked_from")
+        self.previous_start = previous_start = state.get("walked_from")
         self.line = previous_start - lookback_minutes * 60 if previous_start is not None else None
         self.report.line = self.line
         self.candidates: dict[str, str] = dict(state.get("in_flight") or {})
@@ -213,6 +215,26 @@ class TasksWalk:
         one_by_one = [task for uuid in sorted(self.candidates) if (task := self._info(uuid)) is not None]
         yield from self._seen([one_by_one] if one_by_one else [])
 
+    def without_unchanged(self, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The page less the tasks read again (the look-back, the in-flight) that the warehouse already holds
+        with the same last event: at high rates the look-back reads thousands of those every run, and merging
+        them again would cost the load and every incremental model after it."""
+        if self.previous_start is None:
+            return page
+        again = [task["uuid"] for task in page if (epoch_of(task, "received") or 0) < self.previous_start]
+        if not again:
+            return page
+        stored = loaded_versions(dlt.current.pipeline(), again)
+        unchanged = {
+            task["uuid"]
+            for task in page
+            if (version := stored.get(task["uuid"]))
+            and same_time(version[0], epoch_of(task, "timestamp"))
+            and version[1] == task.get("state")
+        }
+        self.report.unchanged_left_out += len(unchanged)
+        return [task for task in page if task["uuid"] not in unchanged]
+
     def _info(self, uuid: str) -> dict[str, Any] | None:
         info = self.api.get_object(f"api/task/info/{uuid}", absent_ok=True)
         self.report.info_calls += 1
@@ -247,14 +269,18 @@ class TasksWalk:
 def changed_tasks(
     api: FlowerApi, page_size: int, lookback_minutes: float, include_payloads: bool
 ) -> Iterator[pa.Table]:
-    """Every task that may have changed since the previous run (module docstring), as Arrow pages."""
+    """Every task that may have changed since the previous run (module docstring), as Arrow pages; a task
+    read again that the warehouse already holds as it is now is left out."""
     state = dlt.current.resource_state("tasks")
     walk = TasksWalk(api, page_size, state, lookback_minutes)
     oddities = Oddities()
     columns = task_columns(include_payloads)
     for page in walk.pages():
-        rows = [task_row(task, include_payloads, oddities) for task in page]
-        yield task_table(rows, columns, oddities)
+        changed = walk.without_unchanged(page)
+        if changed:
+            yield task_table(
+                [task_row(task, include_payloads, oddities) for task in changed], columns, oddities
+            )
     walk.finish(state, oddities)
 
 
