@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python -m tests.bench.bench_flower
 	$(BIN)/python -m tests.bench.bench_dbt
 	$(BIN)/python -m tests.bench.bench_flower_load
+	$(BIN)/python -m tests.bench.bench_capture
 
 clean:
 	rm -rf $(VENV) data .demo .dagster_home dbt_project/target dbt_project/logs
