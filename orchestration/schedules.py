@@ -33,14 +33,12 @@ SCHEDULES = {
 }
 # /metrics answers in milliseconds: the trigger can look often
 PRESSURE_SENSOR_INTERVAL_S = 5
-# captures started or waiting for their turn on the warehouse: one more would only wait behind them
-CAPTURES_IN_PROGRESS_MAX = 2
-IN_PROGRESS = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
+# a run takes 10-20 s from its request to its walk (queue, a new process loading the code): the next capture
+# is requested once the previous one has started, so its start-up overlaps the other's walk
+STARTING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
+IN_PROGRESS = [*STARTING, dg.DagsterRunStatus.STARTED]
+# captures under way (walking, or waiting for their turn on the warehouse): more would only wait behind them
+CAPTURES_IN_PROGRESS_MAX = 3
 
 
 def modelled_downstream(loads: dg.AssetsDefinition, alone: bool) -> dg.AssetSelection:
@@ -112,7 +110,8 @@ def capture_on_pressure(capture: UnresolvedAssetJobDefinition) -> dg.SensorDefin
             "Flower's /metrics (milliseconds; one /api/tasks request would sort every task Flower holds) and "
             "counts the tasks Flower has seen since the last capture began (or since this sensor last started "
             "one): at SOURCES__FLOWER__CAPTURE_AT_FILL (default 0.25) of SOURCES__FLOWER__MAX_TASKS (Flower's "
-            "--max_tasks, default 100,000) it starts a capture, unless two are already under way."
+            "--max_tasks, default 100,000) it starts a capture, unless one is still starting or three are "
+            "under way."
         ),
     )
     def sensor(context: dg.SensorEvaluationContext):
@@ -121,20 +120,17 @@ def capture_on_pressure(capture: UnresolvedAssetJobDefinition) -> dg.SensorDefin
             seen = tasks_seen(settings.api.get_text("metrics"))
         except FlowerError as error:
             return dg.SkipReason(f"Flower's new tasks not counted (the schedule still captures): {error}")
-        references = [
-            seen
-            for seen in (_int(context.cursor), seen_at_last_capture(context.instance))
-            if seen is not None
-        ]
+        readings = (_int(context.cursor), seen_at_last_capture(context.instance))
+        references = [reading for reading in readings if reading is not None]
         new = new_since(seen, max(references, default=None))
         threshold = settings.capture_threshold
         if new < threshold:
             return dg.SkipReason(
                 f"{new} new tasks in Flower since the last capture; a capture starts at {threshold}."
             )
-        in_progress = context.instance.get_runs_count(
-            dg.RunsFilter(job_name=capture.name, statuses=IN_PROGRESS)
-        )
+        if captures(context.instance, capture.name, STARTING):
+            return dg.SkipReason(f"{new} new tasks in Flower, and a capture is starting.")
+        in_progress = captures(context.instance, capture.name, IN_PROGRESS)
         if in_progress >= CAPTURES_IN_PROGRESS_MAX:
             return dg.SkipReason(
                 f"{new} new tasks in Flower, and {in_progress} captures are already under way."
@@ -143,6 +139,10 @@ def capture_on_pressure(capture: UnresolvedAssetJobDefinition) -> dg.SensorDefin
         return dg.RunRequest(tags={"taskline/new_tasks_in_flower": str(new)})
 
     return sensor
+
+
+def captures(instance: dg.DagsterInstance, job_name: str, statuses: list[dg.DagsterRunStatus]) -> int:
+    return instance.get_runs_count(dg.RunsFilter(job_name=job_name, statuses=statuses))
 
 
 def seen_at_last_capture(instance: dg.DagsterInstance) -> int | None:

@@ -1,16 +1,27 @@
 """Capturing Flower before it evicts: its /metrics count of new tasks, the sensor that starts captures on it,
 the capture job (no dbt), and the completeness check's sweep through a full Flower. Real Flower stacks."""
 
+import os
+import subprocess
+import threading
+
 import dagster as dg
 import duckdb
 import pytest
+from celery import states
+from pytest_httpserver import HTTPServer
 
 from demo.stack import FlowerStack
 from demo.workload import send_noop_tasks, wait_until_flower_has, wait_until_idle
+from orchestration.serve import initialise_storage
 from sources.flower.pressure import tasks_seen
 from sources.flower.settings import flower_settings
 from tests.fixtures.deployments import deployment
-from tests.test_flower_integration import send_quick_tasks, send_without_sent_events
+from tests.test_dbt_marts import serve_flower
+from tests.test_dead_runs import StallingProxy
+from tests.test_flower_integration import load, loaded_states, send_quick_tasks, send_without_sent_events
+from tests.test_flower_source import rows
+from tests.test_postgres_orchestration import DAGSTER, FLOWER_TASKS, ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -143,3 +154,66 @@ def test_a_task_lost_from_a_full_flower_fails_the_check_within_one_sweep_and_kee
         assert (check.passed, check.severity) == (False, dg.AssetCheckSeverity.ERROR)
         assert check.metadata["missing_sample"].value == [lost]
     assert [check.metadata["sweep_from"].value for check in verdicts[:2]] == [0, 25]
+
+
+def test_flower_restarting_during_a_capture_lets_it_finish_and_the_next_one_carry_on(stack, monkeypatch):
+    """The capture is held between two pages while Flower restarts (it comes back empty) and new tasks arrive:
+    it finishes green with what it read, the next capture loads the new tasks, and no task is loaded twice."""
+    before = send_quick_tasks(stack, 30)
+    with StallingProxy(stack.base_url) as proxy:
+        monkeypatch.setenv("SOURCES__FLOWER__BASE_URL", proxy.base_url)
+        capture = threading.Thread(target=lambda: load(page_size=20))
+        capture.start()
+        assert proxy.held.wait(60)  # mid-walk: the first page read, the second one waiting
+        stack.restart_flower()
+        after = send_quick_tasks(stack, 5)
+        proxy.release.set()
+        capture.join(120)
+        assert not capture.is_alive()
+        load(page_size=20)
+
+    assert rows("select count(*) = count(distinct uuid) from flower.tasks") == [(True,)]
+    assert loaded_states(after) == dict.fromkeys(after, states.SUCCESS)
+    kept = loaded_states(before)
+    assert kept and set(kept.values()) == {states.SUCCESS}  # what the first capture read before the restart
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "postgres"])
+def test_captures_and_marts_builds_launched_together_take_turns_and_are_exact(engine, request, tmp_path):
+    """Two captures, a marts build and a flower_load, each its own `dagster job execute` process, at once: on
+    DuckDB they take turns on the writer lock, on PostgreSQL loads of Flower take turns and dbt builds take
+    turns. No deadlock, every run green, every task once in the raw table and in the mart."""
+    warehouse = request.getfixturevalue("postgres_warehouse") if engine == "postgres" else None
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    initialise_storage(home)  # two processes creating a new instance's tables at once collide
+    with HTTPServer() as flower:
+        serve_flower(flower, celery_messages=1, online=True)
+        env = {
+            **os.environ,
+            "SOURCES__FLOWER__BASE_URL": flower.url_for("/").rstrip("/"),
+            "SOURCES__FLOWER__USERNAME": "taskline",
+            "SOURCES__FLOWER__PASSWORD": "taskline-demo",
+            "DAGSTER_HOME": str(home),
+            "TASKLINE_DOCS_DIR": str(tmp_path / "docs"),
+        }
+        jobs = ["flower_capture", "flower_marts", "flower_capture", "flower_load"]
+        processes = [
+            subprocess.Popen(
+                [DAGSTER, "job", "execute", "-m", "orchestration.definitions", "-j", job],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for job in jobs
+        ]
+        outputs = [process.communicate(timeout=900)[0] for process in processes]
+    for job, process, output in zip(jobs, processes, outputs, strict=True):
+        assert process.returncode == 0, f"{job}: {output[-4000:]}"
+    query = warehouse.query if warehouse else rows
+    assert query("select count(*), count(distinct uuid) from flower.tasks") == [(FLOWER_TASKS, FLOWER_TASKS)]
+    assert query("select count(*) from marts.fct_task_runs") == [(FLOWER_TASKS,)]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert {run.status for run in instance.get_runs()} == {dg.DagsterRunStatus.SUCCESS}

@@ -176,13 +176,14 @@ def sustained(args: argparse.Namespace, workdir: Path) -> list[str]:
                 f"sending {args.rate} tasks/s for {args.seconds} s into --max_tasks={args.small_flower} ...",
                 flush=True,
             )
+            traffic_began = time.time()
             sent = send_at_rate(stack, args.rate, args.seconds)
             wait_until_idle(stack, timeout=300)
             wait_for_runs_to_finish(Path(env["DAGSTER_HOME"]))
         finally:
             os.killpg(serve.pid, 15)
             serve.wait(60)
-        runs = captures_by_trigger(Path(env["DAGSTER_HOME"]))
+        runs = runs_during(Path(env["DAGSTER_HOME"]), traffic_began)
         final_s = capture_command(env, workdir / "sustained" / "final_capture.log")  # what Flower still holds
         with duckdb.connect(env["DUCKDB_PATH"], read_only=True) as connection:
             connection.execute("create temp table sent (uuid varchar)")
@@ -194,7 +195,9 @@ def sustained(args: argparse.Namespace, workdir: Path) -> list[str]:
         f"== (a) {args.rate} tasks/s for {args.seconds} s into a Flower with --max_tasks={args.small_flower}, "
         "under make serve ==",
         f"tasks sent {len(sent):,}, captured {captured:,}, lost {len(sent) - captured:,} (target 0)",
-        f"runs during the traffic: {runs}; a last capture afterwards took {final_s:.1f} s",
+        "runs:",
+        *runs,
+        f"a last capture afterwards (what Flower still held) took {final_s:.1f} s",
     ]
 
 
@@ -207,16 +210,28 @@ def wait_for_runs_to_finish(home: Path, timeout: float = 300) -> None:
             time.sleep(1)
 
 
-def captures_by_trigger(home: Path) -> dict[str, int]:
-    counts: dict[str, int] = {}
+def runs_during(home: Path, since: float) -> list[str]:
+    """Every run: its job, trigger, start (s after the traffic began), duration; and the longest gap between
+    two captures' starts (past Flower's room at the rate, unread tasks are evicted)."""
+    lines, starts = [], []
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        for run in instance.get_runs():
+        for run in reversed(instance.get_runs()):
+            stats = instance.get_run_stats(run.run_id)
             trigger = (
                 run.tags.get("dagster/sensor_name") or run.tags.get("dagster/schedule_name") or "by hand"
             )
-            key = f"{run.job_name} ({trigger}, {run.status.value.lower()})"
-            counts[key] = counts.get(key, 0) + 1
-    return counts
+            began = (stats.launch_time or stats.start_time or since) - since
+            took = (
+                (stats.end_time - stats.start_time) if stats.end_time and stats.start_time else float("nan")
+            )
+            lines.append(
+                f"    {run.job_name:15} {trigger:32} launched at {began:6.1f} s, ran {took:5.1f} s, {run.status.value}"
+            )
+            if run.job_name == "flower_capture" and stats.start_time:
+                starts.append(stats.start_time)
+    gaps = [later - earlier for earlier, later in zip(starts, starts[1:], strict=False)]
+    lines.append(f"    longest gap between two captures starting: {max(gaps, default=0):.1f} s")
+    return lines
 
 
 def main() -> None:
