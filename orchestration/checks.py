@@ -113,7 +113,8 @@ COMPLETENESS_CHECK = dg.AssetCheckKey(FLOWER_TASKS, "every_task_in_flower_is_loa
     name=COMPLETENESS_CHECK.name,
     description=(
         "After each load, the tasks Flower holds must be in the warehouse with a last event at least as new. "
-        "Each check reads the tasks the load read (not received yet, or received since its walk's line), "
+        "Each check reads the tasks new to the load (not received yet, or received since the previous walk "
+        "began), "
         "the next SOURCES__FLOWER__TASKS_PER_CHECK tasks (default 20,000) of Flower's whole list, newest "
         "received first, from where the previous check stopped (a sweep that wraps at the end: all of a "
         "Flower that holds no more than that at every check, a full one of 100,000 every 5 checks), and "
@@ -136,7 +137,8 @@ def every_task_in_flower_is_loaded(context: dg.AssetCheckExecutionContext) -> dg
     recheck = [*previous.get("missing_sample", []), *previous.get("older_in_warehouse_sample", [])]
     settings = flower_settings()
     reader = CheckReader(settings.api, settings.page_size, settings.tasks_per_check)
-    held, sweep = reader.tasks(notes.get("line"), sweep_from, recheck)
+    # the look-back's tasks were new to the previous check's head already: the sweep covers them again
+    held, sweep = reader.tasks(notes.get("previous_start", notes.get("line")), sweep_from, recheck)
     with writing_the_warehouse(context.op_execution_context):
         loaded = loaded_times(pipeline, [task.uuid for task in held])
     result = compare(held, loaded, walk["walked_from"])

@@ -2,7 +2,6 @@
 the capture job (no dbt), and the completeness check's sweep through a full Flower. Real Flower stacks."""
 
 import os
-import subprocess
 import threading
 
 import dagster as dg
@@ -21,7 +20,7 @@ from tests.test_dbt_marts import serve_flower
 from tests.test_dead_runs import StallingProxy
 from tests.test_flower_integration import load, loaded_states, send_quick_tasks, send_without_sent_events
 from tests.test_flower_source import rows
-from tests.test_postgres_orchestration import DAGSTER, FLOWER_TASKS, ROOT
+from tests.test_postgres_orchestration import FLOWER_TASKS, launch
 
 pytestmark = pytest.mark.integration
 
@@ -198,17 +197,7 @@ def test_captures_and_marts_builds_launched_together_take_turns_and_are_exact(en
             "TASKLINE_DOCS_DIR": str(tmp_path / "docs"),
         }
         jobs = ["flower_capture", "flower_marts", "flower_capture", "flower_load"]
-        processes = [
-            subprocess.Popen(
-                [DAGSTER, "job", "execute", "-m", "orchestration.definitions", "-j", job],
-                env=env,
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-            for job in jobs
-        ]
+        processes = [launch(job, env) for job in jobs]
         outputs = [process.communicate(timeout=900)[0] for process in processes]
     for job, process, output in zip(jobs, processes, outputs, strict=True):
         assert process.returncode == 0, f"{job}: {output[-4000:]}"

@@ -63,6 +63,18 @@ def source_env(flower: HTTPServer, sqlflow: SQLFlowStandIn) -> dict[str, str]:
     }
 
 
+def launch(job: str, env: dict[str, str]) -> subprocess.Popen:
+    """`dagster job execute` of `job` in its own process, its output collected."""
+    return subprocess.Popen(
+        [DAGSTER, "job", "execute", "-m", "orchestration.definitions", "-j", job],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def test_flower_and_sqlflow_loads_run_at_the_same_time_and_both_are_exact(
     postgres_warehouse: PostgresWarehouse, tmp_path
 ):
@@ -84,17 +96,7 @@ def test_flower_and_sqlflow_loads_run_at_the_same_time_and_both_are_exact(
             # Flower holds its answer until the SQLFlow load starts: no retry meanwhile
             "SOURCES__FLOWER__REQUEST_TIMEOUT": str(SQLFLOW_WAIT_S + 60),
         }
-        jobs = {
-            job: subprocess.Popen(
-                [DAGSTER, "job", "execute", "-m", "orchestration.definitions", "-j", job],
-                env=env,
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-            for job in ("flower_load", "sqlflow_load")
-        }
+        jobs = {job: launch(job, env) for job in ("flower_load", "sqlflow_load")}
         outputs = {job: process.communicate(timeout=600)[0] for job, process in jobs.items()}
     for job, process in jobs.items():
         assert process.returncode == 0, outputs[job][-4000:]

@@ -2,7 +2,8 @@
 
 Each check compares tasks Flower holds with the warehouse by uuid and last-event time, without re-reading a
 full Flower every time (100,000 tasks cost Flower ~11 s of its single thread, even in pages of 10,000):
-- the tasks the load read: not received yet, or received since its walk's line (few when little is new);
+- the tasks new to the load: not received yet, or received since the previous walk began (few when little
+  is new; the look-back's tasks were new to the previous check);
 - the next `tasks_per_check` tasks of Flower's whole list (newest received first), from where the previous
   check stopped, wrapping at the end: a sweep that covers a full Flower every ceil(held / tasks_per_check)
   checks, and all of a Flower that holds no more than that at every check;
@@ -75,7 +76,7 @@ class CheckReader:
         self.listing = Listing(api, page_size, WalkReport(started_at=0.0))
 
     def tasks(self, line: float | None, sweep_from: int, recheck: list[str]) -> tuple[list[HeldTask], Sweep]:
-        """`line`: the walk read every task received since (None: all); `recheck`: uuids asked for again."""
+        """`line`: the tasks received since are read first (None: all); `recheck`: uuids asked for again."""
         held: dict[str, HeldTask] = {}
         _keep(held, self.listing.pages({"sort_by": "received"}, has_received, UNRECEIVED_PROBE))
         head = {"sort_by": "-received"}

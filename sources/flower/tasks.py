@@ -56,6 +56,7 @@ class WalkReport:
 
     started_at: float
     line: float | None = None  # tasks received since then were read (None: all of them)
+    previous_start: float | None = None  # when the previous walk began: tasks received since are new to it
     tasks_seen: int | None = None  # Flower's count of tasks seen since it started, when the walk began
     requests: int = 0
     tasks_read: int = 0
@@ -179,7 +180,7 @@ class TasksWalk:
         self.listing = Listing(api, page_size, self.report)
         self.previous_start = previous_start = state.get("walked_from")
         self.line = previous_start - lookback_minutes * 60 if previous_start is not None else None
-        self.report.line = self.line
+        self.report.line, self.report.previous_start = self.line, previous_start
         self.candidates: dict[str, str] = dict(state.get("in_flight") or {})
         self.in_flight: dict[str, str] = {}
 
