@@ -71,7 +71,6 @@ class CheckReader:
 
     def __init__(self, api: FlowerApi, page_size: int, tasks_per_check: int):
         self.api = api
-        self.page_size = page_size
         self.tasks_per_check = tasks_per_check
         self.listing = Listing(api, page_size, WalkReport(started_at=0.0))
 
