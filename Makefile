@@ -6,7 +6,7 @@ FLOWER_2_0 := $(VENV)/flower-2.0.1
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export DUCKDB_PATH ?= data/warehouse.duckdb
 
-.PHONY: setup demo test lint dev serve docs bench clean
+.PHONY: setup demo test lint dev serve user docs bench clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,10 @@ dev: setup
 # the Dagster UI + daemon on your own Flower/SQLFlow settings (TASKLINE_HOST, TASKLINE_PORT, DAGSTER_HOME)
 serve: setup
 	$(BIN)/python -m orchestration.serve
+
+# adds or changes a login of the proxy `make serve` starts (NAME=..., file TASKLINE_PASSWORD_FILE)
+user: setup
+	$(BIN)/python -m orchestration.users add $(NAME)
 
 # serves the docs the latest run built (DBT_DOCS_PORT, default 8580)
 docs: setup

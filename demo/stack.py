@@ -21,6 +21,7 @@ import requests
 from celery import Celery
 
 from demo.celery_app import make_app
+from orchestration.proxy import free_loopback_port as free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKER_NAME = f"w1@{socket.gethostname()}"
@@ -34,13 +35,6 @@ LOG_TAIL_LINES = 30
 
 class StackError(RuntimeError):
     """The local Flower stack could not be started or reached; the message carries the logs' tail."""
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now (the OS picks it when binding port 0)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def redis_server_binary() -> str:

@@ -16,8 +16,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,22 @@ from orchestration.instance_storage import (
     check_postgres_storage,
     database_problem,
     postgres_storage,
+)
+from orchestration.locations import DOCS_DIR
+from orchestration.proxy import (
+    NO_LOGIN,
+    PASSWORD_FILE,
+    TLS_CERT,
+    TLS_KEY,
+    Login,
+    ProxyError,
+    free_loopback_port,
+    is_loopback,
+    listen_address,
+    login_settings,
+    nginx_command,
+    nginx_config,
+    write_config,
 )
 from sources.warehouse import connection_problem
 
@@ -180,19 +197,29 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
         os.killpg(process.pid, sig)
 
 
-def wait_until_ready(url: str, processes: list[subprocess.Popen]) -> None:
+def wait_until(ready: Callable[[], bool], processes: list[subprocess.Popen], what: str) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
+    while not ready():
         for process in processes:
             if process.poll() is not None:
                 raise ServeError(f"{process.args[0]} exited with code {process.returncode} while starting")
-        try:
-            if requests.get(f"{url}/server_info", timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
+        if time.monotonic() > deadline:
+            raise ServeError(f"{what} did not answer within {READY_TIMEOUT_S:.0f} s")
         time.sleep(0.5)
-    raise ServeError(f"the Dagster UI did not answer on {url} within {READY_TIMEOUT_S:.0f} s")
+
+
+def answers(url: str, any_status: bool = False) -> bool:
+    try:
+        response = requests.get(url, timeout=2)
+    except requests.RequestException:
+        return False
+    return any_status or response.ok
+
+
+def accepts(host: str, port: int) -> bool:
+    with suppress(OSError), socket.create_connection((host, port), timeout=2):
+        return True
+    return False
 
 
 @contextmanager
@@ -232,9 +259,41 @@ def check_workspace(workspace: Path) -> None:
     print(f"Code locations: those of {workspace} (their code servers hold the source settings)")
 
 
+def checked_login(host: str, environ: dict[str, str]) -> Login | None:
+    """The login nginx will ask for; serving beyond loopback without one stops here unless opted out."""
+    try:
+        login = login_settings(environ)
+    except ProxyError as error:
+        raise ServeError(str(error)) from None
+    if login is None and not is_loopback(host):
+        if environ.get(NO_LOGIN) != "1":
+            raise ServeError(
+                f"serving on {host} without a login would let anyone who reaches it launch and delete runs: "
+                f"set {PASSWORD_FILE} (add users with `make user NAME=…`), or {NO_LOGIN}=1 if a proxy of your "
+                "own asks for the login."
+            )
+        print(
+            f"WARNING: {NO_LOGIN}=1: the Dagster UI and GraphQL API answer on {host} WITHOUT A LOGIN; anyone "
+            "who reaches this port can launch, cancel and delete runs. Only behind a proxy of your own that "
+            "asks for one.",
+            file=sys.stderr,
+            flush=True,
+        )
+    elif login is not None and login.tls is None and not is_loopback(host):
+        print(
+            f"warning: plain HTTP on {host}: passwords cross the network readable by anyone on the way; fine "
+            f"on a trusted network only, else set {TLS_CERT} and {TLS_KEY}.",
+            file=sys.stderr,
+            flush=True,
+        )
+    return login
+
+
 def serve(host: str, port: int, environ: dict[str, str], workspace: Path | None = None) -> int:
-    """Start webserver + daemon, wait until one exits or we are told to stop; returns the exit code. The code
-    is the project's (workspace.yaml), or that of the code servers another `workspace` names."""
+    """Start webserver + daemon (behind nginx's login when a password file is set), wait until one exits or we
+    are told to stop; returns the exit code. The code is the project's (workspace.yaml), or that of the code
+    servers another `workspace` names."""
+    login = checked_login(host, environ)
     if workspace is None:
         check_sources()
     else:
@@ -246,23 +305,39 @@ def serve(host: str, port: int, environ: dict[str, str], workspace: Path | None 
     env = {**environ, "DAGSTER_HOME": str(home)}
     binaries = Path(sys.executable).parent
     workspace_option = ["-w", str(workspace or ROOT / "workspace.yaml")]
-    url = f"http://{host}:{port}"
+    webserver_host, webserver_port = ("127.0.0.1", free_loopback_port()) if login else (host, port)
+    webserver_url = f"http://{webserver_host}:{webserver_port}"
     print(
         f"DAGSTER_HOME={home}: runs, events and schedules in {kept_in}"
         + (f" (added to its dagster.yaml: {', '.join(added)})" if added else "")
     )
     processes: list[subprocess.Popen] = []
-    with stopped_on_signals():
+    with stopped_on_signals(), tempfile.TemporaryDirectory(prefix="taskline-proxy-") as run_dir:
         try:
+            front = login and LoginProxy(login, host, port, webserver_port, Path(run_dir))
             processes.append(start([str(binaries / "dagster-daemon"), "run", *workspace_option], env))
             processes.append(
                 start(
-                    [str(binaries / "dagster-webserver"), "-h", host, "-p", str(port), *workspace_option], env
+                    [
+                        str(binaries / "dagster-webserver"),
+                        *("-h", webserver_host, "-p", str(webserver_port)),
+                        *workspace_option,
+                    ],
+                    env,
                 )
             )
-            wait_until_ready(url, processes)
+            if front:
+                processes.extend(front.start(env, webserver_url))
+            wait_until(
+                lambda: answers(f"{webserver_url}/server_info"),
+                processes,
+                f"the Dagster UI ({webserver_url})",
+            )
+            if front:
+                front.wait_until_ready(processes)
             print(
-                f"taskline is up: Dagster UI on {url} (daemon running schedules); Ctrl-C stops both",
+                f"taskline is up: {front.describe() if front else f'Dagster UI on {webserver_url}'} (daemon "
+                "running schedules); Ctrl-C stops everything",
                 flush=True,
             )
             while all(process.poll() is None for process in processes):
@@ -276,6 +351,39 @@ def serve(host: str, port: int, environ: dict[str, str], workspace: Path | None 
             return 0
         finally:
             stop(processes)
+
+
+class LoginProxy:
+    """nginx on host:port asking for the login, in front of the webserver, the health service and the docs."""
+
+    def __init__(self, login: Login, host: str, port: int, webserver_port: int, run_dir: Path):
+        self.login, self.host, self.port = login, host, port
+        self.health_port = free_loopback_port()
+        config = nginx_config(login, host, port, webserver_port, self.health_port, DOCS_DIR, run_dir)
+        try:
+            self.config = write_config(config, run_dir, login.nginx)
+        except ProxyError as error:
+            raise ServeError(str(error)) from None
+
+    def start(self, env: dict[str, str], webserver_url: str) -> list[subprocess.Popen]:
+        health = [sys.executable, "-m", "orchestration.health", "--port", str(self.health_port)]
+        return [
+            start([*health, "--webserver", webserver_url], env),
+            start(nginx_command(self.login.nginx, self.config), env),
+        ]
+
+    def wait_until_ready(self, processes: list[subprocess.Popen]) -> None:
+        health_url = f"http://127.0.0.1:{self.health_port}/health"
+        wait_until(lambda: answers(health_url, any_status=True), processes, "the health service")
+        reach = "127.0.0.1" if self.host in ("0.0.0.0", "") else "::1" if self.host == "::" else self.host
+        wait_until(lambda: accepts(reach, self.port), processes, f"nginx on {self.host}:{self.port}")
+
+    def describe(self) -> str:
+        url = f"{self.login.scheme}://{listen_address(self.host, self.port)}"
+        return (
+            f"{url} — login with the users of {self.login.password_file}; Dagster UI on /, dbt docs on "
+            "/docs/, /health open to all"
+        )
 
 
 def main() -> None:

@@ -1,35 +1,44 @@
-"""taskline as a service, driven over HTTP: real `dagster-webserver` + `dagster-daemon` (make serve) on a real
-Flower stack and the SQLFlow stand-in, a temp DAGSTER_HOME and free ports.
+"""taskline as a service, driven over HTTP: real `dagster-webserver` + `dagster-daemon` (make serve) behind
+Debian's nginx asking for a login over TLS (a self-signed certificate), on a real Flower stack and the SQLFlow
+stand-in, a temp DAGSTER_HOME and free ports.
 
-The README's Python and curl blocks ("Managing pipelines over HTTP") are run as written; a run is cancelled
-mid-load and the next one is exact; the daemon ticks a one-minute schedule on a fresh warehouse; and a
-headless Chromium opens the Dagster UI and the dbt docs and saves screenshots.
+The README's Python and curl blocks ("Managing pipelines over HTTP") are run as written, with the login; nothing
+but /health answers without it; /health tells a stopped daemon; failed logins are slowed, then refused; a run is
+cancelled mid-load and the next one is exact; the daemon ticks a one-minute schedule on a fresh warehouse; and
+a headless Chromium logs in, follows a run live over the websocket, opens the dbt docs and saves screenshots.
 """
 
+import base64
+import http.client
 import json
 import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from threading import Thread
 
 import dagster as dg
 import duckdb
 import pytest
+import requests
 from dagster_graphql import DagsterGraphQLClient
+from gql.transport.requests import RequestsHTTPTransport
+from requests.auth import HTTPBasicAuth
 
 from demo.dev import demo_source_env
 from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack, free_port
 from demo.workload import flower_tasks, run_workload, wait_until_flower_shows_final
+from tests.fixtures.logins import PASSWORD, USER, self_signed_certificate, users_file
 from tests.test_dead_runs import StallingProxy, assert_every_task_once_in_its_final_state
 
 pytestmark = pytest.mark.integration
@@ -59,13 +68,24 @@ class Service:
     warehouse: Path
     docs: Path
     log: Path
+    certificate: Path
+    serve_pid: int
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"https://127.0.0.1:{self.port}"
 
     def client(self) -> DagsterGraphQLClient:
-        return DagsterGraphQLClient("127.0.0.1", port_number=self.port)
+        transport = RequestsHTTPTransport(
+            f"{self.url}/graphql",
+            use_json=True,
+            auth=HTTPBasicAuth(USER, PASSWORD),
+            verify=str(self.certificate),
+        )
+        return DagsterGraphQLClient("127.0.0.1", port_number=self.port, transport=transport)
+
+    def get(self, path: str, **options) -> requests.Response:
+        return requests.get(f"{self.url}{path}", verify=str(self.certificate), timeout=30, **options)
 
 
 def readme_block(marker: str) -> str:
@@ -86,6 +106,7 @@ def service(tmp_path_factory) -> Iterator[Service]:
     ):
         proxy.release.set()  # pass everything through until a test wants a run stalled mid-load
         run_workload(flower)
+        certificate, key = self_signed_certificate(workdir)
         env = {
             **os.environ,
             **demo_source_env(flower, sqlflow),
@@ -97,16 +118,22 @@ def service(tmp_path_factory) -> Iterator[Service]:
             "TASKLINE_FLOWER_CAPTURE_SCHEDULE": NEVER,
             "TASKLINE_FLOWER_MARTS_SCHEDULE": NEVER,
             "TASKLINE_SQLFLOW_SCHEDULE": NEVER,
+            "TASKLINE_PASSWORD_FILE": str(users_file(workdir / "users")),
+            "TASKLINE_TLS_CERT": str(certificate),
+            "TASKLINE_TLS_KEY": str(key),
+            "TASKLINE_HEALTH_HEARTBEAT_TOLERANCE_S": "10",
         }
-        with served(env, workdir / "serve.log") as port:
+        with served(env, workdir / "serve.log") as server:
             yield Service(
                 flower,
                 proxy,
                 env,
-                port,
+                server.port,
                 workdir / "warehouse.duckdb",
                 workdir / "docs",
                 workdir / "serve.log",
+                certificate,
+                server.process.pid,
             )
 
 
@@ -116,7 +143,7 @@ class served:
     def __init__(self, env: dict[str, str], log: Path):
         self.env, self.log, self.port = env, log, free_port()
 
-    def __enter__(self) -> int:
+    def __enter__(self) -> "served":
         with self.log.open("w") as output:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "orchestration.serve", "--port", str(self.port)],
@@ -129,7 +156,7 @@ class served:
         while "taskline is up" not in self.log.read_text():
             assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()[-4000:]
             time.sleep(0.5)
-        return self.port
+        return self
 
     def __exit__(self, *exc_info) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -149,10 +176,21 @@ def query(warehouse: Path, sql: str) -> list[tuple]:
         return con.sql(sql).fetchall()
 
 
+def readme_login(service: Service) -> dict[str, str]:
+    """What the README's blocks read: the address, the login, and (a self-signed certificate) its CA."""
+    return {
+        "TASKLINE_URL": service.url,
+        "TASKLINE_USER": USER,
+        "TASKLINE_PASSWORD": PASSWORD,
+        "REQUESTS_CA_BUNDLE": str(service.certificate),
+        "CURL_CA_BUNDLE": str(service.certificate),
+    }
+
+
 def test_the_readme_python_client_launches_flower_load_and_polls_it_to_success(service):
     completed = subprocess.run(
         [sys.executable, "-c", readme_block("python")],
-        env={**service.env, "DAGSTER_PORT": str(service.port)},
+        env={**service.env, **readme_login(service)},
         capture_output=True,
         text=True,
         timeout=900,
@@ -168,7 +206,7 @@ def test_the_readme_python_client_launches_flower_load_and_polls_it_to_success(s
 def test_the_readme_curl_commands_list_launch_and_poll(service):
     completed = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", readme_block("curl")],
-        env={**service.env, "DAGSTER_URL": service.url},
+        env={**service.env, **readme_login(service)},
         capture_output=True,
         text=True,
         timeout=900,
@@ -262,7 +300,13 @@ def browser():
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium.new_page(viewport={"width": 1600, "height": 1000})
+        # the login a user types into the browser's prompt; the test's self-signed certificate accepted
+        context = chromium.new_context(
+            viewport={"width": 1600, "height": 1000},
+            http_credentials={"username": USER, "password": PASSWORD},
+            ignore_https_errors=True,
+        )
+        yield context.new_page()
         chromium.close()
 
 
@@ -274,14 +318,22 @@ def dismiss_first_visit_dialogs(page) -> None:
 
 
 def test_the_ui_and_the_dbt_docs_show_what_a_user_needs(service, browser):
-    """Screenshots of the asset graph, a mart's page with its row count, and a dbt docs model page."""
+    """Logged in through the proxy: a run followed live over the websocket, screenshots of the asset graph, a
+    mart's page with its row count, and a dbt docs model page."""
     SCREENSHOTS.mkdir(exist_ok=True)
     page = browser
-    graphql = service.client()
-    assert (
-        wait_for_status(graphql, graphql.submit_job_execution("flower_load", "taskline", "__repository__"))
-        == "SUCCESS"
+    frames: list[str] = []
+    page.on(
+        "websocket", lambda socket: socket.on("framereceived", lambda payload: frames.append(str(payload)))
     )
+    graphql = service.client()
+    run_id = graphql.submit_job_execution("flower_load", "taskline", "__repository__")
+    page.goto(f"{service.url}/runs/{run_id}", wait_until="networkidle")
+    dismiss_first_visit_dialogs(page)
+    # the run page's log arrives over the websocket while the run goes on
+    page.get_by_text("RUN_SUCCESS").first.wait_for(timeout=600_000)
+    assert wait_for_status(graphql, run_id) == "SUCCESS"
+    assert any("RunSuccessEvent" in frame for frame in frames), f"{len(frames)} websocket frames"
 
     page.goto(f"{service.url}/locations/taskline/asset-groups/marts/lineage", wait_until="networkidle")
     dismiss_first_visit_dialogs(page)
@@ -298,14 +350,151 @@ def test_the_ui_and_the_dbt_docs_show_what_a_user_needs(service, browser):
     assert re.search(r"received_at\s+TIMESTAMP WITH TIME ZONE\s+When a worker received the task", text)
     page.screenshot(path=SCREENSHOTS / "mart_fct_task_runs.png", full_page=True)
 
-    handler = partial(SimpleHTTPRequestHandler, directory=str(service.docs))
-    docs_server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    Thread(target=docs_server.serve_forever, daemon=True).start()
-    try:
-        docs_url = f"http://127.0.0.1:{docs_server.server_address[1]}"
-        page.goto(f"{docs_url}/index.html#!/model/model.taskline.fct_task_runs", wait_until="networkidle")
-        page.get_by_text("exception_type").first.wait_for(timeout=60_000)
-        page.screenshot(path=SCREENSHOTS / "dbt_docs_fct_task_runs.png", full_page=True)
-    finally:
-        docs_server.shutdown()
+    page.goto(f"{service.url}/docs/#!/model/model.taskline.fct_task_runs", wait_until="networkidle")
+    page.get_by_text("exception_type").first.wait_for(timeout=60_000)
+    page.screenshot(path=SCREENSHOTS / "dbt_docs_fct_task_runs.png", full_page=True)
     print(f"screenshots in {SCREENSHOTS}")
+
+
+LOGINS_REFUSED = {
+    "no login": {},
+    "a wrong password": {"auth": (USER, "not-the-password")},
+    "an unknown user": {"auth": ("someone", PASSWORD)},
+    "a bearer token": {"headers": {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.e30.expired"}},
+    "a malformed basic token": {"headers": {"Authorization": "Basic !!not-base64!!"}},
+}
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/graphql", "/runs", "/docs/", "/docs/index.html", "/docs/manifest.json"]
+)
+def test_without_a_valid_login_nothing_answers_but_401(service, path):
+    for why, options in LOGINS_REFUSED.items():
+        response = service.get(path, **options)
+        assert response.status_code == 401, (why, response.status_code)
+        assert response.headers["WWW-Authenticate"] == 'Basic realm="taskline"', why
+        assert "dagster" not in response.text.lower() and "manifest" not in response.text, why
+    posted = requests.post(
+        f"{service.url}/graphql",
+        json={"query": "mutation { wipeAssets(assetPartitionRanges: []) { __typename } }"},
+        verify=str(service.certificate),
+        timeout=30,
+    )
+    assert posted.status_code == 401
+
+
+def serve_child(serve_pid: int, program: str) -> int:
+    """The pid of the process `make serve` started to run `program` (a script run by the venv's python)."""
+    for pid in Path(f"/proc/{serve_pid}/task/{serve_pid}/children").read_text().split():
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        if program in (Path(arg).name for arg in argv):
+            return int(pid)
+    raise AssertionError(f"make serve runs no {program}")
+
+
+def test_health_answers_without_a_login_and_tells_a_stopped_daemon(service):
+    graphql = service.client()
+    assert (
+        wait_for_status(graphql, graphql.submit_job_execution("flower_load", "taskline", "__repository__"))
+        == "SUCCESS"
+    )
+    with dg.DagsterInstance.from_config(service.env["DAGSTER_HOME"]) as instance:
+        keys = instance.get_asset_keys(prefix=["flower"])
+        loaded = max(
+            event.timestamp for event in instance.get_latest_materialization_events(keys).values() if event
+        )
+
+    healthy = service.get("/health")
+
+    assert healthy.status_code == 200, healthy.text
+    report = healthy.json()
+    assert report["healthy"] is True and report["webserver"] == {"up": True}
+    assert report["daemon"]["healthy"] is True and report["daemon"]["not_heartbeating"] == []
+    assert report["last_successful_load"] == {
+        "flower": datetime.fromtimestamp(loaded, UTC).isoformat(),
+        "sqlflow": None,
+    }
+
+    daemon = serve_child(service.serve_pid, "dagster-daemon")
+    os.kill(daemon, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 120  # Dagster's 30 s heartbeat interval + the 10 s tolerance set here
+        while (stopped := service.get("/health")).status_code == 200:
+            assert time.monotonic() < deadline, "the stopped daemon still counts as healthy"
+            time.sleep(2)
+    finally:
+        os.kill(daemon, signal.SIGCONT)
+    assert stopped.status_code == 503
+    report = stopped.json()
+    assert report["healthy"] is False and report["webserver"] == {"up": True}
+    assert report["daemon"]["healthy"] is False and "SENSOR" in report["daemon"]["not_heartbeating"]
+    deadline = time.monotonic() + 120
+    while service.get("/health").status_code != 200:  # heartbeating again once it runs
+        assert time.monotonic() < deadline, "the daemon did not come back"
+        time.sleep(2)
+
+
+def test_with_the_login_the_ui_graphql_and_docs_answer_and_forgeable_graphql_is_refused(service):
+    login = (USER, PASSWORD)
+    assert service.get("/", auth=login).status_code == 200
+    assert service.get("/docs/", auth=login).content == (service.docs / "index.html").read_bytes()
+    answer = requests.post(
+        f"{service.url}/graphql", json={"query": "{ version }"}, auth=login, verify=str(service.certificate)
+    )
+    assert answer.json() == {"data": {"version": dg.__version__}}
+    # what a link or a cross-site form could send with a browser's cached login: refused before Dagster
+    assert service.get("/graphql", params={"query": "mutation { __typename }"}, auth=login).status_code == 403
+    form = requests.post(
+        f"{service.url}/graphql?query=mutation%20%7B%20__typename%20%7D",
+        data={"a": "b"},
+        auth=login,
+        verify=str(service.certificate),
+    )
+    assert form.status_code == 403
+    with pytest.raises(requests.exceptions.SSLError):  # a client that does not trust the certificate
+        requests.get(f"{service.url}/health", timeout=30)
+
+
+def login_attempt(
+    url: str, port: int, source: str, password: str, context: ssl.SSLContext
+) -> tuple[int, float]:
+    """One GET / from the loopback address `source` (nginx counts failed logins per client address)."""
+    started = time.monotonic()
+    connection = http.client.HTTPSConnection(
+        "127.0.0.1", port, source_address=(source, 0), context=context, timeout=120
+    )
+    token = base64.b64encode(f"{USER}:{password}".encode()).decode()
+    connection.request("GET", "/", headers={"Authorization": f"Basic {token}"})
+    status = connection.getresponse().status
+    connection.close()
+    return status, time.monotonic() - started
+
+
+def test_repeated_wrong_passwords_are_slowed_then_refused_while_the_right_one_still_works(service):
+    context = ssl.create_default_context(cafile=str(service.certificate))
+    attempt = partial(login_attempt, service.url, service.port, "127.0.0.2", context=context)
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        answers = list(pool.map(lambda _: attempt(password="guess"), range(40)))
+
+    refused = [took for status, took in answers if status == 429]
+    failed = sorted(took for status, took in answers if status == 401)
+    # 6 at once (5 typos' grace), up to 20 held back one per 2 s, the rest refused
+    assert len(refused) >= 15 and len(failed) >= 6, answers
+    assert failed[5] < 1.5 and failed[-1] > 15, failed
+    assert attempt(password=PASSWORD)[0] == 200  # the user who knows the password is not locked out
+    assert (
+        attempt.func(service.url, service.port, "127.0.0.3", "guess", context)[0] == 401
+    )  # nor other clients
+
+
+def test_no_password_hash_or_token_in_the_logs_or_the_process_list(service):
+    hashed = Path(service.env["TASKLINE_PASSWORD_FILE"]).read_text().split(":", 1)[1].strip()
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    secrets = [PASSWORD, hashed, token, hashed[7:29]]  # the hash whole and its salt
+    logs = service.log.read_text()
+    assert "password mismatch" in logs  # nginx logged the failed logins above: by user name only
+    process_list = subprocess.run(["ps", "axww", "-o", "args"], capture_output=True, text=True).stdout
+    assert "nginx: master process" in process_list
+    for secret in secrets:
+        assert secret not in logs and secret not in process_list

@@ -281,10 +281,10 @@ def test_serve_on_a_postgres_instance_runs_a_job_on_a_code_server_elsewhere(post
                 "DAGSTER_HOME": str(control_home),
                 "TASKLINE_WORKSPACE": str(workspace),
             }
-            with served(control_env, tmp_path / "serve.log") as web_port:
+            with served(control_env, tmp_path / "serve.log") as server:
                 from dagster_graphql import DagsterGraphQLClient
 
-                client = DagsterGraphQLClient("127.0.0.1", port_number=web_port)
+                client = DagsterGraphQLClient("127.0.0.1", port_number=server.port)
                 run_id = client.submit_job_execution("flower_load", "taskline", "__repository__")
                 status = wait_for_status(client, run_id)
                 daemons = {name for (name,) in instance.query("select daemon_type from daemon_heartbeats")}
