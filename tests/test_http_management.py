@@ -403,10 +403,14 @@ def test_health_answers_without_a_login_and_tells_a_stopped_daemon(service):
         loaded = max(
             event.timestamp for event in instance.get_latest_materialization_events(keys).values() if event
         )
+        daemons = sorted(instance.get_required_daemon_types())
 
-    healthy = service.get("/health")
+    # a daemon busy with the run may heartbeat late for a moment (the tolerance set here is only 10 s)
+    deadline = time.monotonic() + 120
+    while (healthy := service.get("/health")).status_code != 200:
+        assert time.monotonic() < deadline, healthy.text
+        time.sleep(2)
 
-    assert healthy.status_code == 200, healthy.text
     report = healthy.json()
     assert report["healthy"] is True and report["webserver"] == {"up": True}
     assert report["daemon"]["healthy"] is True and report["daemon"]["not_heartbeating"] == []
@@ -418,16 +422,17 @@ def test_health_answers_without_a_login_and_tells_a_stopped_daemon(service):
     daemon = serve_child(service.serve_pid, "dagster-daemon")
     os.kill(daemon, signal.SIGSTOP)
     try:
-        deadline = time.monotonic() + 120  # Dagster's 30 s heartbeat interval + the 10 s tolerance set here
-        while (stopped := service.get("/health")).status_code == 200:
-            assert time.monotonic() < deadline, "the stopped daemon still counts as healthy"
+        # Dagster's 30 s heartbeat interval + the 10 s tolerance set here, from each daemon's last beat
+        deadline = time.monotonic() + 120
+        while (stopped := service.get("/health")).json()["daemon"]["not_heartbeating"] != daemons:
+            assert time.monotonic() < deadline, f"the stopped daemon still counts as healthy: {stopped.text}"
             time.sleep(2)
     finally:
         os.kill(daemon, signal.SIGCONT)
     assert stopped.status_code == 503
     report = stopped.json()
     assert report["healthy"] is False and report["webserver"] == {"up": True}
-    assert report["daemon"]["healthy"] is False and "SENSOR" in report["daemon"]["not_heartbeating"]
+    assert report["daemon"]["healthy"] is False
     deadline = time.monotonic() + 120
     while service.get("/health").status_code != 200:  # heartbeating again once it runs
         assert time.monotonic() < deadline, "the daemon did not come back"
