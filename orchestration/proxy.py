@@ -110,24 +110,32 @@ def tls_settings(environ: dict[str, str]) -> tuple[Path, Path] | None:
             f"set both {TLS_CERT} and {TLS_KEY} (the certificate and its private key), or neither."
         )
     cert_path, key_path = Path(cert).expanduser().resolve(), Path(key).expanduser().resolve()
+    for path, name in ((cert_path, TLS_CERT), (key_path, TLS_KEY)):
+        if not path.is_file():
+            raise ProxyError(f"{path} ({name}) is not a file: point {name} at your PEM file.")
     try:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
             cert_path, key_path, password=lambda: b""
         )
-    except FileNotFoundError as error:
-        raise ProxyError(
-            f"{error.filename} ({TLS_CERT}/{TLS_KEY}) does not exist: point it at your file."
-        ) from None
     except OSError as error:  # ssl.SSLError included
         raise ProxyError(tls_problem(cert_path, key_path, error)) from None
     return cert_path, key_path
+
+
+def is_encrypted(key: Path) -> bool:
+    """PKCS#8 and traditional PEM keys say so in their header (OpenSSL's own error is only "PEM lib")."""
+    try:
+        text = key.read_text(errors="replace")
+    except OSError:
+        return False
+    return "-----BEGIN ENCRYPTED PRIVATE KEY-----" in text or "Proc-Type: 4,ENCRYPTED" in text
 
 
 def tls_problem(cert: Path, key: Path, error: OSError) -> str:
     reason = getattr(error, "reason", None) or error.strerror or str(error)
     if reason == "KEY_VALUES_MISMATCH":
         return f"the TLS certificate {cert} does not match the key {key} ({TLS_CERT}/{TLS_KEY}): give the key it was issued for."
-    if reason in ("BAD_DECRYPT", "BAD_PASSWORD_READ"):
+    if is_encrypted(key):
         return f"the TLS key {key} ({TLS_KEY}) is encrypted: give nginx an unencrypted key (readable by this user only)."
     return f"the TLS certificate {cert} and key {key} ({TLS_CERT}/{TLS_KEY}) cannot be used ({reason}): give a PEM certificate and its PEM key."
 

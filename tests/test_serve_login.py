@@ -1,0 +1,289 @@
+"""`make serve`'s login: what it refuses to start with, the warnings it gives, and `make user`."""
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import bcrypt
+import pytest
+
+from demo.stack import free_port
+from orchestration.proxy import NGINX, NO_LOGIN, PASSWORD_FILE, TLS_CERT, TLS_KEY, login_settings
+from orchestration.serve import ServeError, checked_login, serve
+from tests.fixtures.logins import PASSWORD, USER, self_signed_certificate, users_file
+
+ROOT = Path(__file__).resolve().parent.parent
+FLOWER_SETTINGS = {"SOURCES__FLOWER__USERNAME": "ops", "SOURCES__FLOWER__PASSWORD": "not-used-here"}
+
+
+@pytest.fixture(scope="module")
+def users(tmp_path_factory) -> Path:
+    return users_file(tmp_path_factory.mktemp("login") / "users")
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
+
+
+def users_command(
+    action: str, name: str, password_file: Path | None, stdin: str = ""
+) -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin", **({PASSWORD_FILE: str(password_file)} if password_file else {})}
+    return subprocess.run(
+        [sys.executable, "-m", "orchestration.users", action, name],
+        input=stdin,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_serving_beyond_loopback_without_a_login_stops_before_anything_is_created(tmp_path):
+    env = {**FLOWER_SETTINGS, "DAGSTER_HOME": str(tmp_path / "home")}
+
+    with pytest.raises(ServeError) as error:
+        serve("0.0.0.0", free_port(), env)
+
+    assert str(error.value) == (
+        "serving on 0.0.0.0 without a login would let anyone who reaches it launch and delete runs: set "
+        "TASKLINE_PASSWORD_FILE (add users with `make user NAME=…`), or TASKLINE_ALLOW_NO_LOGIN=1 if a proxy "
+        "of your own asks for the login."
+    )
+    assert not (tmp_path / "home").exists()
+
+
+def test_the_command_beyond_loopback_without_a_login_is_one_line_and_no_traceback(tmp_path):
+    env = {
+        **{key: value for key, value in os.environ.items() if key not in (PASSWORD_FILE, NO_LOGIN)},
+        **FLOWER_SETTINGS,
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "TASKLINE_HOST": "0.0.0.0",
+    }
+    completed = subprocess.run(
+        [sys.executable, "-m", "orchestration.serve", "--port", str(free_port())],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert completed.returncode == 1
+    assert completed.stderr.startswith("taskline serve: serving on 0.0.0.0 without a login")
+    assert completed.stderr.count("\n") == 1 and "Traceback" not in completed.stderr
+    assert not (tmp_path / "home").exists()
+
+
+def test_the_opt_out_serves_without_a_login_and_says_so_loudly(capsys):
+    assert checked_login("0.0.0.0", {NO_LOGIN: "1"}) is None
+
+    assert capsys.readouterr().err.startswith(
+        "WARNING: TASKLINE_ALLOW_NO_LOGIN=1: the Dagster UI and GraphQL API answer on 0.0.0.0 WITHOUT A LOGIN"
+    )
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1"])
+def test_on_loopback_no_login_is_needed_and_nothing_is_said(host, capsys):
+    assert checked_login(host, {}) is None
+    assert capsys.readouterr().err == ""
+
+
+def test_a_login_over_plain_http_beyond_loopback_warns_that_passwords_cross_the_network(users, capsys):
+    login = checked_login("0.0.0.0", {PASSWORD_FILE: str(users)})
+
+    assert (login.password_file, login.tls, login.scheme) == (users, None, "http")
+    assert capsys.readouterr().err.startswith(
+        "warning: plain HTTP on 0.0.0.0: passwords cross the network readable by anyone on the way"
+    )
+
+
+def test_a_login_over_tls_is_served_as_https_without_a_warning(users, certificate, capsys):
+    cert, key = certificate
+    login = checked_login("0.0.0.0", {PASSWORD_FILE: str(users), TLS_CERT: str(cert), TLS_KEY: str(key)})
+
+    assert (login.tls, login.scheme) == ((cert, key), "https")
+    assert Path(login.nginx).name == "nginx"
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    "problem,content,message",
+    [
+        (
+            "missing",
+            None,
+            "the password file {file} (TASKLINE_PASSWORD_FILE) cannot be read (No such file or directory): "
+            "create it with `make user NAME=…` or make it readable by this user.",
+        ),
+        (
+            "a directory",
+            "dir",
+            "the password file {file} (TASKLINE_PASSWORD_FILE) cannot be read (Is a directory): create it with "
+            "`make user NAME=…` or make it readable by this user.",
+        ),
+        (
+            "empty",
+            "# nobody yet\n\n",
+            "the password file {file} (TASKLINE_PASSWORD_FILE) has no users: add one with `make user NAME=…`.",
+        ),
+        (
+            "a plain password",
+            "# ops\nops:hunter2-plain\n",
+            "line 2 of the password file {file} is not `user:hash` with a bcrypt (or other crypt) hash: write "
+            "its users with `make user NAME=…`, never plain passwords.",
+        ),
+    ],
+)
+def test_a_password_file_nginx_could_not_use_stops_with_what_to_fix(problem, content, message, tmp_path):
+    password_file = tmp_path / "users"
+    if content == "dir":
+        password_file.mkdir()
+    elif content is not None:
+        password_file.write_text(content)
+
+    with pytest.raises(ServeError) as error:
+        checked_login("0.0.0.0", {PASSWORD_FILE: str(password_file)})
+
+    assert str(error.value) == message.format(file=password_file)
+    assert "hunter2" not in str(error.value)
+
+
+def encrypted_key(directory: Path) -> Path:
+    key = directory / "encrypted.key"
+    subprocess.run(
+        [
+            "openssl",
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-aes256",
+            "-pass",
+            "pass:secret-phrase",
+            "-out",
+            str(key),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return key
+
+
+def test_tls_files_nginx_could_not_use_stop_with_what_to_fix(users, certificate, tmp_path):
+    cert, key = certificate
+    _, other_key = self_signed_certificate(tmp_path, "other")
+    (tmp_path / "garbage.crt").write_text("not a certificate\n")
+    cases = {
+        (str(cert), str(other_key)): (
+            f"the TLS certificate {cert} does not match the key {other_key} (TASKLINE_TLS_CERT/TASKLINE_TLS_KEY): "
+            "give the key it was issued for."
+        ),
+        (str(cert), str(encrypted_key(tmp_path))): (
+            f"the TLS key {tmp_path / 'encrypted.key'} (TASKLINE_TLS_KEY) is encrypted: give nginx an "
+            "unencrypted key (readable by this user only)."
+        ),
+        (str(tmp_path / "missing.crt"), str(key)): (
+            f"{tmp_path / 'missing.crt'} (TASKLINE_TLS_CERT) is not a file: point TASKLINE_TLS_CERT at your PEM file."
+        ),
+        (str(cert), str(tmp_path)): (
+            f"{tmp_path} (TASKLINE_TLS_KEY) is not a file: point TASKLINE_TLS_KEY at your PEM file."
+        ),
+        (str(cert), ""): (
+            "set both TASKLINE_TLS_CERT and TASKLINE_TLS_KEY (the certificate and its private key), or neither."
+        ),
+    }
+    for (given_cert, given_key), message in cases.items():
+        with pytest.raises(ServeError) as error:
+            checked_login("0.0.0.0", {PASSWORD_FILE: str(users), TLS_CERT: given_cert, TLS_KEY: given_key})
+        assert str(error.value) == message
+
+    with pytest.raises(ServeError) as error:
+        checked_login(
+            "0.0.0.0", {PASSWORD_FILE: str(users), TLS_CERT: str(tmp_path / "garbage.crt"), TLS_KEY: str(key)}
+        )
+    assert str(error.value).startswith(f"the TLS certificate {tmp_path / 'garbage.crt'} and key {key} ")
+    assert str(error.value).endswith(": give a PEM certificate and its PEM key.")
+
+
+def test_tls_without_a_password_file_stops_because_the_login_proxy_serves_it(certificate):
+    cert, key = certificate
+
+    with pytest.raises(ServeError) as error:
+        checked_login("127.0.0.1", {TLS_CERT: str(cert), TLS_KEY: str(key)})
+
+    assert str(error.value) == (
+        "TASKLINE_TLS_CERT/TASKLINE_TLS_KEY are set but TASKLINE_PASSWORD_FILE is not: TLS is served by the login "
+        "proxy, so set TASKLINE_PASSWORD_FILE too (add a user with `make user NAME=…`)."
+    )
+
+
+def test_an_nginx_that_is_not_there_stops_with_how_to_install_it(users, tmp_path):
+    with pytest.raises(ServeError) as error:
+        checked_login("0.0.0.0", {PASSWORD_FILE: str(users), NGINX: str(tmp_path / "nginx")})
+
+    assert str(error.value) == (
+        f"TASKLINE_NGINX={tmp_path / 'nginx'}, which asks for the login, is not an executable: install Debian's "
+        "package (`apt-get install nginx-light`) or point TASKLINE_NGINX at the binary."
+    )
+
+
+def test_make_user_adds_changes_and_removes_logins_in_a_file_only_its_owner_reads(tmp_path):
+    password_file = tmp_path / "etc" / "users"
+
+    added = users_command("add", "ana", password_file, "first-password-of-ana\n")
+    assert (added.returncode, added.stdout) == (0, f"ana: added or changed in {password_file}\n")
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    assert users_command("add", "bo", password_file, "password-of-bo-12\n").returncode == 0
+    first = login_settings({PASSWORD_FILE: str(password_file)})
+    hashes = dict(line.split(":", 1) for line in password_file.read_text().splitlines())
+    assert list(hashes) == ["ana", "bo"] and first.password_file == password_file
+    assert bcrypt.checkpw(b"first-password-of-ana", hashes["ana"].encode())
+    assert hashes["ana"].startswith("$2b$10$")
+
+    assert users_command("add", "ana", password_file, "second-password-of-ana\n").returncode == 0
+    changed = dict(line.split(":", 1) for line in password_file.read_text().splitlines())
+    assert bcrypt.checkpw(b"second-password-of-ana", changed["ana"].encode())
+    assert not bcrypt.checkpw(b"first-password-of-ana", changed["ana"].encode())
+    assert changed["bo"] == hashes["bo"]
+
+    removed = users_command("remove", "bo", password_file)
+    assert (removed.returncode, removed.stdout) == (0, f"bo: removed in {password_file}\n")
+    assert list(dict(line.split(":", 1) for line in password_file.read_text().splitlines())) == ["ana"]
+    assert "password" not in password_file.read_text()
+
+
+@pytest.mark.parametrize(
+    "action,name,stdin,message",
+    [
+        ("add", "ana", "too-short\n", "the password is shorter than 12 characters: choose a longer one."),
+        (
+            "add",
+            "ana:admin",
+            "a-long-enough-password\n",
+            "the user name 'ana:admin' cannot contain ':' or spaces: choose another.",
+        ),
+        ("remove", "nobody", "", "{file} has no user nobody: nothing changed."),
+        ("remove", USER, "", "{USER} is the last user of {file}: add another before removing them."),
+        (
+            "add",
+            "ana",
+            "a-long-enough-password\n",
+            "set TASKLINE_PASSWORD_FILE to the users' file (e.g. /etc/taskline/users).",
+        ),
+    ],
+)
+def test_make_user_refuses_what_would_weaken_or_lock_out_the_login(action, name, stdin, message, tmp_path):
+    password_file = users_file(tmp_path / "users")
+    before = password_file.read_text()
+    given = None if message.startswith("set TASKLINE_PASSWORD_FILE") else password_file
+
+    completed = users_command(action, name, given, stdin)
+
+    assert completed.returncode == 1
+    assert completed.stderr == f"taskline users: {message.format(file=password_file, USER=USER)}\n"
+    assert password_file.read_text() == before
+    assert PASSWORD not in completed.stdout + completed.stderr
