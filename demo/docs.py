@@ -2,6 +2,8 @@
 
 The run that builds the marts refreshes the docs in the same process, while it holds the warehouse
 (orchestration/transform.py), so serving them never competes with a load.
+
+Loopback only: on a server the docs are at /docs/ of `make serve`, behind its login.
 """
 
 import argparse
@@ -13,11 +15,12 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 from orchestration.locations import DOCS_DIR
 
+HOST = "127.0.0.1"
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=os.environ.get("DBT_DOCS_PORT", "8580"))
-    parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
     if not (DOCS_DIR / "index.html").exists():
         sys.exit(
@@ -26,11 +29,11 @@ def main() -> None:
         )
     handler = partial(SimpleHTTPRequestHandler, directory=str(DOCS_DIR))
     try:
-        server = ThreadingHTTPServer((args.host, args.port), handler)
+        server = ThreadingHTTPServer((HOST, args.port), handler)
     except OSError as error:
-        sys.exit(f"make docs: cannot serve on {args.host}:{args.port} ({error.strerror}): set DBT_DOCS_PORT.")
+        sys.exit(f"make docs: cannot serve on {HOST}:{args.port} ({error.strerror}): set DBT_DOCS_PORT.")
     print(
-        f"Serving the dbt docs of {DOCS_DIR} on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True
+        f"Serving the dbt docs of {DOCS_DIR} on http://{HOST}:{args.port} (Ctrl-C to stop)", flush=True
     )
     with server, contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

@@ -6,8 +6,11 @@ No demo stack: Flower and SQLFlow come from .dlt/ and SOURCES__* as for every ru
 logs and schedule state in DAGSTER_HOME (default .dagster_home/ in the project), or in the PostgreSQL database
 its dagster.yaml names (checked before anything starts); that file is yours: the settings taskline needs are
 added when missing, never overwritten. With --workspace (TASKLINE_WORKSPACE) naming code servers on other
-machines, the runs execute there and the sources are theirs. Ctrl-C or SIGTERM stops both processes and
-everything they started.
+machines, the runs execute there and the sources are theirs.
+
+With TASKLINE_PASSWORD_FILE set, nginx (orchestration/proxy.py) asks for a login in front of the webserver,
+which then listens on a loopback port only; beyond loopback serving without one is refused (opt-out
+TASKLINE_ALLOW_NO_LOGIN=1). Ctrl-C or SIGTERM stops every process and everything they started.
 """
 
 import argparse
