@@ -32,9 +32,7 @@ def main() -> None:
         server = ThreadingHTTPServer((HOST, args.port), handler)
     except OSError as error:
         sys.exit(f"make docs: cannot serve on {HOST}:{args.port} ({error.strerror}): set DBT_DOCS_PORT.")
-    print(
-        f"Serving the dbt docs of {DOCS_DIR} on http://{HOST}:{args.port} (Ctrl-C to stop)", flush=True
-    )
+    print(f"Serving the dbt docs of {DOCS_DIR} on http://{HOST}:{args.port} (Ctrl-C to stop)", flush=True)
     with server, contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
 
