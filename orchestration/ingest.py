@@ -13,7 +13,7 @@ from orchestration.writer import writing_the_warehouse
 from sources.flower import flower_source
 from sources.flower.completeness import last_walk
 from sources.sqlflow import sqlflow_source
-from sources.warehouse import finish_pending_packages, make_pipeline, warehouse_engine
+from sources.warehouse import finish_pending_packages, make_pipeline, using_working_dir, warehouse_engine
 
 # what each dlt resource loads, from which endpoint, how it is written and what it remembers between runs
 DESCRIPTIONS = {
@@ -90,7 +90,10 @@ def run_load(
     go into each materialisation."""
     name = pipeline.dataset_name
     # loads of one source take turns (one cursor); on PostgreSQL, loads of different sources run at once
-    with writing_the_warehouse(context, turn=f"{name} load", schemas=(name, f"{name}_staging")):
+    with (
+        writing_the_warehouse(context, turn=f"{name} load", schemas=(name, f"{name}_staging")),
+        using_working_dir(name),
+    ):
         # dagster-dlt's run starts by dropping the pipeline's working dir: a package pending there is lost
         for load_id in finish_pending_packages(pipeline):
             context.log.warning(f"Finished dlt load package {load_id}, left by an interrupted run")

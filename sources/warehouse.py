@@ -131,8 +131,7 @@ def publish_warehouse_settings() -> str:
 
 
 def make_pipeline(name: str) -> dlt.Pipeline:
-    """A pipeline writing dataset `name` into the warehouse; its working state sits in the data folder (beside
-    the DuckDB file), apart per engine."""
+    """A pipeline writing dataset `name` into the warehouse; its working state in pipelines_dir()."""
     path = warehouse_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     if is_postgres():
@@ -147,19 +146,27 @@ def make_pipeline(name: str) -> dlt.Pipeline:
             supported_loader_file_formats=["insert_values"],
             loader_file_format_selector=None,
         )
-        pipelines_dir = path.parent / ".dlt_pipelines_postgres"
     else:
         destination = dlt.destinations.duckdb(str(path))
-        pipelines_dir = path.parent / ".dlt_pipelines"
-    # a new pipeline empties its working dir: processes creating it together (the webserver's and the daemon's
-    # code servers on a fresh deployment) would delete each other's files
-    with taking_turns(pipelines_dir / f".{name}.lock"):
+    with using_working_dir(name):
         return dlt.pipeline(
             pipeline_name=name,
             destination=destination,
             dataset_name=name,
-            pipelines_dir=str(pipelines_dir),
+            pipelines_dir=str(pipelines_dir()),
         )
+
+
+def pipelines_dir() -> Path:
+    """Where the pipelines keep their working state: the data folder (beside the DuckDB file), apart per engine."""
+    return warehouse_path().parent / (".dlt_pipelines_postgres" if is_postgres() else ".dlt_pipelines")
+
+
+def using_working_dir(name: str):
+    """Pipeline `name`'s working dir for this process alone: a new pipeline empties it, and a load starts by
+    dropping it, so a process creating the pipeline meanwhile (a check, a code server starting) would read
+    or delete files under the other."""
+    return taking_turns(pipelines_dir() / f".{name}.lock")
 
 
 @contextmanager
