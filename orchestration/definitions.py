@@ -3,9 +3,11 @@
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
+from orchestration.alerts import task_failure_alerts_open
 from orchestration.checks import FLOWER_CHECKS
 from orchestration.configured import SourceSettings, configured_sources
 from orchestration.ingest import SOURCES, source_assets
+from orchestration.notify import taskline_notifications
 from orchestration.reaper import reap_dead_runs_sensor
 from orchestration.schedules import SCHEDULES, capture_on_pressure, job_schedule, source_jobs
 from orchestration.transform import DBT_STEPS, dbt_cli
@@ -22,11 +24,12 @@ def build_definitions(sources: dict[str, SourceSettings]) -> dg.Definitions:
     }
     return dg.Definitions(
         assets=[*loads.values(), *DBT_STEPS],
-        asset_checks=FLOWER_CHECKS if "flower" in loads else [],
+        asset_checks=[*FLOWER_CHECKS, task_failure_alerts_open] if "flower" in loads else [],
         jobs=list(jobs.values()),
         schedules=[job_schedule(job) for job in jobs.values() if job.name in SCHEDULES],
         sensors=[
             reap_dead_runs_sensor,
+            taskline_notifications,
             *([capture_on_pressure(jobs["flower_capture"])] if "flower" in loads else []),
         ],
         resources={"dlt": DagsterDltResource(), "dbt": dbt_cli},

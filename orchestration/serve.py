@@ -29,6 +29,7 @@ from typing import Any
 import requests
 import yaml
 
+from orchestration.channels import SLACK_WEBHOOK_URL, WEBHOOK_URL, NotifyError, configured_channels
 from orchestration.instance_storage import (
     InstanceStorageError,
     check_postgres_storage,
@@ -253,6 +254,18 @@ def check_sources() -> None:
     )
 
 
+def check_channels(environ: dict[str, str]) -> None:
+    """Where the notifier sends alerts: a malformed webhook URL stops here, named by its setting."""
+    try:
+        channels = configured_channels(environ)
+    except NotifyError as error:
+        raise ServeError(str(error)) from None
+    names = ", ".join(channel.name for channel in channels)
+    print(
+        f"Alerts and taskline's own failures go to: {names or f'no channel ({SLACK_WEBHOOK_URL} or {WEBHOOK_URL})'}"
+    )
+
+
 def check_workspace(workspace: Path) -> None:
     """Another workspace names code servers running elsewhere: their machines have the source settings."""
     if not workspace.is_file():
@@ -297,6 +310,7 @@ def serve(host: str, port: int, environ: dict[str, str], workspace: Path | None 
     are told to stop; returns the exit code. The code is the project's (workspace.yaml), or that of the code
     servers another `workspace` names."""
     login = checked_login(host, environ)
+    check_channels(environ)
     if workspace is None:
         check_sources()
     else:

@@ -7,6 +7,7 @@ import dagster as dg
 import pytest
 import yaml
 
+from orchestration.alerts import ALERTS_CHECK
 from orchestration.transform import DBT_STEPS, PARSED_FOR, dbt_project, parsed_for
 from tests.fixtures.deployments import deployment
 from tests.holders import waiting_for_its_turn
@@ -24,6 +25,8 @@ MARTS = {
     "marts/lineage_impact",
     "marts/task_failure_impact",
     "marts/task_coverage_hourly",
+    "marts/task_failure_alerts",
+    "marts/task_failure_alert_history",
 }
 COVERAGE_CHECK = dg.AssetCheckKey(dg.AssetKey(["marts", "task_coverage_hourly"]), "task_attempts_coverage")
 FLOWER_TASK_CHECKS = {
@@ -154,7 +157,10 @@ def test_a_deployment_with_sqlflow_only_has_no_flower_assets_job_schedule_or_che
     assert keys_in_group(graph, "ingest") == SQLFLOW_ASSETS
     assert [job.name for job in sqlflow_only.jobs] == ["sqlflow_load"]
     assert [schedule.name for schedule in sqlflow_only.schedules] == ["sqlflow_hourly"]
-    assert [sensor.name for sensor in sqlflow_only.sensors] == ["reap_dead_runs_sensor"]
+    assert [sensor.name for sensor in sqlflow_only.sensors] == [
+        "reap_dead_runs_sensor",
+        "taskline_notifications",
+    ]
     assert not (FLOWER_TASK_CHECKS | {COVERAGE_CHECK}) & set(graph.asset_check_keys)
     assert "marts/fct_task_runs" in selected_by(sqlflow_only, "sqlflow_load")
 
@@ -193,6 +199,17 @@ def test_steps_run_in_one_process_and_hold_nothing_a_dead_run_could_keep(asset_g
     instance_settings = yaml.safe_load((ROOT / "orchestration" / "dagster.yaml").read_text())
     assert "concurrency" not in instance_settings
     assert "run_coordinator" not in instance_settings
+
+
+def test_the_alerts_check_runs_with_every_build_of_the_marts_and_the_notifier_runs_by_default():
+    def checks_of(job: str) -> set[dg.AssetCheckKey]:
+        return set(defs.resolve_job_def(job).asset_layer.asset_graph.asset_check_keys)
+
+    assert ALERTS_CHECK in checks_of("flower_marts") & checks_of("flower_load") & checks_of("sqlflow_load")
+    assert ALERTS_CHECK not in checks_of("flower_capture")
+    sensor = defs.resolve_sensor_def("taskline_notifications")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds == 30
 
 
 def test_a_running_sensor_marks_dead_runs_failed():

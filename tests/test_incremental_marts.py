@@ -34,6 +34,7 @@ INCREMENTAL_MODELS = (
     "fct_task_runs",
     "task_failure_daily",
     "task_failure_signatures",
+    "int_task_outcomes_per_minute",
     "int_worker_task_attempts",
     "int_worker_interval_coverage",
 )
@@ -120,7 +121,8 @@ def mart_differences(warehouse: Path, workdir: Path, project_dir: Path = DBT_DIR
         # full build logs nothing)
         tables = [row[0] for row in con.execute(
             "select schema_name || '.' || table_name from duckdb_tables() where database_name = 'warehouse'"
-            " and (schema_name = 'marts' or table_name in ('int_worker_task_attempts', 'int_worker_interval_coverage'))"
+            " and (schema_name = 'marts' or table_name in"
+            " ('int_worker_task_attempts', 'int_worker_interval_coverage', 'int_task_outcomes_per_minute'))"
             " order by 1"
         ).fetchall()]  # fmt: skip
         return {
@@ -412,6 +414,7 @@ def test_a_change_upstream_rebuilds_every_incremental_model_below_it(history, tm
         "fct_task_runs",
         "task_failure_daily",
         "task_failure_signatures",
+        "int_task_outcomes_per_minute",
     }
     assert query(
         warehouse, "select count(*) filter (where is_retried_twice is null) from marts.fct_task_runs"
@@ -433,6 +436,7 @@ def test_a_full_refresh_of_fct_task_runs_alone_rebuilds_the_task_marts_at_their_
     assert replaced_tables(warehouse) == {
         "task_failure_daily",
         "task_failure_signatures",
+        "int_task_outcomes_per_minute",
     }
     differences = mart_differences(warehouse, tmp_path)
     assert all(counts[1:] == (0, 0) for counts in differences.values())

@@ -10,12 +10,16 @@
     overridden: besides --full-refresh it answers true when the stored fingerprint is not the current one —
     the model's SQL, an upstream model's SQL or a project macro they call changed, or an incremental model
     upstream was rebuilt in full (its rows are new: the changes it logged for us are gone), or the table
-    has no state (built before this mechanism, or by hand).
+    has no state (built before this mechanism, or by hand). A model configured full_refresh=false (an
+    append-only history) is never rebuilt.
 -#}
 
 {% macro should_full_refresh() %}
     {%- set requested = dbt.should_full_refresh() -%}
-    {%- if requested or not execute or model.get('config', {}).get('materialized') != 'incremental' -%}
+    {%- set config = model.get('config', {}) -%}
+    {#- full_refresh=false: a history that cannot be derived again, never rebuilt (dbt's own meaning) -#}
+    {%- if requested or not execute or config.get('materialized') != 'incremental'
+        or config.get('full_refresh') is false -%}
         {{ return(requested) }}
     {%- endif -%}
     {%- set stored = stored_build_state(this) -%}

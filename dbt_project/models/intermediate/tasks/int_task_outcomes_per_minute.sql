@@ -1,0 +1,97 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_groups',
+        unique_key=['activity_minute', 'task_name'],
+        on_schema_change='fail',
+        post_hook="{{ record_build_state() }}",
+    )
+}}
+{#-
+    Finished runs and failures per UTC minute (of activity_at), task name and exception type of the
+    failures: what task_failure_alerts compares a window with its baseline on, without reading a week of
+    runs. Incremental like task_failure_daily: the minutes and tasks that runs loaded since the last build
+    count in now or counted in before (int_task_run_changes) are recomputed whole and replaced.
+-#}
+{%- set runs = ref('fct_task_runs') -%}
+{%- set changes = ref('int_task_run_changes') -%}
+{%- set incremental = is_incremental() -%}
+{%- set watermark = max_load_id(this, 'latest_dlt_load_id') if incremental %}
+
+with
+
+{% if incremental -%}
+
+changed_groups as (
+
+    select date_trunc('minute', activity_at) as activity_minute, task_name from {{ runs }}
+    where dlt_load_id > {{ watermark }}
+
+    union
+
+    select date_trunc('minute', activity_at) as activity_minute, task_name from {{ changes }}
+    where changed_in_load_id > {{ watermark }}
+
+),
+
+runs_by_minute as (
+
+    select *, date_trunc('minute', activity_at) as activity_minute from {{ runs }}
+
+),
+
+runs as (
+
+    select runs_by_minute.*
+    from runs_by_minute
+    inner join changed_groups
+        on {{ same_group('runs_by_minute', 'changed_groups', ['activity_minute', 'task_name']) }}
+
+),
+
+{%- else -%}
+
+runs as (
+
+    select *, date_trunc('minute', activity_at) as activity_minute from {{ runs }}
+
+),
+
+{%- endif %}
+
+outcomes as (
+
+    select
+        activity_minute,
+        task_name,
+        case when is_failure then coalesce(exception_type, 'unknown') end as exception_type,
+        count(*) filter (where is_finished) as finished_runs,
+        count(*) filter (where is_failure) as failures,
+        max(dlt_load_id) as latest_dlt_load_id
+
+    from runs
+    group by 1, 2, 3
+
+),
+
+final as (
+
+    {% if incremental -%}
+    -- every changed group; one whose runs all left it comes empty, and replace_groups deletes it
+    select
+        changed_groups.activity_minute,
+        changed_groups.task_name,
+        outcomes.exception_type,
+        outcomes.finished_runs,
+        outcomes.failures,
+        outcomes.latest_dlt_load_id
+    from changed_groups
+    left join outcomes
+        on {{ same_group('changed_groups', 'outcomes', ['activity_minute', 'task_name']) }}
+    {%- else -%}
+    select * from outcomes
+    {%- endif %}
+
+)
+
+select * from final

@@ -1,0 +1,168 @@
+"""Failure alerts in the Dagster UI: the `task_failure_alerts_open` check on marts/task_failure_alerts.
+
+The spike rule is dbt's (models/marts/tasks/task_failure_alerts.sql); this turns its rows into the sentences
+people read, in the check and in the messages the notifier sends (orchestration/notify.py), and hands the
+notifier the alert history it delivers from.
+"""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import dagster as dg
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
+from orchestration.writer import writing_the_warehouse
+from sources.warehouse import make_pipeline
+
+ALERTS_MART = dg.AssetKey(["marts", "task_failure_alerts"])
+ALERTS_CHECK = dg.AssetCheckKey(ALERTS_MART, "task_failure_alerts_open")
+TASK_TABLE_MAP = "dbt_project/seeds/task_table_map.csv"
+# the history events each evaluation hands the notifier: more than builds record between two of its ticks
+EVENTS_HANDED_OVER = 200
+
+ALERT_COLUMNS = (
+    "task_name", "alert_level", "window_start_at", "window_end_at", "window_runs", "window_failures",
+    "window_failure_rate", "baseline_start_at", "baseline_runs", "baseline_failures", "baseline_failure_rate",
+    "top_exception_type", "top_exception_message", "is_new_exception_type", "has_known_tables",
+    "tables_at_risk",
+)  # fmt: skip
+EVENT_COLUMNS = (
+    "event_id", "alert_id", "task_name", "event", "alert_level", "opened_at", "event_at", "window_start_at",
+    "window_runs", "window_failures", "window_failure_rate", "baseline_start_at", "baseline_runs", "baseline_failures",
+    "baseline_failure_rate", "top_exception_type", "top_exception_message", "is_new_exception_type",
+    "tables_at_risk",
+)  # fmt: skip
+ALERTS_SQL = f"""
+    select {", ".join(ALERT_COLUMNS)} from marts.task_failure_alerts
+    where alert_level is not null or (window_failures > 0 and not has_known_tables)
+    order by case alert_level when 'error' then 0 when 'warn' then 1 else 2 end, task_name
+"""
+EVENTS_SQL = f"""
+    select {", ".join(EVENT_COLUMNS)} from marts.task_failure_alert_history
+    order by event_id desc limit {EVENTS_HANDED_OVER}
+"""
+
+
+def percent(rate: float) -> str:
+    """40%, 2%, 0.4%: whole percents, but a rate under 1% keeps a decimal (it is not 0)."""
+    return f"{rate:.1%}" if 0 < rate < 0.01 else f"{rate:.0%}"
+
+
+def window_phrase(start: datetime, end: datetime) -> str:
+    minutes = round((end.replace(second=0, microsecond=0) - start) / timedelta(minutes=1)) + 1
+    return "in the last hour" if minutes == 60 else f"in the last {minutes} minutes"
+
+
+def figures_sentence(row: dict[str, Any], baseline_days: int) -> str:
+    """`etl.x` failed 12 of 30 runs in the last hour (40%) — usually 2% (14 of 700 over the previous 7 days)."""
+    if not row.get("window_runs"):
+        return f"`{row['task_name']}` ran no more in the window."
+    days = "day" if baseline_days == 1 else f"{baseline_days} days"
+    usually = (
+        f"usually {percent(row['baseline_failure_rate'])} ({row['baseline_failures']} of {row['baseline_runs']} "
+        f"over the previous {days})"
+        if row["baseline_runs"]
+        else f"no runs in the previous {days} to compare with"
+    )
+    return (
+        f"`{row['task_name']}` failed {row['window_failures']} of {row['window_runs']} runs "
+        f"{window_phrase(row['window_start_at'], row['event_at'] if 'event_at' in row else row['window_end_at'])} "
+        f"({percent(row['window_failure_rate'])}) — {usually}."
+    )
+
+
+def cause_sentence(row: dict[str, Any], baseline_days: int) -> str:
+    if not row.get("top_exception_type"):
+        return ""
+    message = f": {row['top_exception_message']}" if row.get("top_exception_message") else ""
+    new = (
+        f" (new: not raised in the previous {baseline_days} days)" if row.get("is_new_exception_type") else ""
+    )
+    return f" Mostly `{row['top_exception_type']}{message}`{new}."
+
+
+def risk_sentence(row: dict[str, Any]) -> str:
+    if row.get("tables_at_risk"):
+        tables = ", ".join(
+            f"`{name}` ({where}"
+            for name, _, where in (part.partition(" (") for part in row["tables_at_risk"].split(", "))
+        )
+        return f" At risk: {tables}."
+    if row.get("has_known_tables") is False:
+        return f" At risk: no tables known for it: add it to {TASK_TABLE_MAP}."
+    return " At risk: no table downstream known."
+
+
+def alert_sentence(row: dict[str, Any]) -> str:
+    """The whole message of an open alert: figures, cause, tables at risk."""
+    days = (row["window_start_at"] - row["baseline_start_at"]).days
+    return figures_sentence(row, days) + cause_sentence(row, days) + risk_sentence(row)
+
+
+def query(sql: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    try:
+        with make_pipeline("flower").sql_client() as client:
+            return [dict(zip(columns, row, strict=False)) for row in client.execute_sql(sql)]
+    except DatabaseUndefinedRelation:  # before the first build of the marts
+        return []
+
+
+def jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {name: value.isoformat() if isinstance(value, datetime) else value for name, value in row.items()}
+
+
+@dg.asset_check(
+    asset=ALERTS_MART,
+    name=ALERTS_CHECK.name,
+    description=(
+        "Fails while a task's failures spike (marts.task_failure_alerts): WARN or ERROR by the worst open "
+        "alert, one sentence per alert — its failures in the window against its usual rate, the exception "
+        "most of them raised, the tables at risk. Tasks failing with no tables known are named. The "
+        "metadata holds the figures, and the latest events of marts.task_failure_alert_history the "
+        "notifier sends (taskline_notifications)."
+    ),
+)
+def task_failure_alerts_open(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    # DuckDB lets no one read while another process writes: take the writers' turn
+    with writing_the_warehouse(context.op_execution_context):
+        rows = query(ALERTS_SQL, ALERT_COLUMNS)
+        events = query(EVENTS_SQL, EVENT_COLUMNS)
+    return alerts_result(rows, events)
+
+
+def alerts_result(rows: list[dict[str, Any]], events: list[dict[str, Any]]) -> dg.AssetCheckResult:
+    alerts = [row for row in rows if row["alert_level"]]
+    unmapped = sorted(row["task_name"] for row in rows if not row["has_known_tables"])
+    for event in events:
+        event["text"] = event_sentence(event)
+    metadata = {
+        "open_alerts": dg.MetadataValue.int(len(alerts)),
+        "alerts": dg.MetadataValue.json([{**jsonable(row), "text": alert_sentence(row)} for row in alerts]),
+        "tasks_without_known_tables": dg.MetadataValue.json(unmapped),
+        "alert_events": dg.MetadataValue.json([jsonable(event) for event in reversed(events)]),
+    }
+    if not alerts:
+        description = "No task's failures spike."
+        if unmapped:
+            description += (
+                f" Failing with no tables known: {', '.join(unmapped)} (add them to {TASK_TABLE_MAP})."
+            )
+        return dg.AssetCheckResult(passed=True, metadata=metadata, description=description)
+    worst = dg.AssetCheckSeverity.ERROR if any(row["alert_level"] == "error" for row in alerts) else None
+    return dg.AssetCheckResult(
+        passed=False,
+        severity=worst or dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
+        description="\n".join(f"{row['alert_level']}: {alert_sentence(row)}" for row in alerts),
+    )
+
+
+def event_sentence(event: dict[str, Any]) -> str:
+    """What the notifier says of a history event: an alert opened (its whole sentence) or resolved."""
+    if event["event"] == "opened":
+        return alert_sentence(event)
+    since = event["opened_at"].isoformat(timespec="minutes")
+    if event.get("window_start_at") is None:
+        return f"Resolved: `{event['task_name']}` (alerting since {since}) ran no more in the window."
+    days = (event["window_start_at"] - event["baseline_start_at"]).days
+    return f"Resolved (alerting since {since}): " + figures_sentence(event, days)

@@ -1,0 +1,74 @@
+"""Where taskline's messages go: Slack-compatible and generic JSON webhooks, set in the environment.
+
+Light on purpose (no Dagster, no dbt): `make serve` checks these settings before it starts anything.
+"""
+
+import os
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+SLACK_WEBHOOK_URL = "TASKLINE_SLACK_WEBHOOK_URL"
+WEBHOOK_URL = "TASKLINE_WEBHOOK_URL"
+UI_URL = "TASKLINE_UI_URL"
+
+
+class NotifyError(Exception):
+    """A channel's setting cannot be used; the message names it (never its value)."""
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    setting: str
+    label: str
+
+    def url(self) -> str:
+        return os.environ[self.setting]
+
+    def payload(self, message: dict[str, Any]) -> dict[str, Any]:
+        if self.name == "slack":
+            return {"text": f"{slack_escaped(message['text'])} <{message['link']}|Open in Dagster>"}
+        return {"source": "taskline", **message}
+
+
+CHANNELS = (
+    Channel("slack", SLACK_WEBHOOK_URL, "Slack incoming webhook"),
+    Channel("webhook", WEBHOOK_URL, "JSON webhook"),
+)
+
+
+def slack_escaped(text: str) -> str:
+    """Slack reads &, < and > as markup: escaped as its docs ask."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def configured_channels(environ: dict[str, str]) -> list[Channel]:
+    """The channels whose setting is set, each an http(s) URL; a malformed one is one sentence naming it."""
+    channels = []
+    for channel in CHANNELS:
+        given = environ.get(channel.setting)
+        if not given:
+            continue
+        if not is_http_url(given):
+            raise NotifyError(
+                f"{channel.setting} is not an http(s) URL: set it to the {channel.label}'s address, as its "
+                "service gives it."
+            )
+        channels.append(channel)
+    return channels
+
+
+def is_http_url(given: str) -> bool:
+    try:
+        parts = urlsplit(given)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is not a number, a broken [IPv6] host
+        return False
+
+
+def ui_url(environ: dict[str, str]) -> str:
+    given = environ.get(UI_URL)
+    if given:
+        return given.rstrip("/")
+    return f"http://{environ.get('TASKLINE_HOST', '127.0.0.1')}:{environ.get('TASKLINE_PORT', '3000')}"
