@@ -183,7 +183,9 @@ bounded as (
 final as (
 
     select
-        bounded.task_name,
+        -- text columns typed here: before Flower's first load they come from empty stand-ins, and the
+        -- history appended from this table must keep one type (PostgreSQL tells varchar from text)
+        cast(bounded.task_name as varchar) as task_name,
         bounded.window_start_at,
         bounded.window_end_at,
         bounded.window_runs,
@@ -194,25 +196,27 @@ final as (
         bounded.baseline_runs,
         bounded.baseline_failures,
         bounded.baseline_failure_rate,
-        top_signature.exception_type as top_exception_type,
-        top_signature.latest_message as top_exception_message,
+        cast(top_signature.exception_type as varchar) as top_exception_type,
+        cast(top_signature.latest_message as varchar) as top_exception_message,
         coalesce(top_signature.failures, 0) as top_exception_failures,
         top_signature.exception_type is not null
             and baseline_exception_types.exception_type is null as is_new_exception_type,
         task_tables.task_name is not null as has_known_tables,
         coalesce(at_risk.tables_at_risk_count, 0) as tables_at_risk_count,
-        at_risk.tables_at_risk,
+        cast(at_risk.tables_at_risk as varchar) as tables_at_risk,
         coalesce(bounded.task_name in ({{ silenced }}), false) as is_silenced,
-        case
-            when bounded.window_runs < {{ var('alert_min_runs') }}
-                or bounded.window_failures < {{ var('alert_min_failures') }}
-                or bounded.task_name in ({{ silenced }})
-                then null
-            when bounded.window_failure_rate_lower_bound
-                > bounded.baseline_failure_rate + {{ var('alert_error_rate_increase') }} then 'error'
-            when bounded.window_failure_rate_lower_bound
-                > bounded.baseline_failure_rate + {{ var('alert_warn_rate_increase') }} then 'warn'
-        end as alert_level
+        cast(
+            case
+                when bounded.window_runs < {{ var('alert_min_runs') }}
+                    or bounded.window_failures < {{ var('alert_min_failures') }}
+                    or bounded.task_name in ({{ silenced }})
+                    then null
+                when bounded.window_failure_rate_lower_bound
+                    > bounded.baseline_failure_rate + {{ var('alert_error_rate_increase') }} then 'error'
+                when bounded.window_failure_rate_lower_bound
+                    > bounded.baseline_failure_rate + {{ var('alert_warn_rate_increase') }} then 'warn'
+            end as varchar
+        ) as alert_level
 
     from bounded
     left join window_signatures as top_signature
