@@ -34,18 +34,29 @@ changed_groups as (
 
 ),
 
-runs_by_minute as (
+-- their days first: a join on fct_task_runs' stored day prunes the history before any minute is computed
+changed_days as (
 
-    select *, date_trunc('minute', activity_at) as activity_minute from {{ runs }}
+    select distinct cast(timezone('UTC', activity_minute) as date) as activity_day, task_name
+    from changed_groups
+
+),
+
+runs_of_changed_days as (
+
+    select runs.*, date_trunc('minute', runs.activity_at) as activity_minute
+    from {{ runs }} as runs
+    inner join changed_days
+        on {{ same_group('runs', 'changed_days', ['activity_day', 'task_name']) }}
 
 ),
 
 runs as (
 
-    select runs_by_minute.*
-    from runs_by_minute
+    select runs_of_changed_days.*
+    from runs_of_changed_days
     inner join changed_groups
-        on {{ same_group('runs_by_minute', 'changed_groups', ['activity_minute', 'task_name']) }}
+        on {{ same_group('runs_of_changed_days', 'changed_groups', ['activity_minute', 'task_name']) }}
 
 ),
 
