@@ -57,7 +57,7 @@ def figures_sentence(row: dict[str, Any], baseline_days: int) -> str:
     """`etl.x` failed 12 of 30 runs in the last hour (40%) — usually 2% (14 of 700 over the previous 7 days)."""
     if not row.get("window_runs"):
         return f"`{row['task_name']}` ran no more in the window."
-    days = "day" if baseline_days == 1 else f"{baseline_days} days"
+    days = period(baseline_days)
     usually = (
         f"usually {percent(row['baseline_failure_rate'])} ({row['baseline_failures']} of {row['baseline_runs']} "
         f"over the previous {days})"
@@ -71,12 +71,18 @@ def figures_sentence(row: dict[str, Any], baseline_days: int) -> str:
     )
 
 
+def period(days: int) -> str:
+    return "day" if days == 1 else f"{days} days"
+
+
 def cause_sentence(row: dict[str, Any], baseline_days: int) -> str:
     if not row.get("top_exception_type"):
         return ""
     message = f": {row['top_exception_message']}" if row.get("top_exception_message") else ""
     new = (
-        f" (new: not raised in the previous {baseline_days} days)" if row.get("is_new_exception_type") else ""
+        f" (new: not raised in the previous {period(baseline_days)})"
+        if row.get("is_new_exception_type")
+        else ""
     )
     return f" Mostly `{row['top_exception_type']}{message}`{new}."
 
@@ -102,7 +108,7 @@ def alert_sentence(row: dict[str, Any]) -> str:
 def query(sql: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
     try:
         with make_pipeline("flower").sql_client() as client:
-            return [dict(zip(columns, row, strict=False)) for row in client.execute_sql(sql)]
+            return [dict(zip(columns, row, strict=True)) for row in client.execute_sql(sql)]
     except DatabaseUndefinedRelation:  # before the first build of the marts
         return []
 
