@@ -158,6 +158,7 @@ class SQLFlowStandIn:
         *,
         port: int = 0,
         legacy_user: bool = True,
+        ignore_user_token: bool = False,
         job_run_s: float = 0.3,
         query_layout: str = "flat",
         query_relations_key: str = "relationships",
@@ -166,6 +167,8 @@ class SQLFlowStandIn:
         self.token_ttl_s = token_ttl_s
         self.relation_limit = relation_limit
         self.legacy_user = legacy_user
+        # a self-hosted 6.1.0.1+ server with ignore_user_token=true: every call is the admin's, no token
+        self.ignore_user_token = ignore_user_token
         self.job_run_s = job_run_s
         self.query_layout = query_layout  # shape of /generation/sqlflow answers (jobs choose their own)
         self.query_relations_key = query_relations_key
@@ -178,6 +181,7 @@ class SQLFlowStandIn:
         self._secret = secrets.token_bytes(32)
         self._tokens: dict[str, tuple[str, float]] = {}  # token -> (userId, expires at)
         self._failures: list[tuple[str, int, dict | str]] = []
+        self._failing_sql: dict[str, tuple[int, dict | str]] = {}
         self._busy = 0
         self._last_iat = 0
         self._port = port
@@ -232,6 +236,15 @@ class SQLFlowStandIn:
         default = {"code": http_status, "error": f"stand-in failure injected for {full}"}
         with self._lock:
             self._failures.append((full, http_status, default if body is None else body))
+
+    def fail_sql(self, marker: str, http_status: int = 200, body: dict | str | None = None) -> None:
+        """Every query-mode call whose SQL contains `marker` fails so, until cleared with body=None and
+        http_status=0: the cloud's in-body `code: 500` on a valid file by default (Gudu's own clients saw it)."""
+        with self._lock:
+            if http_status == 0:
+                self._failing_sql.pop(marker, None)
+                return
+            self._failing_sql[marker] = (http_status, body or {"code": 500, "error": "internal server error"})
 
     def set_busy(self, calls: int) -> None:
         """The next `calls` requests (any endpoint) answer HTTP 500 "Sorry, the service is busy..."."""
@@ -329,6 +342,8 @@ class SQLFlowStandIn:
         return token
 
     def _authenticate(self, form: dict[str, str]) -> str:
+        if self.ignore_user_token:
+            return form.get("userId") or LEGACY_USER_ID
         user_id, token = form.get("userId", ""), form.get("token", "")
         if self.legacy_user and user_id == LEGACY_USER_ID and token == LEGACY_TOKEN:
             return user_id
@@ -357,6 +372,10 @@ class SQLFlowStandIn:
         sql = request.form.get("sqltext") or _first_file_text(request.files.get("sqlfile"))
         if not sql:
             raise SQLFlowError(400, _spring_error(400, request.path)[1])
+        with self._lock:
+            failing = [answer for marker, answer in self._failing_sql.items() if marker in sql]
+        if failing:
+            raise SQLFlowError(*failing[0])
         model = analyze(
             {"sqltext": sql},
             request.form.get("dbvendor") or "dbvoracle",

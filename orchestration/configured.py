@@ -61,8 +61,11 @@ def flower_settings() -> SourceSettings:
 
 
 def sqlflow_settings() -> SourceSettings:
-    """userId and secret key; the legacy on-premise user needs no secret."""
+    """userId and secret key; the legacy on-premise user needs no secret, a server that ignores tokens
+    (`ignore_user_token`) neither."""
     given = _given("sqlflow")
+    if str(dlt.config.get("sources.sqlflow.ignore_user_token")).lower() == "true":
+        return _settings("sqlflow", "SQLFlow", {*given, "ignore_user_token"}, set())
     legacy = dlt.secrets.get("sources.sqlflow.user_id") == LEGACY_USER_ID
     missing = set() if not given or legacy else {"user_id", "secret_key"} - given
     return _settings("sqlflow", "SQLFlow", given, missing)

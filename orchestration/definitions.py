@@ -7,6 +7,7 @@ from orchestration.alerts import task_failure_alerts_open
 from orchestration.checks import FLOWER_CHECKS
 from orchestration.configured import SourceSettings, configured_sources
 from orchestration.ingest import SOURCES, source_assets
+from orchestration.lineage_checks import SQLFLOW_CHECKS
 from orchestration.notify import taskline_notifications
 from orchestration.reaper import reap_dead_runs_sensor
 from orchestration.schedules import SCHEDULES, capture_on_pressure, job_schedule, source_jobs
@@ -24,7 +25,10 @@ def build_definitions(sources: dict[str, SourceSettings]) -> dg.Definitions:
     }
     return dg.Definitions(
         assets=[*loads.values(), *DBT_STEPS],
-        asset_checks=[*FLOWER_CHECKS, task_failure_alerts_open] if "flower" in loads else [],
+        asset_checks=[
+            *([*FLOWER_CHECKS, task_failure_alerts_open] if "flower" in loads else []),
+            *(SQLFLOW_CHECKS if "sqlflow" in loads else []),
+        ],
         jobs=list(jobs.values()),
         schedules=[job_schedule(job) for job in jobs.values() if job.name in SCHEDULES],
         sensors=[

@@ -56,8 +56,14 @@ def layout_standin(sqlflow_env):
     """Two jobs with the same SQL, one answering a flat `dbobjs` + `relationships`, one the `servers` tree +
     `relations`; and a failed job."""
     jobs = [
-        DemoJob("flat_job", {"a.sql": LINEAGE_SQL}),
-        DemoJob("tree_job", {"a.sql": LINEAGE_SQL}, layout="tree", relations_key="relations"),
+        DemoJob("flat_job", {"a.sql": LINEAGE_SQL}, show_relation_type="fdd,fdr"),
+        DemoJob(
+            "tree_job",
+            {"a.sql": LINEAGE_SQL},
+            layout="tree",
+            relations_key="relations",
+            show_relation_type="fdd,fdr",
+        ),  # fmt: skip
         DemoJob("failed_job", {"a.sql": "SELEC"}, status="fail"),
     ]
     with SQLFlowStandIn(jobs=jobs) as server:
@@ -574,19 +580,93 @@ def test_secrets_stay_out_of_repr_errors_and_warehouse(standin):
 # ---- envelope and transport failures ----------------------------------------------------------------------
 
 
-def test_summary_mode_is_asked_again_with_return_full_relationship(sqlflow_env):
+def test_a_job_in_summary_mode_is_never_counted_as_exported(sqlflow_env):
+    """Gudu documents returnFullRelationship for query mode only: a job export in summary mode is recorded as
+    a failure (no detail yet), not asked again in another way, and retried after its back-off."""
     jobs = [DemoJob("flat_job", {"a.sql": LINEAGE_SQL})]
     with SQLFlowStandIn(jobs=jobs, relation_limit=1) as server:
         sqlflow_env.setenv("SOURCES__SQLFLOW__BASE_URL", server.base_url)
         run("job_lineage")
+        run("job_lineage")  # within the back-off: not asked again
 
-        first, second = server.calls(EXPORT_PATH)
+        (export,) = server.calls(EXPORT_PATH)
+    assert "returnFullRelationship" not in export.form
+    job_id = export.form["jobId"]
+    assert query("select job_id, code, attempts, resolved_at from sqlflow.job_lineage_failures") == [
+        (job_id, "summary", 1, None)
+    ]
+    [message] = [row[0] for row in query("select message from sqlflow.job_lineage_failures")]
+    assert message.startswith("SQLFlow sqlflow/job/exportLineageAsJson answered in summary mode")
+    tables = {
+        t for (t,) in query("select table_name from information_schema.tables where table_schema='sqlflow'")
+    }
+    assert "job_lineage" not in tables  # nothing counted as exported
+
+
+def test_query_mode_in_summary_is_asked_again_with_return_full_relationship(standin, sqlflow_env, sql_dir):
+    write_sql(sql_dir, "wide.sql", LINEAGE_SQL)
+    set_sql_paths(sqlflow_env, sql_dir / "*.sql")
+    standin.relation_limit = 1
+
+    run("query_lineage")
+
+    first, second = standin.calls(QUERY_PATH)
     assert "returnFullRelationship" not in first.form
     assert second.form["returnFullRelationship"] == "true"
-    mode, warnings, relationships = query("select mode, warnings, relationships from sqlflow.job_lineage")[0]
-    assert mode == "global" and relationships == 4
+    mode, warnings, relationships = query("select mode, warnings, relationships from sqlflow.query_lineage")[
+        0
+    ]
+    assert mode != "summary" and relationships == 4
     assert "summary mode" in warnings
-    assert scalar("select count(*) from sqlflow.job_lineage_relationships") == 4
+
+
+def test_one_file_sqlflow_cannot_process_is_recorded_and_the_other_nine_load(standin, sqlflow_env, sql_dir):
+    for number in range(10):
+        marker = "-- sqlflow answers 500 for this one\n" if number == 3 else ""
+        write_sql(
+            sql_dir,
+            f"f{number}.sql",
+            f"{marker}INSERT INTO t.out{number} (id) SELECT id FROM raw.in{number};\n",
+        )
+    set_sql_paths(sqlflow_env, sql_dir / "*.sql")
+    standin.fail_sql("sqlflow answers 500")
+    failing = f"{sql_dir}/f3.sql"
+
+    run("query_lineage")
+
+    assert scalar("select count(*) from sqlflow.query_lineage") == 9
+    assert scalar(f"select count(*) from sqlflow.query_lineage where sql_file = '{failing}'") == 0
+    assert query("select sql_file, code, attempts, resolved_at from sqlflow.query_lineage_failures") == [
+        (failing, "500", 1, None)
+    ]
+    assert len(standin.calls(QUERY_PATH)) == 10
+
+    run("query_lineage")  # nothing changed, and the failed file waits for its back-off
+    assert len(standin.calls(QUERY_PATH)) == 10
+
+    write_sql(sql_dir, "f3.sql", "INSERT INTO t.out3 (id) SELECT id FROM raw.in3;\n")  # fixed: sent at once
+    run("query_lineage")
+    assert len(standin.calls(QUERY_PATH)) == 11
+    assert scalar("select count(*) from sqlflow.query_lineage") == 10
+    [(code, attempts, resolved_at)] = query(
+        "select code, attempts, resolved_at from sqlflow.query_lineage_failures"
+    )
+    assert (code, attempts) == ("500", 1) and resolved_at is not None
+
+
+def test_a_file_over_the_query_mode_limit_is_not_sent(standin, sqlflow_env, sql_dir):
+    write_sql(sql_dir, "huge.sql", LINEAGE_SQL + "-- " + "x" * (500 * 1024) + "\n")
+    write_sql(sql_dir, "small.sql", LINEAGE_SQL)
+    set_sql_paths(sqlflow_env, sql_dir / "*.sql")
+
+    run("query_lineage")
+
+    assert len(standin.calls(QUERY_PATH)) == 1
+    [(code, message)] = query("select code, message from sqlflow.query_lineage_failures")
+    assert code == "too_large"
+    assert message.endswith(
+        "over the 512,000 query mode takes: not sent. Split it, or submit it as a SQLFlow job."
+    )
 
 
 def test_busy_and_5xx_answers_are_retried(api, sqlflow_standin):
@@ -729,15 +809,26 @@ def test_bad_answers_are_clear_errors_naming_sqlflow_and_the_endpoint(
     assert expected in str(raised.value)
 
 
-def test_bad_answer_inside_a_pipeline_run_surfaces_the_clear_error(standin):
+def test_a_bad_answer_for_one_job_is_recorded_with_the_clear_error_and_the_others_load(standin):
     standin.fail_next(EXPORT_PATH, 200, "<html>maintenance</html>")
+
+    run("job_lineage")
+
+    [(job_id, code, message)] = query("select job_id, code, message from sqlflow.job_lineage_failures")
+    assert code is None  # no SQLFlow code: the body was not SQLFlow's
+    assert message.startswith("SQLFlow sqlflow/job/exportLineageAsJson answered HTTP 200 with an HTML page")
+    exported = len(standin.calls(EXPORT_PATH))
+    assert scalar("select count(*) from sqlflow.job_lineage") == exported - 1
+    assert scalar(f"select count(*) from sqlflow.job_lineage where job_id = '{job_id}'") == 0
+
+
+def test_credentials_sqlflow_rejects_still_stop_the_whole_run(standin, sqlflow_env):
+    sqlflow_env.setenv("SOURCES__SQLFLOW__SECRET_KEY", "wrong-secret")
 
     with pytest.raises(PipelineStepFailed) as raised:
         run("job_lineage")
 
-    assert "SQLFlow sqlflow/job/exportLineageAsJson answered HTTP 200 with an HTML page" in str(
-        sqlflow_error_in(raised.value)
-    )
+    assert isinstance(sqlflow_error_in(raised.value), SQLFlowAuthError)
 
 
 # ---- pure helpers ---------------------------------------------------------------------------------------
@@ -766,3 +857,22 @@ def test_injecting_again_replaces_the_earlier_auth_fields():
     urlencoded = requests.Request("POST", "http://x/y", data={"a": "1", "token": "stale"}).prepare()
     inject_form_fields(urlencoded, {"userId": "demo|taskline", "token": "t"})
     assert urlencoded.body == "a=1&userId=demo%7Ctaskline&token=t"
+
+
+def test_a_server_that_ignores_tokens_needs_only_its_address(monkeypatch, tmp_path):
+    """Self-hosted SQLFlow 6.1.0.1+ with ignore_user_token=true: no generateToken, no userId or token sent."""
+    from orchestration.configured import sqlflow_settings
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("SOURCES__SQLFLOW__USER_ID", "SOURCES__SQLFLOW__SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SOURCES__SQLFLOW__IGNORE_USER_TOKEN", "true")
+    with SQLFlowStandIn(jobs=[DemoJob("open_job", {"a.sql": LINEAGE_SQL})], ignore_user_token=True) as server:
+        monkeypatch.setenv("SOURCES__SQLFLOW__BASE_URL", server.base_url)
+        settings = sqlflow_settings()
+        run("jobs", "job_lineage")
+
+        assert server.calls(TOKEN_PATH) == []
+        assert all("userId" not in call.form and "token" not in call.form for call in server.requests)
+    assert (settings.configured, settings.problem()) == (True, None)
+    assert scalar("select count(*) from sqlflow.job_lineage_relationships") == 4

@@ -113,13 +113,16 @@ def inject_form_fields(request: PreparedRequest, fields: dict[str, str]) -> None
 
 @configspec
 class SQLFlowTokenAuth(AuthConfigBase):
-    """userId + token form fields for every request; the token comes from user/generateToken."""
+    """userId + token form fields for every request; the token comes from user/generateToken. None at all for
+    a server that ignores tokens."""
 
     base_url: str = None
     user_id: str = None
     secret_key: TSecretStrValue = None
     request_timeout: float = 60.0
     max_attempts: int = 1  # of the session's retries, for error messages
+    # a self-hosted server (6.1.0.1+) set to ignore_user_token=true takes calls with neither userId nor token
+    ignore_user_token: bool = False
     session: Annotated[BaseSession, NotResolved()] = None
 
     def __post_init__(self) -> None:
@@ -138,6 +141,8 @@ class SQLFlowTokenAuth(AuthConfigBase):
     __str__ = __repr__
 
     def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        if self.ignore_user_token:
+            return request
         inject_form_fields(request, self.form_fields())
         request.register_hook("response", self.resend_once_with_new_token)
         return request

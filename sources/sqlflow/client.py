@@ -21,7 +21,14 @@ class SQLFlowClient:
     [runtime] request_max_attempts / request_backoff_factor / request_max_retry_delay.
     """
 
-    def __init__(self, base_url: str, user_id: str | None, secret_key: str | None, request_timeout: float):
+    def __init__(
+        self,
+        base_url: str,
+        user_id: str | None,
+        secret_key: str | None,
+        request_timeout: float,
+        ignore_user_token: bool = False,
+    ):
         self.base_url = base_url.rstrip("/")
         self.request_timeout = request_timeout
         runtime = resolve_configuration(RuntimeConfiguration())
@@ -42,6 +49,7 @@ class SQLFlowClient:
             request_timeout=request_timeout,
             max_attempts=runtime.request_max_attempts,
             session=self.session,
+            ignore_user_token=ignore_user_token,
         )
         self.rest = RESTClient(base_url=self.base_url, auth=self.auth, session=self.session, config=runtime)
 

@@ -117,7 +117,7 @@ def read_envelope(response: Response, endpoint: str, redact: Redactor = no_redac
         )
     if response.status_code >= 400 or code not in DATA_CODES:
         raise SQLFlowError(
-            f"SQLFlow {endpoint} failed with HTTP {response.status_code}, code {code}: {message}"
+            f"SQLFlow {endpoint} failed with HTTP {response.status_code}, code {code}: {message}", code=code
         )
     data = body.get("data")
     if not isinstance(data, dict):

@@ -11,7 +11,16 @@ BASE_URL_HINT = (
 
 
 class SQLFlowError(RuntimeError):
-    """SQLFlow answered with an error, an unreadable body, or not at all."""
+    """SQLFlow answered with an error, an unreadable body, or not at all; `code` is SQLFlow's own when it
+    gave one (its in-body code, or the HTTP status)."""
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+class SQLFlowUnreachableError(SQLFlowError):
+    """No answer at all (connection refused, timeout): the server, not one file or job, is the problem."""
 
 
 class SQLFlowAuthError(SQLFlowError):

@@ -12,7 +12,9 @@ from dlt.common.typing import TSecretStrValue
 from dlt.extract.resource import DltResource
 
 from sources.sqlflow.client import SQLFlowClient
-from sources.sqlflow.errors import SQLFlowError
+from sources.sqlflow.envelope import SUMMARY_MODE, Envelope
+from sources.sqlflow.errors import SQLFlowAuthError, SQLFlowConfigError, SQLFlowError, SQLFlowUnreachableError
+from sources.sqlflow.failures import FailureLog
 from sources.sqlflow.lineage import normalise_lineage
 from sources.sqlflow.sql_files import match_sql_files
 from sources.sqlflow.tables import LineageTables, job_lineage_columns, jobs_columns, query_lineage_columns
@@ -26,6 +28,8 @@ QUERY_ENDPOINT = "sqlflow/generation/sqlflow"
 # vendor clients export on both; `fail` has no lineage and anything else is still running
 EXPORTABLE_STATUSES = ("success", "partial_success")
 SQLFLOW_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+# Gudu documents query mode (/generation/sqlflow) for SQL text of at most 500 KB
+QUERY_MODE_MAX_BYTES = 500 * 1024
 
 
 def snake_case(name: str) -> str:
@@ -75,6 +79,40 @@ class JobList:
         return self._rows
 
 
+def with_detail(envelope: Envelope) -> Envelope:
+    """The answer, when it carries lineage in detail: one in summary mode (relation limit exceeded) is no
+    lineage yet, never recorded as done."""
+    if envelope.mode == SUMMARY_MODE:
+        raise SQLFlowError(
+            f"SQLFlow {envelope.endpoint} answered in summary mode (relation limit exceeded): no column-level "
+            "detail. Split the SQL, or raise the server's relation limit.",
+            code=SUMMARY_MODE,
+        )
+    return envelope
+
+
+def job_options(job: dict[str, Any], options: dict[str, str]) -> dict[str, str]:
+    """The export options of a job: its own, fixed when it was created (SQLFlow cannot change them), where
+    it gives them; a job created otherwise than the source's settings is said so."""
+    own = {
+        "showRelationType": job.get("show_relation_type") or options["showRelationType"],
+        "ignoreRecordSet": (
+            options["ignoreRecordSet"]
+            if job.get("ignore_record_set") is None
+            else form_bool(bool(job["ignore_record_set"]))
+        ),
+    }
+    differing = {name: value for name, value in own.items() if value != options[name]}
+    if differing:
+        logger.warning(
+            "SQLFlow: job %s was created with %s, not the source's %s: exported with its own",
+            job["job_id"],
+            differing,
+            {name: options[name] for name in differing},
+        )
+    return own
+
+
 def form_bool(value: bool) -> str:
     return "true" if value else "false"
 
@@ -93,10 +131,12 @@ def sqlflow_source(
     show_relation_type: str = "fdd",
     ignore_record_set: bool = True,
     request_timeout: float = 120.0,
+    ignore_user_token: bool = False,
 ) -> tuple[DltResource, ...]:
     """SQLFlow jobs and lineage. Credentials are checked at the first request, not here, so the source can
-    be built (e.g. by Dagster at import) without secrets."""
-    client = SQLFlowClient(base_url, user_id, secret_key, request_timeout)
+    be built (e.g. by Dagster at import) without secrets. `ignore_user_token`: the server is set so (a
+    self-hosted SQLFlow 6.1.0.1+) and needs no credentials."""
+    client = SQLFlowClient(base_url, user_id, secret_key, request_timeout, ignore_user_token)
     job_list = JobList(client)
     options = {"showRelationType": show_relation_type, "ignoreRecordSet": form_bool(ignore_record_set)}
     return (
@@ -127,20 +167,32 @@ def job_lineage_resource(client: SQLFlowClient, job_list: JobList, options: dict
     def job_lineage() -> Iterator[Any]:
         """Lineage of finished jobs that are new or changed (time or status) since they were last exported
         (resource state)."""
-        exported: dict[str, str] = dlt.current.resource_state().setdefault("exported_jobs", {})
+        state = dlt.current.resource_state()
+        exported: dict[str, str] = state.setdefault("exported_jobs", {})
         tables = LineageTables("job_lineage", "job_id", job_lineage_columns())
+        failures = FailureLog(state, "job_lineage_failures", "job_id", utc_now())
         for job in job_list.rows():
             job_id, changed_at, status = job["job_id"], job["changed_at"], job.get("status")
             # an empty jobId would silently export the user's latest job instead
             if not job_id or status not in EXPORTABLE_STATUSES:
                 continue
             version = export_version(changed_at, status)
-            if exported.get(job_id) == version:
+            if exported.get(job_id) == version or not failures.due(job_id, version):
                 continue
-            envelope = client.lineage(JOB_EXPORT_ENDPOINT, {"jobId": job_id, **options})
+            try:
+                form = {"jobId": job_id, **job_options(job, options)}
+                envelope = with_detail(client.call(JOB_EXPORT_ENDPOINT, form))
+            except (SQLFlowUnreachableError, SQLFlowAuthError, SQLFlowConfigError):
+                raise  # the server or the settings, not this job: every other call would fail alike
+            except SQLFlowError as error:
+                logger.warning("SQLFlow: job %s: no lineage this run, tried again later: %s", job_id, error)
+                yield failures.failed(job_id, version, error)
+                continue
             summary = {"job_changed_at": changed_at, "exported_at": utc_now()}
             yield from tables.items(job_id, summary, envelope, normalise_lineage(envelope.data))
             exported[job_id] = version
+            if resolved := failures.succeeded(job_id):
+                yield resolved
 
     return job_lineage
 
@@ -152,8 +204,10 @@ def query_lineage_resource(
     def query_lineage() -> Iterator[Any]:
         """Lineage of each SQL file, sent again only when its content changed (hash in resource state); the
         lineage of a file sent before that no longer matches (or is empty now) is retired."""
-        sent: dict[str, str] = dlt.current.resource_state().setdefault("sent_sql_sha256", {})
+        state = dlt.current.resource_state()
+        sent: dict[str, str] = state.setdefault("sent_sql_sha256", {})
         tables = LineageTables("query_lineage", "sql_file", query_lineage_columns())
+        failures = FailureLog(state, "query_lineage_failures", "sql_file", utc_now())
         current: set[str] = set()
         emptied: set[str] = set()
         for sql_file, path in match_sql_files(sql_paths).items():
@@ -165,9 +219,26 @@ def query_lineage_resource(
                 continue
             current.add(sql_file)
             digest = hashlib.sha256(content).hexdigest()
-            if sent.get(sql_file) == digest:
+            if sent.get(sql_file) == digest or not failures.due(sql_file, digest):
                 continue
-            envelope = client.lineage(QUERY_ENDPOINT, {"sqltext": sql, "dbvendor": dbvendor, **options})
+            if len(content) > QUERY_MODE_MAX_BYTES:
+                error = SQLFlowError(
+                    f"SQLFlow: {sql_file} is {len(content):,} bytes, over the {QUERY_MODE_MAX_BYTES:,} query "
+                    "mode takes: not sent. Split it, or submit it as a SQLFlow job.",
+                    code="too_large",
+                )
+                logger.warning("%s", error)
+                yield failures.failed(sql_file, digest, error)
+                continue
+            try:
+                form = {"sqltext": sql, "dbvendor": dbvendor, **options}
+                envelope = with_detail(client.lineage(QUERY_ENDPOINT, form))
+            except (SQLFlowUnreachableError, SQLFlowAuthError, SQLFlowConfigError):
+                raise
+            except SQLFlowError as error:
+                logger.warning("SQLFlow: %s: no lineage this run, tried again later: %s", sql_file, error)
+                yield failures.failed(sql_file, digest, error)
+                continue
             summary = {
                 "content_sha256": digest,
                 "dbvendor": dbvendor,
@@ -176,6 +247,10 @@ def query_lineage_resource(
             }
             yield from tables.items(sql_file, summary, envelope, normalise_lineage(envelope.data))
             sent[sql_file] = digest
+            if resolved := failures.succeeded(sql_file):
+                yield resolved
+        for sql_file in [sql_file for sql_file in failures.open if sql_file not in current]:
+            yield failures.forget(sql_file)  # deleted or emptied: nothing left to fail
         gone = [sql_file for sql_file in sent if sql_file not in current]
         for sql_file in gone:
             reason = "is empty now" if sql_file in emptied else "no longer matches sql_paths"

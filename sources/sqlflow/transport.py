@@ -13,7 +13,7 @@ from dlt.sources.helpers.requests import ConnectTimeout, RequestException, Timeo
 from dlt.sources.helpers.requests.retry import DEFAULT_RETRY_EXCEPTIONS
 
 from sources.sqlflow.envelope import Redactor
-from sources.sqlflow.errors import BASE_URL_HINT, SQLFlowError
+from sources.sqlflow.errors import BASE_URL_HINT, SQLFlowUnreachableError
 
 ATTEMPTS_SETTING = "RUNTIME__REQUEST_MAX_ATTEMPTS"
 TIMEOUT_SETTING = "SOURCES__SQLFLOW__REQUEST_TIMEOUT"
@@ -66,7 +66,7 @@ def unreachable_cause(error: RequestException, url: str) -> tuple[str, str]:
 
 def transport_error(
     endpoint: str, url: str, error: RequestException, timeout_s: float, max_attempts: int, redact: Redactor
-) -> SQLFlowError:
+) -> SQLFlowUnreachableError:
     """A clear error for a call that got no HTTP answer, after dlt's retries (connection errors and
     timeouts are retried; an invalid URL is not)."""
     url = without_userinfo(url)
@@ -86,4 +86,4 @@ def transport_error(
     else:
         cause, question = unreachable_cause(error, url)
         message = f"SQLFlow {endpoint} is unreachable at {url}: {cause}, {tried}. {question} {BASE_URL_HINT}"
-    return SQLFlowError(redact(message))
+    return SQLFlowUnreachableError(redact(message))
