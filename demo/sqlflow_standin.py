@@ -181,7 +181,7 @@ class SQLFlowStandIn:
         self._secret = secrets.token_bytes(32)
         self._tokens: dict[str, tuple[str, float]] = {}  # token -> (userId, expires at)
         self._failures: list[tuple[str, int, dict | str]] = []
-        self._failing_sql: dict[str, tuple[int, dict | str]] = {}
+        self._answered_sql: dict[str, tuple[int, dict | str]] = {}
         self._busy = 0
         self._last_iat = 0
         self._port = port
@@ -237,14 +237,15 @@ class SQLFlowStandIn:
         with self._lock:
             self._failures.append((full, http_status, default if body is None else body))
 
-    def fail_sql(self, marker: str, http_status: int = 200, body: dict | str | None = None) -> None:
-        """Every query-mode call whose SQL contains `marker` fails so, until cleared with body=None and
-        http_status=0: the cloud's in-body `code: 500` on a valid file by default (Gudu's own clients saw it)."""
+    def answer_sql(self, marker: str, http_status: int = 200, body: dict | str | None = None) -> None:
+        """Every query-mode call whose SQL contains `marker` gets this answer (a recorded body, or a failure),
+        until cleared with http_status=0: by default the cloud's in-body `code: 500` on a valid file (Gudu's
+        own clients saw it)."""
         with self._lock:
             if http_status == 0:
-                self._failing_sql.pop(marker, None)
+                self._answered_sql.pop(marker, None)
                 return
-            self._failing_sql[marker] = (http_status, body or {"code": 500, "error": "internal server error"})
+            self._answered_sql[marker] = (http_status, body or {"code": 500, "error": "internal server error"})
 
     def set_busy(self, calls: int) -> None:
         """The next `calls` requests (any endpoint) answer HTTP 500 "Sorry, the service is busy..."."""
@@ -373,9 +374,9 @@ class SQLFlowStandIn:
         if not sql:
             raise SQLFlowError(400, _spring_error(400, request.path)[1])
         with self._lock:
-            failing = [answer for marker, answer in self._failing_sql.items() if marker in sql]
-        if failing:
-            raise SQLFlowError(*failing[0])
+            answers = [answer for marker, answer in self._answered_sql.items() if marker in sql]
+        if answers:
+            raise SQLFlowError(*answers[0])
         model = analyze(
             {"sqltext": sql},
             request.form.get("dbvendor") or "dbvoracle",

@@ -15,41 +15,64 @@ FAILURE_TABLES = {
 }
 
 
-def open_failures(table: str, key: str) -> list[dict[str, Any]]:
-    columns = (key, "code", "message", "attempts", "first_failed_at", "next_attempt_at")
-    sql = f"select {', '.join(columns)} from sqlflow.{table} where resolved_at is null order by {key}"
+def select_rows(sql: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
     try:
         with make_pipeline("sqlflow").sql_client() as client:
             return [dict(zip(columns, row, strict=True)) for row in client.execute_sql(sql)]
-    except DatabaseUndefinedRelation:  # nothing ever failed
+    except DatabaseUndefinedRelation:  # nothing of that kind loaded yet
         return []
 
 
-def failures_result(failures: list[dict[str, Any]], key: str, what: str) -> dg.AssetCheckResult:
-    metadata = {
-        "missing": dg.MetadataValue.int(len(failures)),
-        "failures": dg.MetadataValue.json(
-            [
-                {name: str(value) if value is not None else None for name, value in row.items()}
-                for row in failures
-            ]
-        ),
-    }
-    if not failures:
+def open_failures(table: str, key: str) -> list[dict[str, Any]]:
+    columns = (key, "code", "message", "attempts", "first_failed_at", "next_attempt_at")
+    return select_rows(
+        f"select {', '.join(columns)} from sqlflow.{table} where resolved_at is null order by {key}", columns
+    )
+
+
+def jobs_with_own_options() -> list[dict[str, Any]]:
+    """Jobs last exported with options of their own, other than the source's settings."""
+    columns = ("job_id", "options_differing")
+    return select_rows(
+        "select job_id, options_differing from sqlflow.job_lineage where options_differing is not null "
+        "order by job_id",
+        columns,
+    )
+
+
+def as_json(rows: list[dict[str, Any]]) -> dg.MetadataValue:
+    return dg.MetadataValue.json(
+        [{name: str(value) if value is not None else None for name, value in row.items()} for row in rows]
+    )
+
+
+def failures_result(
+    failures: list[dict[str, Any]], key: str, what: str, own_options: list[dict[str, Any]] = ()
+) -> dg.AssetCheckResult:
+    metadata = {"missing": dg.MetadataValue.int(len(failures)), "failures": as_json(failures)}
+    if own_options:
+        metadata["jobs_with_own_options"] = as_json(own_options)
+    if not failures and not own_options:
         return dg.AssetCheckResult(
             passed=True, metadata=metadata, description=f"Every {what}'s lineage loaded."
         )
-    lines = [
-        f"{row[key]}: {row['message']} ({row['attempts']} attempt(s) since {row['first_failed_at']:%Y-%m-%d %H:%M} "
-        f"UTC; next after {row['next_attempt_at']:%Y-%m-%d %H:%M} UTC or when it changes)"
-        for row in failures
-    ]
+    lines = []
+    if failures:
+        lines.append(f"{len(failures)} {what}(s) without lineage (their earlier lineage, if any, stays):")
+        lines += [
+            f"{row[key]}: {row['message']} ({row['attempts']} attempt(s) since "
+            f"{row['first_failed_at']:%Y-%m-%d %H:%M} UTC; next after {row['next_attempt_at']:%Y-%m-%d %H:%M} "
+            "UTC or when it changes)"
+            for row in failures
+        ]
+    if own_options:
+        lines.append(
+            f"{len(own_options)} job(s) created with other lineage options than the source's (SQLFlow cannot "
+            "change them; recreate the job to):"
+        )
+        lines += [f"{row['job_id']}: {row['options_differing']}" for row in own_options]
     return dg.AssetCheckResult(
-        passed=False,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata=metadata,
-        description=f"{len(failures)} {what}(s) without lineage (their earlier lineage, if any, stays):\n"
-        + "\n".join(lines),
+        passed=False, severity=dg.AssetCheckSeverity.WARN, metadata=metadata, description="\n".join(lines)
     )
 
 
@@ -64,11 +87,17 @@ def lineage_check(resource: str) -> dg.AssetChecksDefinition:
             f"5xx after retries, a body that is not lineage, summary mode without detail, a file over query "
             f"mode's 500 KB) and why, from sqlflow.{table}. Such a {what} is tried again at later loads with "
             "back-off (1 h, doubling to a day) and at once when it changes; the others load meanwhile."
+            + (
+                " Also names the jobs created with other lineage options than the source's settings."
+                if resource == "job_lineage"
+                else ""
+            )
         ),
     )
     def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         with writing_the_warehouse(context.op_execution_context):
-            return failures_result(open_failures(table, key), key, what)
+            own_options = jobs_with_own_options() if resource == "job_lineage" else []
+            return failures_result(open_failures(table, key), key, what, own_options)
 
     return check
 

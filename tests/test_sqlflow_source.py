@@ -190,6 +190,27 @@ def test_full_load_of_demo_jobs(standin):
     assert str(failed[0][1]) == "2026-11-21 09:45:01"  # server-local time kept as given
 
 
+def test_each_job_is_exported_with_its_own_options_and_a_difference_is_recorded(sqlflow_env):
+    jobs = [
+        DemoJob("fdd_job", {"a.sql": LINEAGE_SQL}),
+        DemoJob("full_job", {"a.sql": LINEAGE_SQL}, show_relation_type="fdd,fdr", ignore_record_set=False),
+    ]
+    with SQLFlowStandIn(jobs=jobs) as server:
+        sqlflow_env.setenv("SOURCES__SQLFLOW__BASE_URL", server.base_url)
+        sqlflow_env.setenv("SOURCES__SQLFLOW__SHOW_RELATION_TYPE", "fdd,fdr")
+        sqlflow_env.setenv("SOURCES__SQLFLOW__IGNORE_RECORD_SET", "false")
+        run("jobs", "job_lineage")
+        sent = {call.form["jobId"]: call.form for call in server.calls(EXPORT_PATH)}
+        fdd_id, full_id = (server.job(name).job_id for name in ("fdd_job", "full_job"))
+
+    assert (sent[fdd_id]["showRelationType"], sent[fdd_id]["ignoreRecordSet"]) == ("fdd", "true")
+    assert (sent[full_id]["showRelationType"], sent[full_id]["ignoreRecordSet"]) == ("fdd,fdr", "false")
+    assert dict(query("select job_id, options_differing from sqlflow.job_lineage")) == {
+        fdd_id: "showRelationType fdd (the source's: fdd,fdr), ignoreRecordSet true (the source's: false)",
+        full_id: None,
+    }
+
+
 def test_one_token_form_fields_only_and_secret_only_to_generate_token(standin):
     run()
 
@@ -629,7 +650,7 @@ def test_one_file_sqlflow_cannot_process_is_recorded_and_the_other_nine_load(sta
             f"{marker}INSERT INTO t.out{number} (id) SELECT id FROM raw.in{number};\n",
         )
     set_sql_paths(sqlflow_env, sql_dir / "*.sql")
-    standin.fail_sql("sqlflow answers 500")
+    standin.answer_sql("sqlflow answers 500")
     failing = f"{sql_dir}/f3.sql"
 
     run("query_lineage")

@@ -76,10 +76,22 @@ def _walk_tree(
         yield from _walk_tree(child, server, child.get("name"), schema)
     for child in _dicts(node.get("schemas")):
         yield from _walk_tree(child, server, database, child.get("name"))
+    yield from _tree_objects(node, server, database, schema, ())
+
+
+def _tree_objects(
+    node: dict[str, Any],
+    server: str | None,
+    database: str | None,
+    schema: str | None,
+    owners: tuple[str, ...],
+) -> Iterator[tuple[dict[str, Any], str, Place]]:
+    """The objects of a tree node, and those inside them (an Oracle package's procedures and functions)."""
     for collection, default_type in TREE_COLLECTIONS.items():
         for obj in _dicts(node.get(collection)):
-            qualified_name = qualify(database, schema, obj.get("name"))
+            qualified_name = qualify(database, schema, *owners, obj.get("name"))
             yield obj, default_type, Place(server, database, schema, qualified_name)
+            yield from _tree_objects(obj, server, database, schema, (*owners, obj.get("name")))
 
 
 def iter_objects(dbobjs: Any) -> Iterator[tuple[dict[str, Any], str | None, Place]]:
@@ -92,9 +104,14 @@ def iter_objects(dbobjs: Any) -> Iterator[tuple[dict[str, Any], str | None, Plac
         yield obj, None, place
 
 
+def name_key(name: str | None) -> str | None:
+    """The id of an object SQLFlow gives no id (samples leave them out): its name, marked as one."""
+    return None if name is None else "name:" + name.lower()
+
+
 def object_row(obj: dict[str, Any], default_type: str | None, place: Place) -> dict[str, Any]:
     return {
-        "object_id": as_id(obj.get("id")),
+        "object_id": as_id(obj.get("id")) or name_key(place.qualified_name or obj.get("name")),
         "object_name": obj.get("name"),
         "qualified_name": place.qualified_name,
         "object_type": obj.get("type") or default_type,
@@ -146,6 +163,33 @@ def source_fields(position: int, source: dict[str, Any] | None) -> dict[str, Any
     }
 
 
+def ids_by_name(objects: list[dict[str, Any]]) -> dict[str, str]:
+    """Object name (plain and qualified, lower case) -> id, for the names that mean one object only."""
+    ids: dict[str, set[str]] = {}
+    for obj in objects:
+        for name in {obj["object_name"], obj["qualified_name"]} - {None}:
+            ids.setdefault(name.lower(), set()).add(obj["object_id"])
+    return {name: next(iter(found)) for name, found in ids.items() if len(found) == 1}
+
+
+def place_edge_ends(row: dict[str, Any], ids: dict[str, str], known: set[str]) -> list[str]:
+    """An edge end that names its table without an id (as Gudu's 6.x client tests do) gets the id of the
+    object of that name, so the edge is resolved like any other. Returns the ends no object matches."""
+    unplaced = []
+    for end in ("target", "source"):
+        name = row[f"{end}_object_name"]
+        if row[f"{end}_object_id"] is None and name is not None:
+            row[f"{end}_object_id"] = ids.get(name.lower())
+        if (name is not None or row[f"{end}_object_id"] is not None) and row[f"{end}_object_id"] not in known:
+            unplaced.append(name or row[f"{end}_object_id"])
+    return unplaced
+
+
+def unplaced_warning(relationship_id: str | None, ends: list[str]) -> str:
+    listed = ", ".join(dict.fromkeys(ends))
+    return f"relationship {relationship_id}: {listed} not among the objects of the answer; edge left out"
+
+
 def parser_warnings(data: dict[str, Any]) -> list[str]:
     """Messages of `errors[]` (syntax hints, orphan columns): warnings, the lineage that parsed is kept."""
     return [
@@ -163,9 +207,13 @@ def normalise_lineage(data: dict[str, Any]) -> LineageRows:
     relationships = find_lineage_value(data, "relationships")
     if relationships is None:
         relationships = find_lineage_value(data, "relations")
+    ids, known = ids_by_name(rows.objects), {obj["object_id"] for obj in rows.objects}
     for relationship in _dicts(relationships):
         rows.relationship_count += 1
-        rows.relationships.extend(relationship_rows(relationship))
+        for row in relationship_rows(relationship):
+            if unplaced := place_edge_ends(row, ids, known):
+                rows.warnings.append(unplaced_warning(row["relationship_id"], unplaced))
+            rows.relationships.append(row)
     return rows
 
 

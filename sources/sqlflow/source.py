@@ -93,8 +93,8 @@ def with_detail(envelope: Envelope) -> Envelope:
 
 def job_options(job: dict[str, Any], options: dict[str, str]) -> dict[str, str]:
     """The export options of a job: its own, fixed when it was created (SQLFlow cannot change them), where
-    it gives them; a job created otherwise than the source's settings is said so."""
-    own = {
+    it gives them."""
+    return {
         "showRelationType": job.get("show_relation_type") or options["showRelationType"],
         "ignoreRecordSet": (
             options["ignoreRecordSet"]
@@ -102,15 +102,20 @@ def job_options(job: dict[str, Any], options: dict[str, str]) -> dict[str, str]:
             else form_bool(bool(job["ignore_record_set"]))
         ),
     }
-    differing = {name: value for name, value in own.items() if value != options[name]}
-    if differing:
-        logger.warning(
-            "SQLFlow: job %s was created with %s, not the source's %s: exported with its own",
-            job["job_id"],
-            differing,
-            {name: options[name] for name in differing},
-        )
-    return own
+
+
+def options_differing(job_id: str, own: dict[str, str], options: dict[str, str]) -> str | None:
+    """How a job's own options differ from the source's settings (logged), or None."""
+    differing = [
+        f"{name} {value} (the source's: {options[name]})"
+        for name, value in own.items()
+        if value != options[name]
+    ]
+    if not differing:
+        return None
+    text = ", ".join(differing)
+    logger.warning("SQLFlow: job %s was created with %s: exported with its own", job_id, text)
+    return text
 
 
 def form_bool(value: bool) -> str:
@@ -180,15 +185,19 @@ def job_lineage_resource(client: SQLFlowClient, job_list: JobList, options: dict
             if exported.get(job_id) == version or not failures.due(job_id, version):
                 continue
             try:
-                form = {"jobId": job_id, **job_options(job, options)}
-                envelope = with_detail(client.call(JOB_EXPORT_ENDPOINT, form))
+                own = job_options(job, options)
+                envelope = with_detail(client.call(JOB_EXPORT_ENDPOINT, {"jobId": job_id, **own}))
             except (SQLFlowUnreachableError, SQLFlowAuthError, SQLFlowConfigError):
                 raise  # the server or the settings, not this job: every other call would fail alike
             except SQLFlowError as error:
                 logger.warning("SQLFlow: job %s: no lineage this run, tried again later: %s", job_id, error)
                 yield failures.failed(job_id, version, error)
                 continue
-            summary = {"job_changed_at": changed_at, "exported_at": utc_now()}
+            summary = {
+                "job_changed_at": changed_at,
+                "exported_at": utc_now(),
+                "options_differing": options_differing(job_id, own, options),
+            }
             yield from tables.items(job_id, summary, envelope, normalise_lineage(envelope.data))
             exported[job_id] = version
             if resolved := failures.succeeded(job_id):

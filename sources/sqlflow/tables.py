@@ -53,7 +53,12 @@ def summary_columns() -> dict[str, TColumnSchema]:
 
 
 def job_lineage_columns() -> dict[str, TColumnSchema]:
-    return {**local_times("job_changed_at"), **utc_times("exported_at"), **summary_columns()}
+    return {
+        **local_times("job_changed_at"),
+        **utc_times("exported_at"),
+        **typed("text", "options_differing"),
+        **summary_columns(),
+    }
 
 
 def query_lineage_columns() -> dict[str, TColumnSchema]:
