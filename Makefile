@@ -6,7 +6,7 @@ FLOWER_2_0 := $(VENV)/flower-2.0.1
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export DUCKDB_PATH ?= data/warehouse.duckdb
 
-.PHONY: setup demo test lint dev serve user docs bench clean
+.PHONY: setup demo test test-fast lint dev serve user docs bench clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,11 @@ demo: setup
 test: setup lint
 	$(BIN)/pytest -q
 
+# the loop while you work (about a minute): everything but the tests marked integration (real Flower,
+# PostgreSQL, nginx, Dagster processes, dbt builds)
+test-fast: setup lint
+	$(BIN)/pytest -q -m "not integration" -x
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -42,7 +47,7 @@ user: setup
 
 # serves the docs the latest run built (DBT_DOCS_PORT, default 8580)
 docs: setup
-	$(BIN)/python -m demo.docs
+	$(BIN)/python -m orchestration.docs
 
 bench: setup
 	$(BIN)/python -m tests.bench.bench_flower

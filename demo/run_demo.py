@@ -10,7 +10,7 @@ from demo.dev import demo_dagster_home, local_stack
 from demo.summary import print_summary
 from demo.workload import run_workload
 from orchestration.locations import DOCS_DIR
-from sources.warehouse import publish_warehouse_path
+from orchestration.warehouse import publish_warehouse_path
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -27,7 +27,6 @@ import secrets
 import signal
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -83,7 +82,6 @@ class DemoJob:
     user_id: str | None = None  # None: every user sees it (as their own)
     execute_time: str = "0min 1sec"
     extra: dict = field(default_factory=dict)  # further summary fields, e.g. hasMetadata
-    ready_at: float = 0.0  # submitted jobs report "create" until then
 
     def __post_init__(self) -> None:
         self.job_id = self.job_id or hashlib.md5(f"taskline-demo-{self.job_name}".encode()).hexdigest()
@@ -159,7 +157,6 @@ class SQLFlowStandIn:
         port: int = 0,
         legacy_user: bool = True,
         ignore_user_token: bool = False,
-        job_run_s: float = 0.3,
         query_layout: str = "flat",
         query_relations_key: str = "relationships",
     ):
@@ -169,7 +166,6 @@ class SQLFlowStandIn:
         self.legacy_user = legacy_user
         # a self-hosted 6.1.0.1+ server with ignore_user_token=true: every call is the admin's, no token
         self.ignore_user_token = ignore_user_token
-        self.job_run_s = job_run_s
         self.query_layout = query_layout  # shape of /generation/sqlflow answers (jobs choose their own)
         self.query_relations_key = query_relations_key
         self.requests: list[RecordedRequest] = []
@@ -245,7 +241,10 @@ class SQLFlowStandIn:
             if http_status == 0:
                 self._answered_sql.pop(marker, None)
                 return
-            self._answered_sql[marker] = (http_status, body or {"code": 500, "error": "internal server error"})
+            self._answered_sql[marker] = (
+                http_status,
+                body or {"code": 500, "error": "internal server error"},
+            )
 
     def set_busy(self, calls: int) -> None:
         """The next `calls` requests (any endpoint) answer HTTP 500 "Sorry, the service is busy..."."""
@@ -403,15 +402,10 @@ class SQLFlowStandIn:
         }
         return {"code": 200, "data": data}
 
-    def job_summary(self, request: RecordedRequest) -> dict:
-        user_id = self._authenticate(request.form)
-        job = self._find_job(user_id, request.form)
-        return {"code": 200, "data": self._job_summary(job, user_id)}
-
     def export_lineage(self, request: RecordedRequest) -> dict:
         user_id = self._authenticate(request.form)
         job = self._find_job(user_id, request.form, latest_when_missing=True)
-        if self._status(job) not in FINAL_STATUSES:
+        if job.status not in FINAL_STATUSES:
             return {"code": 500, "error": f"The job {job.job_id} is still running, please try again later."}
         # the job's settings were frozen at submit time; the request can only ask for more types
         relation_types = f"{job.show_relation_type},{request.form.get('showRelationType', '')}"
@@ -427,29 +421,6 @@ class SQLFlowStandIn:
                 "listIdMap": {},
             }
         return {"jobId": job.job_id, **_envelope(model, data, job.session_id)}
-
-    def submit_job(self, request: RecordedRequest) -> dict:
-        user_id = self._authenticate(request.form)
-        uploads = request.files.get("sqlfiles") or []
-        job_name = request.form.get("jobName")
-        if not uploads or not job_name:
-            return {"code": 400, "error": "jobName and at least one sqlfiles part are required."}
-        now = datetime.now()
-        job = DemoJob(
-            job_name=job_name,
-            job_id=uuid.uuid4().hex,
-            files={name: content.decode("utf-8", "replace") for name, content in uploads},
-            status="create",
-            db_vendor=request.form.get("dbvendor") or "dbvoracle",
-            create_time=now.strftime(TIME_FORMAT),
-            show_relation_type=request.form.get("showRelationType") or "fdd",
-            ignore_record_set=request.form.get("ignoreRecordSet", "true").lower() == "true",
-            user_id=user_id,
-            ready_at=time.time() + self.job_run_s,
-        )
-        self.add_job(job)
-        summary = {k: v for k, v in self._job_summary(job, user_id).items() if k in _SUBMIT_FIELDS}
-        return {"code": 200, "data": {**summary, "dataSource": {}}}
 
     # ---- jobs -----------------------------------------------------------------------------------------
     def _visible_jobs(self, user_id: str) -> list[DemoJob]:
@@ -467,27 +438,12 @@ class SQLFlowStandIn:
             200, {"code": 404, "error": f"Job not found: {wanted_id or wanted_name or '(none)'}"}
         )
 
-    def _status(self, job: DemoJob) -> str:
-        """Submitted jobs run for job_run_s; then the analysis decides success / partial_success / fail."""
-        if job.status == "create" and time.time() >= job.ready_at:
-            model = analyze(job.files, job.db_vendor)
-            finished = datetime.strptime(job.create_time, TIME_FORMAT) + timedelta(seconds=1)
-            with self._lock:
-                job.last_execute_time = finished.strftime(TIME_FORMAT)
-                if model.failed_statements == 0:
-                    job.status = "success"
-                elif model.failed_statements < model.statements:
-                    job.status = "partial_success"
-                else:
-                    job.status = "fail"
-        return job.status
-
     @staticmethod
     def _failure_message(job: DemoJob) -> str:
         return f"Analyze sql failed: {analyze(job.files, job.db_vendor).error_text or 'no lineage found'}"
 
     def _job_summary(self, job: DemoJob, user_id: str) -> dict:
-        status = self._status(job)
+        status = job.status
         summary = {
             "jobId": job.job_id,
             "jobName": job.job_name,
@@ -527,14 +483,11 @@ class SQLFlowStandIn:
         return len(model.relationships) > self.relation_limit and not full
 
 
-_SUBMIT_FIELDS = ("jobId", "jobName", "userId", "dbVendor", "fileNames", "createTime", "status")
 ROUTES = {
     f"{PREFIX}/user/generateToken": SQLFlowStandIn.generate_token,
     f"{PREFIX}/sqlflow/generation/sqlflow": SQLFlowStandIn.generation_sqlflow,
     f"{PREFIX}/sqlflow/job/displayUserJobsSummary": SQLFlowStandIn.jobs_summary,
-    f"{PREFIX}/sqlflow/job/displayUserJobSummary": SQLFlowStandIn.job_summary,
     f"{PREFIX}/sqlflow/job/exportLineageAsJson": SQLFlowStandIn.export_lineage,
-    f"{PREFIX}/sqlflow/job/submitUserJob": SQLFlowStandIn.submit_job,
 }
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import dagster as dg
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
+from orchestration.warehouse import make_pipeline
 from orchestration.writer import writing_the_warehouse
-from sources.warehouse import make_pipeline
 
 ALERTS_MART = dg.AssetKey(["marts", "task_failure_alerts"])
 ALERTS_CHECK = dg.AssetCheckKey(ALERTS_MART, "task_failure_alerts_open")

@@ -15,11 +15,11 @@ from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from orchestration.schedules import FLOWER_TASKS
 from orchestration.transform import dbt_project
+from orchestration.warehouse import make_pipeline
 from orchestration.writer import writing_the_warehouse
 from sources.flower.completeness import CheckReader, compare, last_walk
 from sources.flower.loaded import loaded_times
 from sources.flower.settings import flower_settings
-from sources.warehouse import make_pipeline
 
 FRESHNESS_PERIODS_S = {"minute": 60, "hour": 3600, "day": 86400}
 

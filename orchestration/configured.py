@@ -34,6 +34,8 @@ class SourceSettings:
 
 
 CREDENTIALS = {"flower": ("username", "password", "token"), "sqlflow": ("user_id", "secret_key")}
+# settings that configure a source without credentials
+ENOUGH = {"flower": (), "sqlflow": ("ignore_user_token",)}
 
 
 def _setting(source: str, key: str) -> str:
@@ -80,6 +82,8 @@ def configured_sources(announce: bool = True) -> dict[str, SourceSettings]:
                 "%s is not configured (no %s): its assets, jobs and schedules are left out; marts built "
                 "from it stay empty. Set its credentials to add it.",
                 source.label,
-                " / ".join(_setting(source.name, key) for key in CREDENTIALS[source.name]),
+                " / ".join(
+                    _setting(source.name, key) for key in CREDENTIALS[source.name] + ENOUGH[source.name]
+                ),
             )
     return settings

@@ -11,7 +11,7 @@ from orchestration.lineage_checks import SQLFLOW_CHECKS
 from orchestration.notify import taskline_notifications
 from orchestration.reaper import reap_dead_runs_sensor
 from orchestration.schedules import SCHEDULES, capture_on_pressure, job_schedule, source_jobs
-from orchestration.transform import DBT_STEPS, dbt_cli
+from orchestration.transform import dbt_cli, dbt_steps
 
 
 def build_definitions(sources: dict[str, SourceSettings]) -> dg.Definitions:
@@ -24,7 +24,7 @@ def build_definitions(sources: dict[str, SourceSettings]) -> dg.Definitions:
         job.name: job for name, assets in loads.items() for job in source_jobs(name, assets, len(loads) == 1)
     }
     return dg.Definitions(
-        assets=[*loads.values(), *DBT_STEPS],
+        assets=[*loads.values(), *dbt_steps()],
         asset_checks=[
             *([*FLOWER_CHECKS, task_failure_alerts_open] if "flower" in loads else []),
             *(SQLFLOW_CHECKS if "sqlflow" in loads else []),

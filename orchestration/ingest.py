@@ -9,11 +9,16 @@ from dlt.extract.source import DltSource
 from dlt.pipeline.pipeline import Pipeline
 
 from orchestration.schedules import FLOWER_TASKS, TASKS_SEEN_METADATA
+from orchestration.warehouse import (
+    finish_pending_packages,
+    make_pipeline,
+    using_working_dir,
+    warehouse_engine,
+)
 from orchestration.writer import writing_the_warehouse
 from sources.flower import flower_source
 from sources.flower.completeness import last_walk
 from sources.sqlflow import sqlflow_source
-from sources.warehouse import finish_pending_packages, make_pipeline, using_working_dir, warehouse_engine
 
 # what each dlt resource loads, from which endpoint, how it is written and what it remembers between runs
 DESCRIPTIONS = {

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg2
 import yaml
 
-from sources.warehouse import CONNECT_TIMEOUT_S, connection_problem
+from orchestration.warehouse import CONNECT_TIMEOUT_S, causes, connection_problem
 
 # the postgres_db fields a problem points at, by the server's (or libpq's) words; else all of them
 FIELDS_BY_PROBLEM = (
@@ -162,12 +162,9 @@ def check_driver(storage: PostgresStorage) -> None:
 
 def database_problem(error: BaseException) -> psycopg2.Error | None:
     """The PostgreSQL error anywhere in `error`, its causes or what SQLAlchemy wrapped."""
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if isinstance(error, psycopg2.Error):
-            return error
-        if isinstance(getattr(error, "orig", None), psycopg2.Error):
-            return error.orig
-        error = error.__cause__ or error.__context__
+    for cause in causes(error):
+        if isinstance(cause, psycopg2.Error):
+            return cause
+        if isinstance(getattr(cause, "orig", None), psycopg2.Error):
+            return cause.orig
     return None

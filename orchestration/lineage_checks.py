@@ -5,8 +5,8 @@ from typing import Any
 import dagster as dg
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
+from orchestration.warehouse import make_pipeline
 from orchestration.writer import writing_the_warehouse
-from sources.warehouse import make_pipeline
 
 # resource → (its asset, its failures table, the key column, what a key is)
 FAILURE_TABLES = {

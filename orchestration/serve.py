@@ -52,7 +52,7 @@ from orchestration.proxy import (
     nginx_config,
     write_config,
 )
-from sources.warehouse import connection_problem
+from orchestration.warehouse import connection_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKLINE_INSTANCE_SETTINGS = ROOT / "orchestration" / "dagster.yaml"

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Mapping
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,8 @@ from dbt.version import __version__ as dbt_core_version
 from packaging import version
 
 from orchestration.locations import DBT_PROJECT_DIR, DOCS_DIR, WITHOUT_UNIT_TESTS
+from orchestration.warehouse import DBT_SCHEMAS, make_pipeline, publish_warehouse_settings, taking_turns
 from orchestration.writer import writing_the_warehouse
-from sources.warehouse import DBT_SCHEMAS, make_pipeline, publish_warehouse_settings, taking_turns
 
 # the dbt installed beside this interpreter: `.venv/bin/dagster` runs without .venv/bin on the PATH
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
@@ -117,17 +117,18 @@ def raise_for_dbt(invocation: DbtCliInvocation) -> None:
     )
 
 
-# No manual dbt step on a fresh clone: `dbt parse` (no database connection) writes the manifest when needed.
-# One process at a time: code locations loading together (the webserver and the daemon, two jobs started at
-# once) would otherwise read the manifest while another writes it.
-with taking_turns(PARSED_FOR.with_name(".parse.lock")):
-    if manifest_is_stale(dbt_project):
-        raise_for_dbt(
-            dbt_cli.cli(
-                ["parse", "--quiet"], target_path=dbt_project.target_path, raise_on_error=False
-            ).wait()
-        )
-        PARSED_FOR.write_text(parsed_for())
+def prepare_manifest() -> None:
+    """No manual dbt step on a fresh clone: `dbt parse` (no database connection) writes the manifest when it
+    is stale. One process at a time: code locations loading together (the webserver and the daemon, two jobs
+    started at once) would otherwise read the manifest while another writes it."""
+    with taking_turns(PARSED_FOR.with_name(".parse.lock")):
+        if manifest_is_stale(dbt_project):
+            raise_for_dbt(
+                dbt_cli.cli(
+                    ["parse", "--quiet"], target_path=dbt_project.target_path, raise_on_error=False
+                ).wait()
+            )
+            PARSED_FOR.write_text(parsed_for())
 
 
 class LayerTranslator(DagsterDbtTranslator):
@@ -270,10 +271,15 @@ def dbt_step(name: str, select: str, exclude: str | None = None, refresh_docs: b
     return step
 
 
-flower_models = dbt_step("flower_models", select="source:flower+", exclude="source:sqlflow+")
-lineage_models = dbt_step("lineage_models", select="source:sqlflow+", exclude="source:flower+")
-# last in every run that builds marts: the models that join both sources, then the docs of everything
-joined_models = dbt_step(
-    "joined_models", select="source:flower+,source:sqlflow+ resource_type:seed", refresh_docs=True
-)
-DBT_STEPS = [flower_models, lineage_models, joined_models]
+@cache
+def dbt_steps() -> tuple[dg.AssetsDefinition, ...]:
+    """The three steps, read from a manifest made current first (so importing this module runs no dbt)."""
+    prepare_manifest()
+    return (
+        dbt_step("flower_models", select="source:flower+", exclude="source:sqlflow+"),
+        dbt_step("lineage_models", select="source:sqlflow+", exclude="source:flower+"),
+        # last in every run that builds marts: the models that join both sources, then the docs of everything
+        dbt_step(
+            "joined_models", select="source:flower+,source:sqlflow+ resource_type:seed", refresh_docs=True
+        ),
+    )

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import dagster as dg
 
 from orchestration.reaper import reap_dead_runs
-from sources.warehouse import (
+from orchestration.warehouse import (
     WarehouseLockedError,
     WarehouseUnavailableError,
     check_postgres,
@@ -23,7 +23,7 @@ from sources.warehouse import (
     postgres_problem,
     warehouse_path,
 )
-from sources.warehouse_lock import WarehouseBusyError, exclusive_writer, postgres_turn
+from orchestration.warehouse_lock import WarehouseBusyError, exclusive_writer, postgres_turn
 
 
 @contextmanager

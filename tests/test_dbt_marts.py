@@ -18,11 +18,13 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from demo.sqlflow_standin import DEMO_USER_ID, DEMO_USERS, DemoJob, SQLFlowStandIn, demo_jobs
+from orchestration.warehouse import make_pipeline
 from sources.flower import flower_source
 from sources.sqlflow import sqlflow_source
-from sources.warehouse import make_pipeline
-from tests.dbt_cli import dbt
+from tests.fixtures.dbt_cli import dbt
 from tests.fixtures.flower_tasks_api import serve_tasks
+
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDINGS = Path(__file__).parent / "recordings" / "flower"  # bodies recorded from a real Flower 2.2 stack

@@ -28,8 +28,8 @@ from demo.dev import demo_source_env
 from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack, pids_in_group
 from demo.workload import flower_tasks, run_workload, send_noop_tasks, wait_until_flower_has, wait_until_idle
+from tests.fixtures.holders import duckdb_held_open
 from tests.fixtures.postgres import PostgresWarehouse
-from tests.holders import duckdb_held_open
 
 pytestmark = pytest.mark.integration
 

@@ -20,6 +20,7 @@ import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 from werkzeug import Request, Response
 
+from orchestration.warehouse import make_pipeline
 from sources.flower import (
     FlowerAuthError,
     FlowerConfigError,
@@ -27,7 +28,6 @@ from sources.flower import (
     FlowerUnreachableError,
     flower_source,
 )
-from sources.warehouse import make_pipeline
 from tests.fixtures.recorded_flower import (
     FAILED_UUID,
     NEWEST_UUID,
@@ -73,7 +73,7 @@ def rows(sql: str) -> list[tuple]:
 
 
 def warehouse() -> Path:
-    from sources.warehouse import warehouse_path
+    from orchestration.warehouse import warehouse_path
 
     return warehouse_path()
 
@@ -577,19 +577,6 @@ def test_failed_page_loads_nothing_and_keeps_the_state(flower, fast_retries):
     flower.answer_at.clear()
     load(flower, page_size=5)
     assert rows("select count(*) from flower.tasks") == [(13,)]
-
-
-def test_state_of_an_earlier_release_walks_everything_once(flower):
-    """Earlier releases kept the newest task event as cursor (a walk that trusted Flower's order)."""
-    pipeline = load(flower, page_size=5)
-    with pipeline.managed_state() as state:  # as an upgraded deployment finds it
-        state["sources"]["flower"]["resources"]["tasks"] = {"last_event_at": 1795315856.0}
-    flower.server.clear_log()
-
-    pipeline = load(flower, page_size=5)
-
-    assert flower.requests_to("/api/tasks") == [PROBE, *received_pages(5, 0, 4, 8)]
-    assert "last_event_at" not in walk_state(pipeline)
 
 
 def test_workers_are_snapshotted_before_the_tasks_walk(flower):

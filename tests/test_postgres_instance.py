@@ -30,6 +30,8 @@ from tests.test_dead_runs import assert_every_task_once_in_its_final_state
 from tests.test_http_management import NEVER, served, wait_for_status
 from tests.test_reaper import started_run
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVE = [sys.executable, "-m", "orchestration.serve"]
 FLOWER_SETTINGS = {"SOURCES__FLOWER__USERNAME": "ops", "SOURCES__FLOWER__PASSWORD": "not-used-here"}
@@ -244,7 +246,6 @@ def port_open(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.mark.integration
 def test_serve_on_a_postgres_instance_runs_a_job_on_a_code_server_elsewhere(postgres_server, tmp_path):
     """The control machine (make serve: webserver + daemon) has only DAGSTER_HOME and the instance's
     variables; the code server has the sources, the warehouse and the instance's variables, no DAGSTER_HOME."""

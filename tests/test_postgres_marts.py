@@ -22,12 +22,14 @@ import psycopg2
 import pytest
 from pytest_httpserver import HTTPServer
 
+from orchestration.warehouse import make_pipeline
 from sources.flower import flower_source
-from sources.warehouse import make_pipeline
-from tests.dbt_cli import dbt
+from tests.fixtures.dbt_cli import dbt
 from tests.fixtures.postgres import PostgresWarehouse, new_warehouse
 from tests.test_dbt_marts import DAY2, HOUR, TASKS, load_warehouse, recorded_body, serve_flower, task
 from tests.test_incremental_marts import INCREMENTAL_MODELS
+
+pytestmark = pytest.mark.integration
 
 FLOAT_DIGITS = 9
 

@@ -9,12 +9,12 @@ import duckdb
 import pytest
 
 from demo.sqlflow_standin import SQLFlowStandIn
+from orchestration.warehouse import make_pipeline
 from sources.sqlflow import SQLFlowAuthError, sqlflow_source
 from sources.sqlflow.client import SQLFlowClient
 from sources.sqlflow.lineage import normalise_lineage
 from sources.sqlflow.source import job_options, job_row
-from sources.warehouse import make_pipeline
-from tests.dbt_cli import dbt
+from tests.fixtures.dbt_cli import dbt
 
 RECORDINGS = Path(__file__).parent / "recordings" / "sqlflow"
 TOKEN_PATH = "/user/generateToken"
@@ -273,11 +273,13 @@ def warnings(marts, key: str) -> str | None:
     ).fetchall()[0][0]
 
 
+@pytest.mark.integration  # loads and runs dbt build
 def test_every_recording_loads_as_one_sql_file_without_failures(marts):
     assert marts.sql("select count(*) from sqlflow.query_lineage").fetchall() == [(len(SERVED),)]
     assert marts.sql("select count(*) from staging.stg_sqlflow__lineage_failures").fetchall() == [(0,)]
 
 
+@pytest.mark.integration  # loads and runs dbt build
 def test_oracle_sample_resolves_through_result_set_insert_select_and_functions(marts):
     assert column_edges(marts, "oracle") == [
         ("dept", "deptno", "deptsal", "dept_no"),
@@ -287,6 +289,7 @@ def test_oracle_sample_resolves_through_result_set_insert_select_and_functions(m
     ]
 
 
+@pytest.mark.integration  # loads and runs dbt build
 def test_python_sample_of_code_203_keeps_its_edges_and_warnings(marts):
     assert column_edges(marts, "python") == [
         ("dimsalesterritory", "salesterritoryregion", "view1", "salesterritoryregion"),
@@ -307,6 +310,7 @@ def test_python_sample_of_code_203_keeps_its_edges_and_warnings(marts):
     )
 
 
+@pytest.mark.integration  # loads and runs dbt build
 def test_servers_tree_edge_to_objects_the_doc_leaves_out_is_said_not_dropped_quietly(marts):
     assert column_edges(marts, "tree") == []
     assert warnings(marts, "tree") == (
@@ -315,6 +319,7 @@ def test_servers_tree_edge_to_objects_the_doc_leaves_out_is_said_not_dropped_qui
     )
 
 
+@pytest.mark.integration  # loads and runs dbt build
 def test_self_hosted_6x_answer_whose_target_is_not_among_its_objects_says_so(marts):
     assert (
         column_edges(marts, "datahub") == []
@@ -324,6 +329,7 @@ def test_self_hosted_6x_answer_whose_target_is_not_among_its_objects_says_so(mar
     )
 
 
+@pytest.mark.integration  # loads and runs dbt build
 def test_a_bare_select_flows_into_its_result_set_only_no_table_edge(marts):
     assert column_edges(marts, "ui") == []  # ignoreRecordSet=true: RS-1 is the only target, not a table
     assert warnings(marts, "ui") is None

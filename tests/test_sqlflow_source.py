@@ -14,11 +14,11 @@ import requests
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from demo.sqlflow_standin import DENIED, DemoJob, SQLFlowStandIn
+from orchestration.warehouse import make_pipeline, warehouse_path
 from sources.sqlflow import SQLFlowAuthError, SQLFlowConfigError, SQLFlowError, sqlflow_source
 from sources.sqlflow.auth import DEFAULT_TOKEN_LIFETIME_S, inject_form_fields, token_lifetime_s
 from sources.sqlflow.client import SQLFlowClient
 from sources.sqlflow.sql_files import PROJECT_DIR, file_key
-from sources.warehouse import make_pipeline, warehouse_path
 
 pytestmark = pytest.mark.integration
 

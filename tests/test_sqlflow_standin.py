@@ -319,17 +319,22 @@ def test_jobs_summary_lists_the_demo_jobs_newest_first(sqlflow_standin):
     assert "lastExecuteTime" not in data["jobDetails"][1]  # finance_partial never re-ran
 
 
+def job_details(standin, job_name):
+    details = post(standin, "/sqlflow/job/displayUserJobsSummary", data=auth(standin)).json()["data"][
+        "jobDetails"
+    ]
+    return next(job for job in details if job["jobName"] == job_name)
+
+
 def test_failed_job_has_status_fail_and_an_error_message(sqlflow_standin):
-    job_id = sqlflow_standin.job("broken_upload").job_id
-    data = {**auth(sqlflow_standin), "jobId": job_id}
-    job = post(sqlflow_standin, "/sqlflow/job/displayUserJobSummary", data=data).json()["data"]
+    job = job_details(sqlflow_standin, "broken_upload")
     assert job["status"] == "fail"
     assert job["errorMessage"] == "Analyze sql failed: syntax error, state:1(10102) near: orders(6,50)"
 
 
 def test_unknown_job_is_an_in_body_404(sqlflow_standin):
     data = {**auth(sqlflow_standin), "jobId": "0" * 32}
-    assert post(sqlflow_standin, "/sqlflow/job/displayUserJobSummary", data=data).json()["code"] == 404
+    assert post(sqlflow_standin, "/sqlflow/job/exportLineageAsJson", data=data).json()["code"] == 404
 
 
 def test_nightly_marts_export_is_flat_with_relationships(sqlflow_standin):
@@ -397,11 +402,7 @@ def test_export_without_job_id_silently_exports_the_latest_job(sqlflow_standin):
 def test_update_job_moves_last_execute_time(sqlflow_standin):
     job = sqlflow_standin.update_job("finance_partial", status="success")
     assert (job.status, job.last_execute_time) == ("success", "2026-11-20 05:30:00")
-    summary = post(
-        sqlflow_standin,
-        "/sqlflow/job/displayUserJobSummary",
-        data={**auth(sqlflow_standin), "jobName": "finance_partial"},
-    ).json()["data"]
+    summary = job_details(sqlflow_standin, "finance_partial")
     assert (summary["status"], summary["lastExecuteTime"]) == ("success", "2026-11-20 05:30:00")
     sqlflow_standin.add_job(
         DemoJob(job_name="extra", files={"x.sql": "SELECT 1"}, create_time="2026-11-22 00:00:00")
@@ -410,27 +411,6 @@ def test_update_job_moves_last_execute_time(sqlflow_standin):
         "data"
     ]
     assert data["total"] == 5 and data["jobDetails"][0]["jobName"] == "extra"
-
-
-def test_submitted_job_runs_then_exports():
-    with SQLFlowStandIn(jobs=[], job_run_s=0.2) as standin:
-        credentials = auth(standin)
-        files = [
-            ("sqlfiles", ("a.sql", (SQL_DIR / "orders_enriched.sql").read_bytes())),
-            ("sqlfiles", ("b.sql", (SQL_DIR / "daily_revenue.sql").read_bytes())),
-        ]
-        data = {**credentials, "jobName": "uploaded", "dbvendor": "dbvpostgresql"}
-        submitted = post(standin, "/sqlflow/job/submitUserJob", data=data, files=files).json()
-        assert submitted["code"] == 200 and submitted["data"]["status"] == "create"
-        assert submitted["data"]["fileNames"] == ["a.sql", "b.sql"]
-        job_id = submitted["data"]["jobId"]
-        time.sleep(0.3)
-        job = post(
-            standin, "/sqlflow/job/displayUserJobSummary", data={**credentials, "jobId": job_id}
-        ).json()
-        assert job["data"]["status"] == "success" and job["data"]["lastExecuteTime"]
-        body = post(standin, "/sqlflow/job/exportLineageAsJson", data={**credentials, "jobId": job_id}).json()
-        assert len(table_edges(body["data"]["sqlflow"])) == 4
 
 
 def test_runs_as_a_process_until_sigterm():

@@ -8,7 +8,7 @@ import dlt
 import duckdb
 import pytest
 
-from sources.warehouse import (
+from orchestration.warehouse import (
     WarehouseLockedError,
     ensure_writable,
     finish_pending_packages,
@@ -16,7 +16,7 @@ from sources.warehouse import (
     make_pipeline,
     publish_warehouse_path,
 )
-from tests.holders import duckdb_held_open, waiting_for_its_turn
+from tests.fixtures.holders import duckdb_held_open, waiting_for_its_turn
 
 
 def test_pipelines_write_the_file_named_by_duckdb_path(isolated_warehouse):
@@ -41,7 +41,7 @@ def test_processes_creating_the_same_pipeline_take_turns(isolated_warehouse):
     together on a fresh deployment deleted each other's state file. The second waits for the first."""
     lock = isolated_warehouse.parent / ".dlt_pipelines" / ".flower.lock"
     creator = waiting_for_its_turn(
-        lock, "from sources.warehouse import make_pipeline; make_pipeline('flower')"
+        lock, "from orchestration.warehouse import make_pipeline; make_pipeline('flower')"
     )
     output = creator.communicate(timeout=120)[0]
     assert creator.returncode == 0, output[-3000:]
@@ -61,6 +61,7 @@ def test_a_locked_warehouse_names_the_file_and_the_holding_process(isolated_ware
     ensure_writable()  # released: no error
 
 
+@pytest.mark.integration  # runs dbt build
 def test_a_dbt_build_on_a_locked_warehouse_reads_as_the_one_sentence(isolated_warehouse):
     from dagster_dbt.errors import DagsterDbtCliRuntimeError
 

@@ -257,7 +257,6 @@ class TasksWalk:
         state["walked_from"] = self.report.started_at
         state["in_flight"] = self.in_flight
         state["last_walk"] = asdict(self.report)
-        state.pop("last_event_at", None)  # the cursor of earlier releases: its walk trusted the order
         if self.report.possibly_missed:
             logger.warning(
                 "Flower's task list kept shifting while it was paged (%d time(s) after %d read-backs): tasks "

@@ -47,7 +47,6 @@ DEFAULT_TOKEN_LIFETIME_S = 24 * 3600
 # refresh this share of the lifetime before `exp` (at most 5 minutes), so a token never expires mid-run
 REFRESH_SHARE = 0.1
 MAX_REFRESH_MARGIN_S = 300.0
-AUTH_FIELDS = ("userId", "token")
 FORM_URLENCODED = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 # the body as the caller built it, kept on the request so a resend can inject a new token

@@ -69,14 +69,11 @@ class FailureLog:
         self.open[key_value] = failure
         return self.row(key_value, failure, resolved_at=None)
 
-    def succeeded(self, key_value: str) -> Any | None:
-        """The failure's row marked resolved, when `key_value` had one open; None otherwise."""
+    def resolve(self, key_value: str) -> Any | None:
+        """The failure's row marked resolved (the file or job loaded, or is gone), when `key_value` had one
+        open; None otherwise."""
         failure = self.open.pop(key_value, None)
         return None if failure is None else self.row(key_value, failure, resolved_at=self.now)
-
-    def forget(self, key_value: str) -> Any | None:
-        """A file or job that is gone: its open failure resolves with it."""
-        return self.succeeded(key_value)
 
     def row(self, key_value: str, failure: dict[str, Any], resolved_at: datetime | None) -> Any:
         row = {

@@ -200,7 +200,7 @@ def job_lineage_resource(client: SQLFlowClient, job_list: JobList, options: dict
             }
             yield from tables.items(job_id, summary, envelope, normalise_lineage(envelope.data))
             exported[job_id] = version
-            if resolved := failures.succeeded(job_id):
+            if resolved := failures.resolve(job_id):
                 yield resolved
 
     return job_lineage
@@ -256,10 +256,10 @@ def query_lineage_resource(
             }
             yield from tables.items(sql_file, summary, envelope, normalise_lineage(envelope.data))
             sent[sql_file] = digest
-            if resolved := failures.succeeded(sql_file):
+            if resolved := failures.resolve(sql_file):
                 yield resolved
         for sql_file in [sql_file for sql_file in failures.open if sql_file not in current]:
-            yield failures.forget(sql_file)  # deleted or emptied: nothing left to fail
+            yield failures.resolve(sql_file)  # deleted or emptied: nothing left to fail
         gone = [sql_file for sql_file in sent if sql_file not in current]
         for sql_file in gone:
             reason = "is empty now" if sql_file in emptied else "no longer matches sql_paths"

@@ -75,8 +75,8 @@ def load_in_subprocess(stack: FlowerStack, warehouse: Path) -> dict:
 
 def child_load() -> None:
     """Runs in the subprocess: a first load of the tasks (what the baseline reads), then a JSON line."""
+    from orchestration.warehouse import make_pipeline, warehouse_path
     from sources.flower import flower_source
-    from sources.warehouse import make_pipeline, warehouse_path
 
     started = time.monotonic()
     make_pipeline("flower").run(flower_source().with_resources("tasks"))
@@ -89,8 +89,8 @@ def child_load() -> None:
 
 def task_requests_of_rerun(stack: FlowerStack, warehouse: Path, lookback_minutes: float) -> int:
     """Load again with nothing new (same warehouse and state) through a counting proxy."""
+    from orchestration.warehouse import make_pipeline
     from sources.flower import flower_source
-    from sources.warehouse import make_pipeline
 
     os.environ["DUCKDB_PATH"] = str(warehouse)
     server = HTTPServer()

@@ -25,7 +25,7 @@ from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack
 from demo.workload import run_workload
 from tests.bench.bench_dbt import DAY_S, END_EPOCH, EXCEPTIONS, HISTORY_LOAD_ID, TASK_NAMES, task_rows_sql
-from tests.dbt_cli import dbt_command
+from tests.fixtures.dbt_cli import dbt_command
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB = [str(Path(sys.executable).with_name("dagster")), "job", "execute", "-m", "orchestration.definitions"]

@@ -2,7 +2,8 @@
     Incremental models rebuild in full whenever what they hold could differ from a rebuild, never migrate
     half-way (dbt's on_schema_change would only add or drop columns and leave old rows as they were).
 
-    After every build an incremental table carries, as its table comment, its build state (JSON):
+    After every build an incremental table carries, as its table comment, its build state (JSON), written by
+    record_build_state, the post-hook dbt_project.yml gives every model:
       fingerprint: md5 of the logic behind it (logic_parts) and of the generation of every incremental
                    model upstream of it;
       generation:  the dbt invocation that last built it in full (kept by incremental builds).
@@ -27,10 +28,19 @@
 {% endmacro %}
 
 
-{#- Post-hook of every incremental model (inside its transaction): stores the state described above. -#}
+{#-
+    Post-hook of every model (dbt_project.yml), run inside its transaction: an incremental model stores the
+    state described above; the others have none. The state lives in the table comment, so dbt must not write
+    its own there (persist_docs.relation): that is refused rather than losing the state.
+-#}
 {% macro record_build_state() %}
-    {%- if not execute -%}
+    {%- if not execute or config.get('materialized') != 'incremental' -%}
         {{ return('') }}
+    {%- endif -%}
+    {%- if (config.get('persist_docs') or {}).get('relation') -%}
+        {{ exceptions.raise_compiler_error(
+            model.name ~ ": persist_docs.relation would overwrite the build state taskline keeps in the table "
+            ~ "comment of incremental models (macros/incremental/build_state.sql); set it for columns only.") }}
     {%- endif -%}
     {%- set stored = stored_build_state(this) -%}
     {%- set generation = stored.generation if stored and is_incremental() else invocation_id -%}

@@ -4,7 +4,6 @@
         incremental_strategy='replace_groups',
         unique_key=['activity_minute', 'task_name'],
         on_schema_change='fail',
-        post_hook="{{ record_build_state() }}",
     )
 }}
 {#-

@@ -5,7 +5,6 @@
         unique_key=['task_id', 'changed_in_load_id'],
         on_schema_change='fail',
         pre_hook="{{ prune_consumed_changes() }}",
-        post_hook="{{ record_build_state() }}",
     )
 }}
 {#-

@@ -4,7 +4,6 @@
         incremental_strategy='replace_groups',
         unique_key=['worker', 'snapshot_at'],
         on_schema_change='fail',
-        post_hook="{{ record_build_state() }}",
     )
 }}
 {#-

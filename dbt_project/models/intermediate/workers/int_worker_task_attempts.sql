@@ -4,7 +4,6 @@
         incremental_strategy='replace_groups',
         unique_key='task_id',
         on_schema_change='fail',
-        post_hook="{{ record_build_state() }}",
     )
 }}
 -- Task attempts the loaded tasks show each worker started, and when: what the workers' processed counters

@@ -5,7 +5,6 @@
         unique_key='task_id',
         on_schema_change='fail',
         pre_hook="{{ assert_changes_logged() }}",
-        post_hook="{{ record_build_state() }}",
     )
 }}
 {#-

@@ -4,7 +4,6 @@
         incremental_strategy='replace_groups',
         unique_key=['day', 'task_name'],
         on_schema_change='fail',
-        post_hook="{{ record_build_state() }}",
     )
 }}
 -- One row per UTC day (of each run's activity_at: finished, else started, else received) and task name.

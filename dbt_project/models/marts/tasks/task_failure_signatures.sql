@@ -4,7 +4,6 @@
         incremental_strategy='replace_groups',
         unique_key=['task_name', 'exception_type'],
         on_schema_change='fail',
-        post_hook="{{ record_build_state() }}",
     )
 }}
 -- One row per task name and exception class among failed runs ('unknown' when Flower gave no parsable class).

@@ -236,14 +236,20 @@ def check_postgres(schemas: tuple[str, ...] = ()) -> None:
         )
 
 
-def postgres_problem(error: BaseException) -> str | None:
-    """The one sentence for a PostgreSQL connection or privilege error anywhere in `error` or its causes."""
+def causes(error: BaseException | None) -> Iterator[BaseException]:
+    """`error` and the exceptions behind it (`raise ... from`, or raised while handling), outermost first."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        if isinstance(error, psycopg2.OperationalError | psycopg2.errors.InsufficientPrivilege):
-            return str(unusable(postgres_credentials(), connection_problem(error)))
+        yield error
         error = error.__cause__ or error.__context__
+
+
+def postgres_problem(error: BaseException) -> str | None:
+    """The one sentence for a PostgreSQL connection or privilege error anywhere in `error` or its causes."""
+    for cause in causes(error):
+        if isinstance(cause, psycopg2.OperationalError | psycopg2.errors.InsufficientPrivilege):
+            return str(unusable(postgres_credentials(), connection_problem(cause)))
     return None
 
 
@@ -281,13 +287,9 @@ def _lock_conflict(path: Path) -> re.Match | None:
 
 def lock_conflict_message(error: BaseException) -> str | None:
     """The one sentence for a DuckDB lock conflict anywhere in `error` or its causes, else None."""
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        conflict = LOCK_CONFLICT.search(str(error))
-        if conflict:
+    for cause in causes(error):
+        if conflict := LOCK_CONFLICT.search(str(cause)):
             return _sentence(conflict)
-        error = error.__cause__ or error.__context__
     return None
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sources.warehouse import (
+from orchestration.warehouse import (
     check_postgres_connection,
     describe_postgres,
     lock_holder_pid,
