@@ -49,6 +49,7 @@ user: setup
 docs: setup
 	$(BIN)/python -m orchestration.docs
 
+bench: export TASKLINE_DEMO_SHOP := true
 bench: setup
 	$(BIN)/python -m tests.bench.bench_flower
 	$(BIN)/python -m tests.bench.bench_dbt

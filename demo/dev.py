@@ -10,6 +10,7 @@ from pathlib import Path
 from demo.sqlflow_standin import DEMO_USERS, SQLFlowStandIn
 from demo.stack import FlowerStack
 from demo.workload import run_workload
+from orchestration.locations import DEMO_SHOP_SETTING
 from orchestration.serve import ServeError, dagster_home, ensure_instance_settings, serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +33,7 @@ def demo_source_env(flower: FlowerStack, sqlflow: SQLFlowStandIn) -> dict[str, s
         "SOURCES__SQLFLOW__USER_ID": user_id,
         "SOURCES__SQLFLOW__SECRET_KEY": secret_key,
         "SOURCES__SQLFLOW__SQL_PATHS": json.dumps(DEMO_SQL),
+        DEMO_SHOP_SETTING: "true",  # the demo shop's task-to-table map, not the product's empty one
     }
 
 

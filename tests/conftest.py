@@ -1,6 +1,13 @@
 """Shared pytest wiring: every test gets its own warehouse file and dlt working dir."""
 
+import os
+
 import pytest
+
+from orchestration.locations import DEMO_SHOP_SETTING
+
+# the tests model the demo shop: its task-to-table map, for dbt here and in every process a test starts
+os.environ[DEMO_SHOP_SETTING] = "true"
 
 pytest_plugins = [
     "tests.fixtures.flower_stack",

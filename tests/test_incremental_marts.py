@@ -25,21 +25,20 @@ from pytest_httpserver import HTTPServer
 
 from orchestration.warehouse import make_pipeline
 from sources.flower import flower_source
-from tests.fixtures.dbt_cli import DBT_DIR, dbt, dbt_command, dbt_env, run_dbt
+from tests.fixtures.dbt_cli import (
+    DBT_DIR,
+    change_logs,
+    dbt,
+    dbt_command,
+    dbt_env,
+    incremental_models,
+    run_dbt,
+)
 from tests.test_dbt_marts import DAY1, DAY2, HOUR, LTV_ERROR, PAYMENT_ERROR, serve_flower, task
 
 pytestmark = pytest.mark.integration
 
 DAY3 = DAY2 + 24 * HOUR
-INCREMENTAL_MODELS = (
-    "int_task_run_changes",
-    "fct_task_runs",
-    "task_failure_daily",
-    "task_failure_signatures",
-    "int_task_outcomes_per_minute",
-    "int_worker_task_attempts",
-    "int_worker_interval_coverage",
-)
 FLOWER_BUILD = ("--select", "source:flower+")  # the models a Flower load refreshes
 
 
@@ -119,13 +118,13 @@ def mart_differences(warehouse: Path, workdir: Path, project_dir: Path = DBT_DIR
     dbt("run", rebuilt, "--full-refresh", project_dir=project_dir, warehouse=rebuilt / "warehouse.duckdb")
     with duckdb.connect(str(rebuilt / "warehouse.duckdb")) as con:
         con.execute(f"attach '{warehouse}' as incremental (read_only)")
-        # the marts, and the intermediate tables built incrementally (the change log differs by design: a
-        # full build logs nothing)
+        # the marts and every incremental model, found by dbt ls so a new one is compared too (but the change
+        # logs: a full build logs nothing)
+        compared = sorted(set(incremental_models()) - set(change_logs()))
         tables = [row[0] for row in con.execute(
             "select schema_name || '.' || table_name from duckdb_tables() where database_name = 'warehouse'"
-            " and (schema_name = 'marts' or table_name in"
-            " ('int_worker_task_attempts', 'int_worker_interval_coverage', 'int_task_outcomes_per_minute'))"
-            " order by 1"
+            " and (schema_name = 'marts' or table_name in ?) order by 1",
+            [compared],
         ).fetchall()]  # fmt: skip
         return {
             table.split(".")[1]: con.execute(
@@ -148,7 +147,7 @@ def mark_tables(warehouse: Path) -> None:
         for schema, table, column in con.execute(
             "select schema_name, table_name, column_name from duckdb_columns()"
             " where table_name in ? and column_index = 1",
-            [list(INCREMENTAL_MODELS)],
+            [list(incremental_models())],
         ).fetchall():
             con.execute(f"comment on column {schema}.{table}.{column} is '{MARKER}'")
 
@@ -159,7 +158,7 @@ def replaced_tables(warehouse: Path) -> set[str]:
         marked = {row[0] for row in con.execute(
             "select table_name from duckdb_columns() where comment = ?", [MARKER]
         ).fetchall()}  # fmt: skip
-    return set(INCREMENTAL_MODELS) - marked
+    return set(incremental_models()) - marked
 
 
 def query(warehouse: Path, sql: str) -> list[tuple]:
@@ -299,7 +298,7 @@ def test_every_incremental_build_equals_a_full_refresh(history):
 
 def test_the_builds_after_the_first_merged_into_the_same_tables(history):
     """Proof that the builds compared were incremental: a rebuild in full would have made new tables."""
-    assert history.replaced.pop("first") == set(INCREMENTAL_MODELS)  # not marked yet
+    assert history.replaced.pop("first") == set(incremental_models())  # not marked yet
     assert history.replaced == {step: set() for step in history.differences if step != "first"}
 
 
@@ -466,8 +465,8 @@ def test_build_state_is_stored_with_each_incremental_table(history):
         history.warehouse,
         "select table_name, comment from duckdb_tables() where comment is not null order by table_name",
     )
-    # every incremental model, none of them asking for it (dbt_project.yml's post-hook); the append-only
-    # history too, though nothing ever rebuilds it
-    assert [name for name, _ in comments] == sorted((*INCREMENTAL_MODELS, "task_failure_alert_history"))
+    # every incremental model (the append-only history too, though nothing ever rebuilds it), none of them
+    # asking for it: dbt_project.yml's post-hook
+    assert [name for name, _ in comments] == list(incremental_models())
     states = [json.loads(comment) for _, comment in comments]
     assert all(set(state) == {"fingerprint", "generation"} for state in states)

@@ -24,10 +24,9 @@ from pytest_httpserver import HTTPServer
 
 from orchestration.warehouse import make_pipeline
 from sources.flower import flower_source
-from tests.fixtures.dbt_cli import dbt
+from tests.fixtures.dbt_cli import dbt, incremental_models
 from tests.fixtures.postgres import PostgresWarehouse, new_warehouse
 from tests.test_dbt_marts import DAY2, HOUR, TASKS, load_warehouse, recorded_body, serve_flower, task
-from tests.test_incremental_marts import INCREMENTAL_MODELS
 
 pytestmark = pytest.mark.integration
 
@@ -131,7 +130,7 @@ def incremental_table_ids(postgres: PostgresWarehouse) -> dict[str, int]:
     return dict(
         postgres.query(
             f"""select relname, oid::bigint from pg_class
-                where relkind = 'r' and relname in ({", ".join(f"'{name}'" for name in INCREMENTAL_MODELS)})"""
+                where relkind = 'r' and relname in ({", ".join(f"'{name}'" for name in incremental_models())})"""
         )
     )
 
@@ -214,14 +213,14 @@ def test_the_second_round_changed_the_task_marts(built):
 
 def test_postgres_merged_the_second_round_into_the_same_tables(built):
     """Incremental on PostgreSQL too: a rebuild in full would have made new tables (new oids)."""
-    assert set(built["table_ids"]) == set(INCREMENTAL_MODELS)
+    assert set(built["table_ids"]) == set(incremental_models())
     assert built["table_ids_after"] == built["table_ids"]
 
 
 def test_postgres_keeps_the_build_state_with_each_incremental_table(built):
     states = built["postgres"].query(
         f"""select relname, obj_description(oid, 'pg_class') from pg_class
-            where relkind = 'r' and relname in ({", ".join(f"'{name}'" for name in INCREMENTAL_MODELS)})"""
+            where relkind = 'r' and relname in ({", ".join(f"'{name}'" for name in incremental_models())})"""
     )
-    assert sorted(name for name, _ in states) == sorted(INCREMENTAL_MODELS)
+    assert sorted(name for name, _ in states) == sorted(incremental_models())
     assert all(comment.startswith('{"fingerprint": ') for _, comment in states)

@@ -4,17 +4,16 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
-from dlt.common.configuration import resolve_configuration
-from dlt.common.configuration.specs import RuntimeConfiguration
-from dlt.sources.helpers.requests import Client, RequestException, Response, Timeout
+from dlt.sources.helpers.requests import RequestException, Response, Timeout
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth, HttpBasicAuth
+
+from sources.http import ATTEMPTS_SETTING, retrying_session
 
 BASIC_AUTH_SETTINGS = "SOURCES__FLOWER__USERNAME/SOURCES__FLOWER__PASSWORD"
 TOKEN_SETTING = "SOURCES__FLOWER__TOKEN"
 BASE_URL_SETTING = "SOURCES__FLOWER__BASE_URL"
 TIMEOUT_SETTING = "SOURCES__FLOWER__REQUEST_TIMEOUT"
-ATTEMPTS_SETTING = "RUNTIME__REQUEST_MAX_ATTEMPTS"
 ERROR_EXCERPT_CHARS = 200
 
 
@@ -86,18 +85,9 @@ class FlowerApi:
             raise FlowerUnreachableError(self._unreachable(endpoint, error)) from None
 
     def _connect(self) -> RESTClient:
-        runtime = resolve_configuration(RuntimeConfiguration())
-        self._max_attempts = runtime.request_max_attempts
-        # dlt's client retries 429/5xx, timeouts and refused connections with exponential backoff,
-        # bounded by [runtime] request_max_attempts (RUNTIME__REQUEST_MAX_ATTEMPTS).
-        session = Client(
-            request_timeout=self._request_timeout,
-            raise_for_status=False,
-            request_max_attempts=runtime.request_max_attempts,
-            request_backoff_factor=runtime.request_backoff_factor,
-            request_max_retry_delay=runtime.request_max_retry_delay,
-        ).session
-        self._client = RESTClient(base_url=self.base_url, auth=self._auth(), session=session)
+        retrying = retrying_session(self._request_timeout)
+        self._max_attempts = retrying.max_attempts
+        self._client = RESTClient(base_url=self.base_url, auth=self._auth(), session=retrying.session)
         return self._client
 
     def _auth(self) -> BearerTokenAuth | HttpBasicAuth:

@@ -2,11 +2,10 @@
 
 import logging
 
-from dlt.common.configuration import resolve_configuration
-from dlt.common.configuration.specs import RuntimeConfiguration
-from dlt.sources.helpers.requests import Client, RequestException, Response
+from dlt.sources.helpers.requests import RequestException, Response
 from dlt.sources.helpers.rest_client import RESTClient
 
+from sources.http import retrying_session
 from sources.sqlflow.auth import SQLFlowTokenAuth
 from sources.sqlflow.envelope import SUMMARY_MODE, Envelope, is_busy, read_envelope
 from sources.sqlflow.transport import transport_error
@@ -31,27 +30,21 @@ class SQLFlowClient:
     ):
         self.base_url = base_url.rstrip("/")
         self.request_timeout = request_timeout
-        runtime = resolve_configuration(RuntimeConfiguration())
-        self.max_attempts = runtime.request_max_attempts
-        retrying = Client(
-            request_timeout=request_timeout,
-            raise_for_status=False,
-            retry_condition=is_busy,
-            request_max_attempts=runtime.request_max_attempts,
-            request_backoff_factor=runtime.request_backoff_factor,
-            request_max_retry_delay=runtime.request_max_retry_delay,
-        )
+        retrying = retrying_session(request_timeout, retry_condition=is_busy)
+        self.max_attempts = retrying.max_attempts
         self.session = retrying.session
         self.auth = SQLFlowTokenAuth(
             base_url=self.base_url,
             user_id=user_id,
             secret_key=secret_key,
             request_timeout=request_timeout,
-            max_attempts=runtime.request_max_attempts,
+            max_attempts=retrying.max_attempts,
             session=self.session,
             ignore_user_token=ignore_user_token,
         )
-        self.rest = RESTClient(base_url=self.base_url, auth=self.auth, session=self.session, config=runtime)
+        self.rest = RESTClient(
+            base_url=self.base_url, auth=self.auth, session=self.session, config=retrying.runtime
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r}, user_id={self.auth.user_id!r})"

@@ -12,10 +12,10 @@ from urllib.parse import urlsplit, urlunsplit
 from dlt.sources.helpers.requests import ConnectTimeout, RequestException, Timeout
 from dlt.sources.helpers.requests.retry import DEFAULT_RETRY_EXCEPTIONS
 
+from sources.http import ATTEMPTS_SETTING
 from sources.sqlflow.envelope import Redactor
 from sources.sqlflow.errors import BASE_URL_HINT, SQLFlowUnreachableError
 
-ATTEMPTS_SETTING = "RUNTIME__REQUEST_MAX_ATTEMPTS"
 TIMEOUT_SETTING = "SOURCES__SQLFLOW__REQUEST_TIMEOUT"
 
 

@@ -5,6 +5,7 @@
         unique_key=['task_id', 'changed_in_load_id'],
         on_schema_change='fail',
         pre_hook="{{ prune_consumed_changes() }}",
+        meta={'change_log_of': 'fct_task_runs'},
     )
 }}
 {#-
@@ -13,9 +14,10 @@
     under which the task marts counted the task so far. They recompute those groups too, so a run that
     moves (to another day, out of the failures, to another exception type) leaves its old group.
 
-    Reads fct_task_runs as built (not through ref: that would be a cycle). Entries every task mart has used
-    are deleted (prune_consumed_changes). A rebuild in full logs nothing: everything downstream then
-    rebuilds in full too (see macros/incremental/build_state.sql).
+    Reads fct_task_runs as built: the model its meta `change_log_of` names, so the macros that treat the
+    log specially (prune_consumed_changes) find it there, not by name (a ref would be a cycle). Entries
+    every task mart has used are deleted (prune_consumed_changes). A rebuild in full logs nothing:
+    everything downstream then rebuilds in full too (see macros/incremental/build_state.sql).
 -#}
 {%- set columns = [
     ['task_name', 'varchar'],
@@ -32,7 +34,7 @@
     ['activity_day', 'date'],
 ] -%}
 {%- set tasks = ref('stg_flower__tasks') -%}
-{%- set runs_as_built = built_relation('fct_task_runs') if is_incremental() else none %}
+{%- set runs_as_built = built_relation(config.get('meta')['change_log_of']) if is_incremental() else none %}
 
 with
 
