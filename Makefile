@@ -6,7 +6,7 @@ FLOWER_2_0 := $(VENV)/flower-2.0.1
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export DUCKDB_PATH ?= data/warehouse.duckdb
 
-.PHONY: setup demo test test-fast lint dev serve user docs bench clean
+.PHONY: setup demo test check lint dev serve user docs bench clean
 
 setup: $(STAMP)
 
@@ -25,10 +25,10 @@ demo: setup
 test: setup lint
 	$(BIN)/pytest -q
 
-# the loop while you work (about a minute): everything but the tests marked integration (real Flower,
-# PostgreSQL, nginx, Dagster processes, dbt builds)
-test-fast: setup lint
-	$(BIN)/pytest -q -m "not integration" -x
+# the loop while you work (under 2 minutes): lint, the unit tests and the dbt unit tests; `make test` adds
+# the integration, postgres and end_to_end tiers (pyproject.toml's markers)
+check: setup lint
+	$(BIN)/pytest -q -m unit -x
 
 lint: setup
 	$(BIN)/ruff check .

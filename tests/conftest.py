@@ -1,4 +1,4 @@
-"""Shared pytest wiring: every test gets its own warehouse file and dlt working dir."""
+"""Shared pytest wiring: every test gets its own warehouse file and dlt working dir, and a tier marker."""
 
 import os
 
@@ -24,3 +24,13 @@ def isolated_warehouse(tmp_path, monkeypatch):
     monkeypatch.setenv("DUCKDB_PATH", str(path))
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt_data"))
     return path
+
+
+TIERS = ("integration", "postgres", "end_to_end")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that starts nothing needs no marker: it is a unit test (`make check` runs those)."""
+    for item in items:
+        if not any(item.get_closest_marker(tier) for tier in TIERS):
+            item.add_marker(pytest.mark.unit)

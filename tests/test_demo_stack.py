@@ -6,7 +6,7 @@ import requests
 from demo import workload
 from demo.stack import FlowerStack
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.end_to_end
 
 EXPECTED_MIX = {
     "etl.build_daily_revenue": {"SUCCESS": 1},

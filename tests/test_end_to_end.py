@@ -18,7 +18,7 @@ from demo.stack import FlowerStack
 from demo.workload import WorkloadSummary, run_workload
 from tests.fixtures.postgres import PostgresWarehouse, new_warehouse
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.end_to_end
 
 ROOT = Path(__file__).resolve().parent.parent
 DAGSTER = str(Path(sys.executable).with_name("dagster"))

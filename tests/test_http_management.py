@@ -41,7 +41,7 @@ from demo.workload import flower_tasks, run_workload, wait_until_flower_shows_fi
 from tests.fixtures.logins import PASSWORD, USER, self_signed_certificate, users_file
 from tests.test_dead_runs import StallingProxy, assert_every_task_once_in_its_final_state
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.end_to_end
 
 ROOT = Path(__file__).resolve().parent.parent
 NEVER = "0 0 1 1 *"  # a cron that does not tick during a test
@@ -317,6 +317,7 @@ def dismiss_first_visit_dialogs(page) -> None:
             button.first.click()
 
 
+@pytest.mark.browser
 def test_the_ui_and_the_dbt_docs_show_what_a_user_needs(service, browser):
     """Logged in through the proxy: a run followed live over the websocket, screenshots of the asset graph, a
     mart's page with its row count, and a dbt docs model page."""

@@ -30,7 +30,7 @@ from tests.test_dead_runs import assert_every_task_once_in_its_final_state
 from tests.test_http_management import NEVER, served, wait_for_status
 from tests.test_reaper import started_run
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVE = [sys.executable, "-m", "orchestration.serve"]

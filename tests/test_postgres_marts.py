@@ -28,7 +28,7 @@ from tests.fixtures.dbt_cli import dbt, incremental_models
 from tests.fixtures.postgres import PostgresWarehouse, new_warehouse
 from tests.test_dbt_marts import DAY2, HOUR, TASKS, load_warehouse, recorded_body, serve_flower, task
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.postgres
 
 FLOAT_DIGITS = 9
 

@@ -23,7 +23,7 @@ from tests.fixtures.postgres import PostgresWarehouse
 from tests.test_dbt_marts import TASKS, recorded_body, serve_flower
 from tests.test_end_to_end import EXPECTED_TABLE_EDGES
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 DAGSTER = str(Path(sys.executable).with_name("dagster"))

@@ -14,7 +14,7 @@ from orchestration.proxy import NGINX, NO_LOGIN, PASSWORD_FILE, TLS_CERT, TLS_KE
 from orchestration.serve import ServeError, checked_login, serve
 from tests.fixtures.logins import PASSWORD, USER, self_signed_certificate, users_file
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.end_to_end
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOWER_SETTINGS = {"SOURCES__FLOWER__USERNAME": "ops", "SOURCES__FLOWER__PASSWORD": "not-used-here"}
