@@ -3,21 +3,26 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 FLOWER_2_0 := $(VENV)/flower-2.0.1
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+LOCK := .ci/requirements.lock
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 export DUCKDB_PATH ?= data/warehouse.duckdb
 
-.PHONY: setup demo test check lint dev serve user docs bench clean
+.PHONY: setup lock demo test check lint dev serve user docs bench clean
 
 setup: $(STAMP)
 
-# uv from PyPI installs the pinned set in seconds; re-runs only when pyproject.toml changes
-$(STAMP): pyproject.toml
+# uv from PyPI installs the locked set in seconds; re-runs only when pyproject.toml or the lock changes
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --constraint $(LOCK) -e '.[dev]'
 	# the older Flower line beside the pinned one, for the tests that run both (its deps are the same)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --target $(FLOWER_2_0) flower==2.0.1
 	rm -f $(VENV)/.installed-* && touch $@
+
+# every package's version, resolved from pyproject.toml's pins (run after changing them)
+lock: setup
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --quiet -o $(LOCK)
 
 demo: setup
 	$(BIN)/python -m demo.run_demo
