@@ -52,7 +52,7 @@ user: setup
 
 # serves the docs the latest run built (DBT_DOCS_PORT, default 8580)
 docs: setup
-	$(BIN)/python -m orchestration.docs
+	$(BIN)/python -m orchestration.docs_server
 
 bench: export TASKLINE_DEMO_SHOP := true
 bench: setup

@@ -9,9 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import dagster as dg
-from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-from orchestration.warehouse import make_pipeline
+from orchestration.warehouse import query_records
 from orchestration.writer import writing_the_warehouse
 
 ALERTS_MART = dg.AssetKey(["marts", "task_failure_alerts"])
@@ -105,14 +104,6 @@ def alert_sentence(row: dict[str, Any]) -> str:
     return figures_sentence(row, days) + cause_sentence(row, days) + risk_sentence(row)
 
 
-def query(sql: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
-    try:
-        with make_pipeline("flower").sql_client() as client:
-            return [dict(zip(columns, row, strict=True)) for row in client.execute_sql(sql)]
-    except DatabaseUndefinedRelation:  # before the first build of the marts
-        return []
-
-
 def jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {name: value.isoformat() if isinstance(value, datetime) else value for name, value in row.items()}
 
@@ -131,8 +122,8 @@ def jsonable(row: dict[str, Any]) -> dict[str, Any]:
 def task_failure_alerts_open(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     # DuckDB lets no one read while another process writes: take the writers' turn
     with writing_the_warehouse(context.op_execution_context):
-        rows = query(ALERTS_SQL, ALERT_COLUMNS)
-        events = query(EVENTS_SQL, EVENT_COLUMNS)
+        rows = query_records(ALERTS_SQL, ALERT_COLUMNS)
+        events = query_records(EVENTS_SQL, EVENT_COLUMNS)
     return alerts_result(rows, events)
 
 

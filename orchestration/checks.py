@@ -13,9 +13,9 @@ from typing import Any
 import dagster as dg
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
+from orchestration.dbt.project import dbt_project
 from orchestration.schedules import FLOWER_TASKS
-from orchestration.transform import dbt_project
-from orchestration.warehouse import make_pipeline
+from orchestration.warehouse import make_pipeline, query_rows
 from orchestration.writer import writing_the_warehouse
 from sources.flower.completeness import CheckReader, compare, last_walk
 from sources.flower.loaded import loaded_times
@@ -62,8 +62,7 @@ def task_attempts_coverage(context: dg.AssetCheckExecutionContext) -> dg.AssetCh
 
 
 def latest_intervals() -> list[tuple[str, datetime, int, int, int]]:
-    with make_pipeline("flower").sql_client() as client:
-        return [tuple(row) for row in client.execute_sql(LATEST_INTERVALS_SQL)]
+    return query_rows(LATEST_INTERVALS_SQL)
 
 
 def coverage_result(intervals: list[tuple[str, datetime, int, int, int]]) -> dg.AssetCheckResult:

@@ -6,12 +6,13 @@ from dagster_dlt import DagsterDltResource
 from orchestration.alerts import task_failure_alerts_open
 from orchestration.checks import FLOWER_CHECKS
 from orchestration.configured import SourceSettings, configured_sources
+from orchestration.dbt.assets import dbt_steps
+from orchestration.dbt.project import dbt_cli
 from orchestration.ingest import SOURCES, source_assets
 from orchestration.lineage_checks import SQLFLOW_CHECKS
 from orchestration.notify import taskline_notifications
 from orchestration.reaper import reap_dead_runs_sensor
 from orchestration.schedules import SCHEDULES, capture_on_pressure, job_schedule, source_jobs
-from orchestration.transform import dbt_cli, dbt_steps
 
 
 def build_definitions(sources: dict[str, SourceSettings]) -> dg.Definitions:

@@ -3,9 +3,8 @@
 from typing import Any
 
 import dagster as dg
-from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-from orchestration.warehouse import make_pipeline
+from orchestration.warehouse import query_records
 from orchestration.writer import writing_the_warehouse
 
 # resource → (its asset, its failures table, the key column, what a key is)
@@ -15,28 +14,23 @@ FAILURE_TABLES = {
 }
 
 
-def select_rows(sql: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
-    try:
-        with make_pipeline("sqlflow").sql_client() as client:
-            return [dict(zip(columns, row, strict=True)) for row in client.execute_sql(sql)]
-    except DatabaseUndefinedRelation:  # nothing of that kind loaded yet
-        return []
-
-
 def open_failures(table: str, key: str) -> list[dict[str, Any]]:
     columns = (key, "code", "message", "attempts", "first_failed_at", "next_attempt_at")
-    return select_rows(
-        f"select {', '.join(columns)} from sqlflow.{table} where resolved_at is null order by {key}", columns
+    return query_records(
+        f"select {', '.join(columns)} from sqlflow.{table} where resolved_at is null order by {key}",
+        columns,
+        dataset="sqlflow",
     )
 
 
 def jobs_with_own_options() -> list[dict[str, Any]]:
     """Jobs last exported with options of their own, other than the source's settings."""
     columns = ("job_id", "options_differing")
-    return select_rows(
+    return query_records(
         "select job_id, options_differing from sqlflow.job_lineage where options_differing is not null "
         "order by job_id",
         columns,
+        dataset="sqlflow",
     )
 
 

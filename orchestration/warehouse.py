@@ -8,12 +8,14 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dlt
 import duckdb
 import psycopg2
 from dlt.common.configuration import resolve_configuration
 from dlt.common.configuration.exceptions import ConfigurationException
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.destinations.impl.postgres.configuration import PostgresCredentials
 
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
@@ -155,6 +157,21 @@ def make_pipeline(name: str) -> dlt.Pipeline:
             dataset_name=name,
             pipelines_dir=str(pipelines_dir()),
         )
+
+
+def query_rows(sql: str, *args: Any, dataset: str = "flower") -> list[tuple]:
+    """The rows of a read-only query on the warehouse. The connection is `dataset`'s pipeline's: it starts in
+    that schema (one its loads create), while the queries name every table's own."""
+    with make_pipeline(dataset).sql_client() as client:
+        return [tuple(row) for row in client.execute_sql(sql, *args)]
+
+
+def query_records(sql: str, columns: tuple[str, ...], dataset: str = "flower") -> list[dict[str, Any]]:
+    """query_rows as dicts by `columns`; none while a table the query reads is not built yet."""
+    try:
+        return [dict(zip(columns, row, strict=True)) for row in query_rows(sql, dataset=dataset)]
+    except DatabaseUndefinedRelation:
+        return []
 
 
 def pipelines_dir() -> Path:

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from orchestration.alerts import ALERTS_CHECK
-from orchestration.transform import PARSED_FOR, dbt_project, dbt_steps, parsed_for
+from orchestration.dbt.assets import dbt_steps
+from orchestration.dbt.project import PARSED_FOR, dbt_project, parsed_for
 from tests.fixtures.deployments import deployment
 from tests.fixtures.holders import waiting_for_its_turn
 

@@ -65,7 +65,7 @@ def test_a_locked_warehouse_names_the_file_and_the_holding_process(isolated_ware
 def test_a_dbt_build_on_a_locked_warehouse_reads_as_the_one_sentence(isolated_warehouse):
     from dagster_dbt.errors import DagsterDbtCliRuntimeError
 
-    from orchestration.transform import dbt_cli
+    from orchestration.dbt.project import dbt_cli
 
     make_pipeline("flower").run([{"id": 1}], table_name="probe")
     with duckdb_held_open(isolated_warehouse) as holder, pytest.raises(DagsterDbtCliRuntimeError) as error:

@@ -1,7 +1,7 @@
 """`make docs`: serve the dbt docs the latest run built (no dbt, no warehouse connection, no lock).
 
 The run that builds the marts refreshes the docs in the same process, while it holds the warehouse
-(orchestration/transform.py), so serving them never competes with a load.
+(orchestration/dbt/docs.py), so serving them never competes with a load.
 
 Loopback only: on a server the docs are at /docs/ of `make serve`, behind its login.
 """

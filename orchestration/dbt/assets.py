@@ -1,0 +1,63 @@
+"""The dbt assets, in three steps, one per branch of the graph, so one source's outage holds back only its own
+marts: the Flower models, the lineage models, and the models that join both (with the seed they use). The last
+one also refreshes the dbt docs, in the same process, while it holds the warehouse."""
+
+import os
+from collections.abc import Iterator
+from functools import cache
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, dbt_assets
+
+from orchestration.dbt.docs import refresh_docs_when_stale
+from orchestration.dbt.metadata import with_table_metadata
+from orchestration.dbt.project import dbt_project, prepare_manifest, raise_for_dbt
+from orchestration.dbt.translator import TRANSLATOR
+from orchestration.locations import WITHOUT_UNIT_TESTS
+from orchestration.warehouse import DBT_SCHEMAS, publish_warehouse_settings
+from orchestration.writer import writing_the_warehouse
+
+
+def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh_docs: bool = False) -> Iterator:
+    """`dbt build` of this step's models, with row counts and column schemas on every materialisation. On
+    PostgreSQL dbt builds take turns (two would collide replacing the same tables) while loads go on."""
+    publish_warehouse_settings()  # as set now: a run may start long after the code location loaded
+    # a job builds a subset of a step's models: run only the tests whose models it builds (or their
+    # ancestors), not a test that reads a model it leaves out (dbt's default, eager, would run it);
+    # dagster-dbt reads it from the environment and overrides it when a run selects single checks
+    os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
+    with writing_the_warehouse(context, turn="dbt build", schemas=DBT_SCHEMAS):
+        invocation = dbt.cli(["build", *WITHOUT_UNIT_TESTS], context=context, raise_on_error=False)
+        yield from with_table_metadata(context, invocation)
+        raise_for_dbt(invocation)
+        if refresh_docs:
+            refresh_docs_when_stale(context, dbt)
+
+
+def dbt_step(name: str, select: str, exclude: str | None = None, refresh_docs: bool = False):
+    @dbt_assets(
+        manifest=dbt_project.manifest_path,
+        project=dbt_project,
+        name=name,
+        select=select,
+        exclude=exclude,
+        dagster_dbt_translator=TRANSLATOR,
+    )
+    def step(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+        yield from build(context, dbt, refresh_docs)
+
+    return step
+
+
+@cache
+def dbt_steps() -> tuple[dg.AssetsDefinition, ...]:
+    """The three steps, read from a manifest made current first (so importing this module runs no dbt)."""
+    prepare_manifest()
+    return (
+        dbt_step("flower_models", select="source:flower+", exclude="source:sqlflow+"),
+        dbt_step("lineage_models", select="source:sqlflow+", exclude="source:flower+"),
+        # last in every run that builds marts: the models that join both sources, then the docs of everything
+        dbt_step(
+            "joined_models", select="source:flower+,source:sqlflow+ resource_type:seed", refresh_docs=True
+        ),
+    )

@@ -1,0 +1,39 @@
+"""The dbt docs `make docs` and `make serve` show, refreshed by the run that builds the marts when stale."""
+
+import hashlib
+import json
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from orchestration.dbt.project import dbt_project, raise_for_dbt
+from orchestration.locations import DOCS_DIR
+from orchestration.warehouse import query_rows
+
+# the schemas dbt docs describe: what their catalog lists
+DOCUMENTED_SCHEMAS = ("flower", "sqlflow", "staging", "intermediate", "marts", "seeds")
+COLUMNS_SQL = f"""
+    select table_schema, table_name, column_name, data_type from information_schema.columns
+    where table_schema in {DOCUMENTED_SCHEMAS} order by 1, 2, 3
+"""
+
+
+def docs_fingerprint() -> str:
+    """What the dbt docs show: the project (manifest, without its run stamps) and the tables' columns."""
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    manifest.pop("metadata", None)
+    columns = query_rows(COLUMNS_SQL)
+    return hashlib.sha256(json.dumps([manifest, columns], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def refresh_docs_when_stale(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> None:
+    """Regenerate the docs (their catalog reads every table) only when the project or a table's columns changed."""
+    fingerprint, stored = docs_fingerprint(), DOCS_DIR / ".fingerprint"
+    if (DOCS_DIR / "index.html").exists() and stored.exists() and stored.read_text() == fingerprint:
+        context.log.info(f"dbt docs in {DOCS_DIR} are up to date (no model or column changed)")
+        return
+    raise_for_dbt(
+        dbt.cli(["docs", "generate", "--static"], target_path=DOCS_DIR, raise_on_error=False).wait()
+    )
+    stored.write_text(fingerprint)
+    context.log.info(f"dbt docs refreshed in {DOCS_DIR} (make docs serves them)")

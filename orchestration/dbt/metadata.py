@@ -1,0 +1,65 @@
+"""Row counts and column schemas on every dbt materialisation, read from the warehouse in two queries."""
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DbtCliInvocation
+
+from orchestration.warehouse import query_rows
+
+
+def with_table_metadata(context: dg.AssetExecutionContext, invocation: DbtCliInvocation) -> Iterator:
+    """dbt's events, each built model's with its row count and column schema, read in two queries once dbt is
+    done. dagster-dbt's fetch_row_counts/fetch_column_metadata query model by model (and parent by parent) and
+    parse every model's SQL for column lineage: 13 s of a no-change `flower_load` at 10M tasks."""
+    events = list(invocation.stream())  # DuckDB: the file is ours again only once dbt has exited
+    built = [
+        invocation.manifest["nodes"][event.metadata["unique_id"].text]
+        for event in events
+        if isinstance(event, dg.Output | dg.AssetMaterialization) and "unique_id" in event.metadata
+    ]
+    try:
+        metadata = table_metadata(built) if built else {}
+    except Exception as error:  # the build stands without its figures
+        context.log.warning(f"row counts and column schemas not read from the warehouse: {error}")
+        metadata = {}
+    for event in events:
+        unique_id = event.metadata.get("unique_id")
+        if unique_id is not None and unique_id.text in metadata:
+            event = event.with_metadata({**event.metadata, **metadata[unique_id.text]})
+        yield event
+
+
+def table_metadata(nodes: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per dbt node: its column schema (the warehouse's types, dbt's descriptions) and, unless it is a view
+    (counting one runs its query), its row count."""
+    names = [f"{node['schema']}.{node['alias']}" for node in nodes]
+    tables = [node for node in nodes if node["config"]["materialized"] != "view"]
+    counts_sql = " union all ".join(
+        f"select {index}, count(*) from {node['relation_name']}" for index, node in enumerate(tables)
+    )
+    columns = query_rows(
+        "select table_schema || '.' || table_name, column_name, data_type from information_schema.columns"
+        f" where table_schema || '.' || table_name in ({', '.join(['%s'] * len(names))})"
+        " order by table_schema, table_name, ordinal_position",
+        *names,
+    )
+    counts = query_rows(counts_sql) if tables else []
+    metadata: dict[str, dict[str, Any]] = {node["unique_id"]: {} for node in nodes}
+    for index, row_count in counts:
+        metadata[tables[index]["unique_id"]]["dagster/row_count"] = dg.MetadataValue.int(row_count)
+    for node, name in zip(nodes, names, strict=True):
+        documented = node.get("columns", {})
+        schema = [
+            dg.TableColumn(
+                column, data_type, description=documented.get(column, {}).get("description") or None
+            )
+            for relation, column, data_type in columns
+            if relation == name
+        ]
+        if schema:
+            metadata[node["unique_id"]]["dagster/column_schema"] = dg.MetadataValue.table_schema(
+                dg.TableSchema(columns=schema)
+            )
+    return metadata

@@ -1,0 +1,91 @@
+"""The dbt project and the dagster-dbt resource that runs it, with a manifest made current without a manual step."""
+
+import sys
+from functools import cached_property
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
+from dbt.version import __version__ as dbt_core_version
+from packaging import version
+
+from orchestration.locations import DBT_PROJECT_DIR
+from orchestration.warehouse import publish_warehouse_settings, taking_turns
+
+# the dbt installed beside this interpreter: `.venv/bin/dagster` runs without .venv/bin on the PATH
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+
+
+class TasklineDbtCli(DbtCliResource):
+    """dagster-dbt's resource, knowing the version of the dbt pinned beside it instead of asking
+    `dbt --version` in a new process (3 s of every run on two cores), and without the dbt adapter it opens in
+    this process for its per-model metadata queries (1-2 s a step): `with_table_metadata` reads that instead."""
+
+    # both override dagster-dbt internals of the pinned 0.29.27: re-read them when upgrading
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(dbt_core_version)
+
+    def _initialize_dbt_core_adapter(self, args):
+        return None
+
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
+dbt_cli = TasklineDbtCli(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
+
+
+class DbtFailure(dg.Failure):
+    """A dbt command failed; the description starts with dbt's own error text."""
+
+
+# dbt reuses its parse (partial_parse.msgpack, which dagster-dbt hands every invocation) only for the same
+# profile; the warehouse it points at is part of it, so a parse made for another warehouse is redone here
+# once instead of in full by every dbt step of every run
+PARSED_FOR = dbt_project.project_dir / dbt_project.target_path / ".parsed_for_warehouse"
+
+
+def parsed_for() -> str:
+    return publish_warehouse_settings()
+
+
+def manifest_is_stale(project: DbtProject) -> bool:
+    """True when the manifest is missing, older than any file dbt parses, or parsed for another warehouse."""
+    if (
+        not project.manifest_path.exists()
+        or not PARSED_FOR.exists()
+        or PARSED_FOR.read_text() != parsed_for()
+    ):
+        return True
+    built = project.manifest_path.stat().st_mtime
+    parsed = [project.project_dir / "dbt_project.yml"]
+    for folder in ("models", "seeds", "macros", "tests", "snapshots", "analyses"):
+        parsed.extend((project.project_dir / folder).rglob("*"))
+    return any(path.is_file() and path.stat().st_mtime > built for path in parsed)
+
+
+def raise_for_dbt(invocation: DbtCliInvocation) -> None:
+    """dbt's own error text first, then the command; dagster-dbt's wrapping puts it last."""
+    error = invocation.get_error()
+    if error is None:
+        return
+    description = str(error.description or error)
+    dbt_text = description.split("Errors parsed from dbt logs:", 1)[-1].strip()
+    command = " ".join(invocation.process.args[1:]) if invocation.process else "dbt"
+    raise DbtFailure(
+        f"dbt failed: {dbt_text}\n\n(command: {command}; full log: {invocation.target_path}/dbt.log)"
+    )
+
+
+def prepare_manifest() -> None:
+    """No manual dbt step on a fresh clone: `dbt parse` (no database connection) writes the manifest when it
+    is stale. One process at a time: code locations loading together (the webserver and the daemon, two jobs
+    started at once) would otherwise read the manifest while another writes it."""
+    publish_warehouse_settings()  # dbt parses for the warehouse the settings choose
+    with taking_turns(PARSED_FOR.with_name(".parse.lock")):
+        if manifest_is_stale(dbt_project):
+            raise_for_dbt(
+                dbt_cli.cli(
+                    ["parse", "--quiet"], target_path=dbt_project.target_path, raise_on_error=False
+                ).wait()
+            )
+            PARSED_FOR.write_text(parsed_for())
