@@ -12,16 +12,18 @@ export DUCKDB_PATH ?= data/warehouse.duckdb
 setup: $(STAMP)
 
 # uv from PyPI installs the locked set in seconds; re-runs only when pyproject.toml or the lock changes
-$(STAMP): pyproject.toml $(LOCK)
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+$(STAMP): pyproject.toml $(LOCK) $(BIN)/uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --constraint $(LOCK) -e '.[dev]'
 	# the older Flower line beside the pinned one, for the tests that run both (its deps are the same)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --target $(FLOWER_2_0) flower==2.0.1
 	rm -f $(VENV)/.installed-* && touch $@
 
+$(BIN)/uv:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+
 # every package's version, resolved from pyproject.toml's pins (run after changing them)
-lock: setup
+lock: $(BIN)/uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --quiet -o $(LOCK)
 
 demo: setup
@@ -35,9 +37,11 @@ test: setup lint
 check: setup lint
 	$(BIN)/pytest -q -m unit -x
 
+# sqlfluff compiles the models through dbt, which opens a warehouse: a throw-away one, not yours
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	DUCKDB_PATH=$$(mktemp -d)/lint.duckdb $(BIN)/sqlfluff lint dbt_project/models --processes 2 --quiet
 
 dev: setup
 	$(BIN)/python -m demo.dev
