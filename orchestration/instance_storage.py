@@ -15,7 +15,13 @@ from typing import Any
 import psycopg2
 import yaml
 
-from orchestration.warehouse import CONNECT_TIMEOUT_S, causes, connection_problem
+from orchestration.warehouse import (
+    CONNECT_TIMEOUT_S,
+    causes,
+    connection_problem,
+    postgres_address,
+    unusable_sentence,
+)
 
 # the postgres_db fields a problem points at, by the server's (or libpq's) words; else all of them
 FIELDS_BY_PROBLEM = (
@@ -79,8 +85,9 @@ class PostgresStorage:
     def describe(self) -> str:
         """The database as a user recognises it, never with its password: postgresql://user@host:port/db."""
         parts = psycopg2.extensions.parse_dsn(self.libpq_url())
-        where = f"{parts.get('host')}:{parts.get('port', 5432)}/{parts.get('dbname')}"
-        return f"postgresql://{parts.get('user')}@{where}"
+        return postgres_address(
+            parts.get("user"), parts.get("host"), parts.get("port", 5432), parts.get("dbname")
+        )
 
     def fields_to_fix(self, reason: str) -> list[str]:
         """The settings a connection problem points at, as the user sets them."""
@@ -94,12 +101,9 @@ class PostgresStorage:
     def unusable(self, reason: str) -> InstanceStorageError:
         """The one sentence for an instance database we cannot use: where, why, the setting to fix."""
         password = psycopg2.extensions.parse_dsn(self.libpq_url()).get("password")
-        if password:
-            reason = reason.replace(password, "***")
-        return InstanceStorageError(
-            f"Dagster's instance database {self.describe()} cannot be used: {reason}. Fix "
-            f"{' or '.join(self.fields_to_fix(reason))} (storage.postgres in {self.config_file})."
-        )
+        fix = f"{' or '.join(self.fields_to_fix(reason))} (storage.postgres in {self.config_file})"
+        where = f"Dagster's instance database {self.describe()}"
+        return InstanceStorageError(unusable_sentence(where, reason, password, fix))
 
 
 def _env_references(value: Any, key: str) -> Iterator[tuple[str, str]]:

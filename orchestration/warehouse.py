@@ -91,9 +91,20 @@ def postgres_credentials() -> PostgresCredentials:
     return credentials
 
 
+def postgres_address(user: str | None, host: str | None, port: int | str, database: str | None) -> str:
+    """A PostgreSQL database as a user recognises it, never with its password: postgresql://user@host:port/db."""
+    return f"postgresql://{user}@{host}:{port}/{database}"
+
+
 def describe_postgres(credentials: PostgresCredentials) -> str:
-    """The warehouse as a user recognises it, never with its password: postgresql://user@host:port/db."""
-    return f"postgresql://{credentials.username}@{credentials.host}:{credentials.port}/{credentials.database}"
+    return postgres_address(credentials.username, credentials.host, credentials.port, credentials.database)
+
+
+def unusable_sentence(database: str, reason: str, password: str | None, fix: str) -> str:
+    """The one sentence for a PostgreSQL database we cannot use: which, why (never its password), what to fix."""
+    if password:
+        reason = reason.replace(password, "***")
+    return f"{database} cannot be used: {reason}. Fix {fix}."
 
 
 def dbt_environment() -> dict[str, str]:
@@ -196,13 +207,9 @@ def taking_turns(lock: Path) -> Iterator[None]:
 
 
 def unusable(credentials: PostgresCredentials, reason: str) -> WarehouseUnavailableError:
-    """The one sentence for a PostgreSQL warehouse we cannot use: where, why (never the password), the setting."""
-    if credentials.password:
-        reason = reason.replace(credentials.password, "***")
-    return WarehouseUnavailableError(
-        f"PostgreSQL warehouse {describe_postgres(credentials)} cannot be used: {reason}. Fix {POSTGRES_SETTING} "
-        f"({POSTGRES_FORM})."
-    )
+    where = f"PostgreSQL warehouse {describe_postgres(credentials)}"
+    fix = f"{POSTGRES_SETTING} ({POSTGRES_FORM})"
+    return WarehouseUnavailableError(unusable_sentence(where, reason, credentials.password, fix))
 
 
 def check_postgres_connection(credentials: PostgresCredentials, application_name: str = "taskline"):
