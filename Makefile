@@ -41,7 +41,8 @@ check: setup lint
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	DUCKDB_PATH=$$(mktemp -d)/lint.duckdb $(BIN)/sqlfluff lint dbt_project/models --processes 2 --quiet
+	scratch=$$(mktemp -d) && DUCKDB_PATH=$$scratch/lint.duckdb $(BIN)/sqlfluff lint dbt_project/models \
+	  --processes 2 --quiet; linted=$$?; rm -rf $$scratch; exit $$linted
 
 dev: setup
 	$(BIN)/python -m demo.dev

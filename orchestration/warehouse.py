@@ -170,10 +170,15 @@ def make_pipeline(name: str) -> dlt.Pipeline:
         )
 
 
+def reading_the_warehouse(dataset: str = "flower"):
+    """A SQL client for read-only queries on the warehouse. The connection is `dataset`'s pipeline's: it starts
+    in that schema (one its loads create), while the queries name every table's own."""
+    return make_pipeline(dataset).sql_client()
+
+
 def query_rows(sql: str, *args: Any, dataset: str = "flower") -> list[tuple]:
-    """The rows of a read-only query on the warehouse. The connection is `dataset`'s pipeline's: it starts in
-    that schema (one its loads create), while the queries name every table's own."""
-    with make_pipeline(dataset).sql_client() as client:
+    """The rows of one read-only query on the warehouse (see reading_the_warehouse)."""
+    with reading_the_warehouse(dataset) as client:
         return [tuple(row) for row in client.execute_sql(sql, *args)]
 
 

@@ -16,6 +16,7 @@ from demo.dev import demo_source_env
 from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack
 from demo.workload import WorkloadSummary, run_workload
+from orchestration.locations import DEMO_SHOP_SETTING
 from tests.fixtures.postgres import PostgresWarehouse, new_warehouse
 
 pytestmark = pytest.mark.end_to_end
@@ -103,7 +104,9 @@ def main_job_run(request, sources, tmp_path_factory) -> MainJobRun:
     dagster_home = workdir / "dagster_home"
     dagster_home.mkdir()
     duckdb_file = workdir / "warehouse.duckdb"
-    env = {**os.environ, **source_env, "DUCKDB_PATH": str(duckdb_file), "DAGSTER_HOME": str(dagster_home)}
+    # the demo shop's seed only if the demo's own settings ask for it, as `make demo` has them
+    environment = {name: value for name, value in os.environ.items() if name != DEMO_SHOP_SETTING}
+    env = {**environment, **source_env, "DUCKDB_PATH": str(duckdb_file), "DAGSTER_HOME": str(dagster_home)}
     env.pop("TASKLINE_WAREHOUSE", None)  # DuckDB by default
     warehouse = DuckDBWarehouse(duckdb_file)
     if request.param == "postgres":

@@ -6,7 +6,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DbtCliInvocation
 
-from orchestration.warehouse import query_rows
+from orchestration.warehouse import reading_the_warehouse
 
 
 def with_table_metadata(context: dg.AssetExecutionContext, invocation: DbtCliInvocation) -> Iterator:
@@ -39,13 +39,14 @@ def table_metadata(nodes: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     counts_sql = " union all ".join(
         f"select {index}, count(*) from {node['relation_name']}" for index, node in enumerate(tables)
     )
-    columns = query_rows(
-        "select table_schema || '.' || table_name, column_name, data_type from information_schema.columns"
-        f" where table_schema || '.' || table_name in ({', '.join(['%s'] * len(names))})"
-        " order by table_schema, table_name, ordinal_position",
-        *names,
-    )
-    counts = query_rows(counts_sql) if tables else []
+    with reading_the_warehouse() as client:
+        columns = client.execute_sql(
+            "select table_schema || '.' || table_name, column_name, data_type from information_schema.columns"
+            f" where table_schema || '.' || table_name in ({', '.join(['%s'] * len(names))})"
+            " order by table_schema, table_name, ordinal_position",
+            *names,
+        )
+        counts = client.execute_sql(counts_sql) if tables else []
     metadata: dict[str, dict[str, Any]] = {node["unique_id"]: {} for node in nodes}
     for index, row_count in counts:
         metadata[tables[index]["unique_id"]]["dagster/row_count"] = dg.MetadataValue.int(row_count)
