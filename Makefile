@@ -51,9 +51,10 @@ dev: setup
 serve: setup
 	$(BIN)/python -m orchestration.serve
 
-# adds or changes a login of the proxy `make serve` starts (NAME=..., file TASKLINE_PASSWORD_FILE)
+# adds or changes a login of the proxy `make serve` starts (NAME=..., ROLE=viewer|operator, default viewer for a
+# new user; file TASKLINE_PASSWORD_FILE)
 user: setup
-	$(BIN)/python -m orchestration.users add $(NAME)
+	$(BIN)/python -m orchestration.users add $(NAME) $(if $(ROLE),--role $(ROLE))
 
 # serves the docs the latest run built (DBT_DOCS_PORT, default 8580)
 docs: setup

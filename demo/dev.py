@@ -11,7 +11,7 @@ from demo.sqlflow_standin import DEMO_USERS, SQLFlowStandIn
 from demo.stack import FlowerStack
 from demo.workload import run_workload
 from orchestration.locations import DEMO_SHOP_SETTING
-from orchestration.serve import ServeError, dagster_home, ensure_instance_settings, serve
+from orchestration.serve import ALLOW_ROOT, ServeError, dagster_home, ensure_instance_settings, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SQL = ["demo/sql/*.sql"]
@@ -53,6 +53,7 @@ def main() -> None:
             int(os.environ.get("TASKLINE_PORT", "3000")),
         )
         os.environ.update(env)  # the demo's settings, for the preflight here and every process it starts
+        os.environ.setdefault(ALLOW_ROOT, "1")  # the demo stack on loopback, often in a root container
         try:
             code = serve(host, port, dict(os.environ))
         except ServeError as error:

@@ -4,6 +4,7 @@ Light on purpose (no Dagster, no dbt): `make serve` checks these settings before
 """
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -59,10 +60,22 @@ def configured_channels(environ: dict[str, str]) -> list[Channel]:
     return channels
 
 
+# a DNS name or an IPv4 address; an IPv6 one is checked by urlsplit inside its brackets
+HOST_NAME = re.compile(
+    r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?"
+)
+
+
 def is_http_url(given: str) -> bool:
     try:
         parts = urlsplit(given)
-        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        host = parts.hostname or ""
+        return (
+            parts.scheme in ("http", "https")
+            and (":" in host or HOST_NAME.fullmatch(host) is not None)
+            and parts.port != 0
+            and not any(character.isspace() for character in given)
+        )
     except ValueError:  # a port that is not a number, a broken [IPv6] host
         return False
 

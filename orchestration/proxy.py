@@ -5,15 +5,20 @@ bcrypt hashes (checked by the system's libcrypt), rate limits (`limit_req`) for 
 websocket proxying for the UI's live updates, TLS, and static files for the dbt docs. Debian's Caddy (2.6)
 has no rate limiting without a plugin.
 
-The Dagster webserver and the health service listen on loopback ports only nginx reaches; nginx listens on
-TASKLINE_HOST:TASKLINE_PORT and asks for a login everywhere except `/health`.
+The Dagster webservers and the health service listen on loopback ports only nginx reaches; nginx listens on
+TASKLINE_HOST:TASKLINE_PORT and asks for a login everywhere except `/health`. Each user has a role: viewers reach a
+webserver started with `--read-only`, operators the full one. Nothing is served to another site's page: a request
+a browser sends for another site (its Origin or Sec-Fetch-Site says so) is refused, but for a link followed to a
+page of the UI.
 """
 
 import os
 import pwd
+import re
 import shutil
 import socket
 import ssl
+import stat
 import subprocess
 from dataclasses import dataclass
 from ipaddress import ip_address
@@ -24,6 +29,10 @@ TLS_CERT, TLS_KEY = "TASKLINE_TLS_CERT", "TASKLINE_TLS_KEY"
 NO_LOGIN = "TASKLINE_ALLOW_NO_LOGIN"  # the opt-out, for people whose own proxy does the login
 NGINX = "TASKLINE_NGINX"
 REALM = "taskline"
+ROLES = ("viewer", "operator")
+DEFAULT_ROLE = "viewer"
+# names nginx's configuration can hold unquoted, and a users' file line can hold before its first ':'
+USER_NAME = re.compile(r"[A-Za-z0-9._@+-]{1,64}")
 # hash formats nginx's auth_basic checks (libcrypt's bcrypt, Apache MD5, SHA-crypt, LDAP SHA); no plain text
 HASH_PREFIXES = ("$2a$", "$2b$", "$2y$", "$apr1$", "$5$", "$6$", "{SHA}", "{SSHA}")
 # failed logins per client address: a few typos pass at once, then one every 2 s, then 429
@@ -42,6 +51,17 @@ FORWARDED = (
 
 class ProxyError(Exception):
     """The login cannot be set up as configured; the message says what to set or fix."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """A line of the users' file, `name:hash:role` (nginx reads the third field as a comment)."""
+
+    hashed: str
+    role: str
+
+    def line(self, name: str) -> str:
+        return f"{name}:{self.hashed}:{self.role}\n"
 
 
 @dataclass(frozen=True)
@@ -70,11 +90,13 @@ def login_settings(environ: dict[str, str]) -> Login | None:
         return None
     password_file = Path(given).expanduser().resolve()
     read_users(password_file)
+    refuse_readable_by_others(password_file, f"the password file ({PASSWORD_FILE})")
     return Login(password_file, tls, nginx_binary(environ))
 
 
-def read_users(password_file: Path) -> dict[str, str]:
-    """`user:hash` per line (# comments and blank lines allowed), every hash in a format nginx checks."""
+def read_users(password_file: Path) -> dict[str, Account]:
+    """`user:hash[:role]` per line (# comments and blank lines allowed), every hash in a format nginx checks; a
+    line without a role is a viewer's."""
     try:
         lines = password_file.read_text().splitlines()
     except OSError as error:
@@ -86,18 +108,39 @@ def read_users(password_file: Path) -> dict[str, str]:
     for number, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        name, _, hashed = line.partition(":")
-        if not name or not hashed.startswith(HASH_PREFIXES):
+        name, _, rest = line.partition(":")
+        hashed, _, role = rest.partition(":")
+        if not hashed.startswith(HASH_PREFIXES):
             raise ProxyError(
                 f"line {number} of the password file {password_file} is not `user:hash` with a bcrypt (or "
                 "other crypt) hash: write its users with `make user NAME=…`, never plain passwords."
             )
-        users[name] = hashed
+        if not USER_NAME.fullmatch(name):
+            raise ProxyError(
+                f"line {number} of the password file {password_file} names a user {name!r}: a name is 1-64 "
+                "letters, digits and ._@+- (`make user NAME=…`)."
+            )
+        if role.strip() not in ("", *ROLES):
+            raise ProxyError(
+                f"line {number} of the password file {password_file} gives {name} the role {role.strip()!r}: "
+                f"a role is {' or '.join(ROLES)} (`make user NAME={name} ROLE=…`)."
+            )
+        users[name] = Account(hashed, role.strip() or DEFAULT_ROLE)
     if not users:
         raise ProxyError(
             f"the password file {password_file} ({PASSWORD_FILE}) has no users: add one with `make user NAME=…`."
         )
     return users
+
+
+def refuse_readable_by_others(path: Path, what: str) -> None:
+    """A secret other users of the machine can read is refused, with the command that mends it."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise ProxyError(
+            f"{what} {path} can be read by other users of this machine (mode {mode:04o}): make it yours alone "
+            f"with `chmod 600 {path}`."
+        )
 
 
 def tls_settings(environ: dict[str, str]) -> tuple[Path, Path] | None:
@@ -119,6 +162,7 @@ def tls_settings(environ: dict[str, str]) -> tuple[Path, Path] | None:
         )
     except OSError as error:  # ssl.SSLError included
         raise ProxyError(tls_problem(cert_path, key_path, error)) from None
+    refuse_readable_by_others(key_path, f"the TLS key ({TLS_KEY})")
     return cert_path, key_path
 
 
@@ -173,11 +217,35 @@ def listen_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+@dataclass(frozen=True)
+class Upstreams:
+    """The loopback ports nginx proxies to: the full webserver, the read-only one, the health service."""
+
+    operator: int
+    viewer: int
+    health: int
+
+
+def role_map(users: dict[str, Account]) -> str:
+    """nginx's map from the logged-in user to the webserver of their role (a viewer's by default)."""
+    operators = "".join(
+        f"    {name} operator_webserver;\n" for name, account in users.items() if account.role == "operator"
+    )
+    return f"  map $remote_user $role_webserver {{\n    default viewer_webserver;\n{operators}  }}"
+
+
 def nginx_config(
-    login: Login, host: str, port: int, webserver_port: int, health_port: int, docs_dir: Path, run_dir: Path
+    login: Login,
+    users: dict[str, Account],
+    host: str,
+    port: int,
+    upstreams: Upstreams,
+    docs_dir: Path,
+    run_dir: Path,
 ) -> str:
-    """nginx.conf: the login everywhere but /health, the UI and GraphQL (websocket too) from the webserver,
-    the dbt docs under /docs/, failed logins and GraphQL requests rate-limited per client address."""
+    """nginx.conf: the login everywhere but /health, each user on the webserver of their role (websocket too),
+    the dbt docs under /docs/, nothing for another site's page, failed logins and GraphQL rate-limited per
+    client address."""
     temp_paths = "\n".join(
         f"  {kind}_temp_path {run_dir / kind};"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -189,7 +257,7 @@ def nginx_config(
         if login.tls
         else ""
     )
-    # a root master process hands requests to workers of this user, who must read the users' file and docs
+    # as root (allowed only with TASKLINE_ALLOW_ROOT=1): workers of root too, who read the users' file and docs
     worker_user = f"user {pwd.getpwuid(os.getuid()).pw_name};" if os.geteuid() == 0 else ""
     return f"""# written by `make serve` (orchestration/proxy.py) on every start: edit that file, not this one
 daemon off;
@@ -202,22 +270,40 @@ http {{
 {temp_paths}
   access_log off;
   server_tokens off;
+  # a redirect names no host: the Host a request brings is not trusted
+  absolute_redirect off;
   types {{ text/html html; text/css css; application/javascript js; application/json json;
           image/svg+xml svg; image/png png; image/x-icon ico; font/woff2 woff2; }}
   default_type application/octet-stream;
   charset utf-8;
   map $http_upgrade $connection_upgrade {{ default upgrade; "" close; }}
-  # GraphQL a browser cannot be tricked into sending (cross-site forms and links carry the login too):
-  # POST with a JSON body, or GET without a query (the websocket, the GraphiQL page)
-  map "$request_method|$content_type|$arg_query" $graphql_forgeable {{
+  # 1 when a browser sends this for another site's page: an Origin that is not this site's (browsers send it
+  # on every cross-origin request and the websocket), or a Sec-Fetch-Site that says so
+  map "$http_origin|$scheme://$http_host" $foreign_origin {{
     default 1;
-    "~^POST\\|application/json" 0;
+    "~^\\|" 0;
+    "~^([^|]+)\\|\\1$" 0;
+  }}
+  map $http_sec_fetch_site $other_site {{ default 1; "" 0; same-origin 0; none 0; }}
+  # another site may link to a page of the UI (an alert's link), a top-level GET; it may send nothing else
+  map "$foreign_origin$other_site|$request_method|$http_sec_fetch_mode" $cross_site_refused {{
+    default 1;
+    "~^00\\|" 0;
+    "~^01\\|(GET|HEAD)\\|navigate$" 0;
+  }}
+  # GraphQL only as the UI sends it: POST with a JSON body, or GET with no argument at all (the websocket,
+  # the GraphiQL page); any argument is a query a link or an <img> could carry, however it is encoded
+  map "$request_method|$content_type|$args" $graphql_forgeable {{
+    default 1;
+    "~^POST\\|application/json[^|]*\\|$" 0;
     "~^GET\\|[^|]*\\|$" 0;
   }}
+{role_map(users)}
   limit_req_zone $binary_remote_addr zone=failed_logins:1m {FAILED_LOGINS[0]};
   limit_req_zone $binary_remote_addr zone=graphql:1m {GRAPHQL_REQUESTS[0]};
   limit_req_status 429;
-  upstream dagster_webserver {{ server 127.0.0.1:{webserver_port}; keepalive 16; }}
+  upstream operator_webserver {{ server 127.0.0.1:{upstreams.operator}; keepalive 16; }}
+  upstream viewer_webserver {{ server 127.0.0.1:{upstreams.viewer}; keepalive 16; }}
 
   server {{
     listen {listen_address(host, port)}{" ssl" if login.tls else ""};
@@ -226,6 +312,7 @@ http {{
     auth_basic_user_file {login.password_file};
     error_page 401 = @login_failed;
     proxy_http_version 1.1;
+    if ($cross_site_refused) {{ return 403; }}
 
     # a failed login comes here to be counted (held or refused when too many), then answers 401 (try_files
     # runs after limit_req; a `return` would answer before it)
@@ -237,24 +324,26 @@ http {{
     }}
     location = /health {{
       auth_basic off;
-      proxy_pass http://127.0.0.1:{health_port}/health;
+      proxy_pass http://127.0.0.1:{upstreams.health}/health;
     }}
     location = /docs {{ return 301 /docs/; }}
     location /docs/ {{
       alias {docs_dir}/;
       index index.html;
     }}
+    # notebooks are not part of taskline (and would render files named by the request)
+    location ~ ^/(dagit/)?notebook {{ return 404; }}
     location /graphql {{
       if ($graphql_forgeable) {{ return 403; }}
       limit_req zone=graphql {GRAPHQL_REQUESTS[1]};
-      proxy_pass http://dagster_webserver;
+      proxy_pass http://$role_webserver;
       {FORWARDED}
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection $connection_upgrade;
       proxy_read_timeout 1h;
     }}
     location / {{
-      proxy_pass http://dagster_webserver;
+      proxy_pass http://$role_webserver;
       {FORWARDED}
       proxy_set_header Connection "";
     }}

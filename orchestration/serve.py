@@ -8,9 +8,11 @@ its dagster.yaml names (checked before anything starts); that file is yours: the
 added when missing, never overwritten. With --workspace (TASKLINE_WORKSPACE) naming code servers on other
 machines, the runs execute there and the sources are theirs.
 
-With TASKLINE_PASSWORD_FILE set, nginx (orchestration/proxy.py) asks for a login in front of the webserver,
-which then listens on a loopback port only; beyond loopback serving without one is refused (opt-out
-TASKLINE_ALLOW_NO_LOGIN=1). Ctrl-C or SIGTERM stops every process and everything they started.
+With TASKLINE_PASSWORD_FILE set, nginx (orchestration/proxy.py) asks for a login in front of two webservers on
+loopback ports: the full one for operators, one started with --read-only for viewers; beyond loopback serving
+without a login is refused (opt-out TASKLINE_ALLOW_NO_LOGIN=1). Started as root it refuses (every run would be
+root) unless TASKLINE_ALLOW_ROOT=1. Everything it writes in DAGSTER_HOME is readable by its owner only. Ctrl-C or
+SIGTERM stops every process and everything they started.
 """
 
 import argparse
@@ -42,14 +44,17 @@ from orchestration.proxy import (
     PASSWORD_FILE,
     TLS_CERT,
     TLS_KEY,
+    Account,
     Login,
     ProxyError,
+    Upstreams,
     free_loopback_port,
     is_loopback,
     listen_address,
     login_settings,
     nginx_command,
     nginx_config,
+    read_users,
     write_config,
 )
 from orchestration.warehouse import connection_problem
@@ -59,6 +64,9 @@ TASKLINE_INSTANCE_SETTINGS = ROOT / "orchestration" / "dagster.yaml"
 DEFAULT_DAGSTER_HOME = ROOT / ".dagster_home"
 READY_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 20.0
+ALLOW_ROOT = "TASKLINE_ALLOW_ROOT"
+# files taskline and Dagster write under DAGSTER_HOME: runs, logs, the instance's settings
+OWNER_ONLY = 0o077
 
 
 class ServeError(Exception):
@@ -73,14 +81,24 @@ def dagster_home(environ: dict[str, str]) -> Path:
     if home.exists() and not home.is_dir():
         raise ServeError(f"{setting} is a file, not a directory: point DAGSTER_HOME at a directory.")
     try:
-        home.mkdir(parents=True, exist_ok=True)
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as error:
         raise ServeError(
             f"cannot create {setting} ({error.strerror}): choose a writable directory."
         ) from None
     if not os.access(home, os.W_OK):
         raise ServeError(f"{setting} is not writable by this user: choose a writable directory.")
+    keep_to_owner(home)
     return home
+
+
+def keep_to_owner(home: Path) -> None:
+    """DAGSTER_HOME and what is in it, readable by this user only (a home an earlier version left open too)."""
+    for path in (home, *home.rglob("*")):
+        with suppress(OSError):  # a file another user owns, or one removed meanwhile, stays as it is
+            info = path.lstat()
+            if info.st_uid == os.getuid() and not path.is_symlink() and info.st_mode & OWNER_ONLY:
+                path.chmod(info.st_mode & ~OWNER_ONLY & 0o7777)
 
 
 def missing_and_conflicting(required: Any, existing: Any, path: str = "") -> tuple[dict, list[str]]:
@@ -161,7 +179,10 @@ def initialise_storage(home: Path) -> str:
 
 
 def ensure_port_free(host: str, port: int) -> None:
+    """Refuses a port another process listens on; the connections a stopped server left in TIME-WAIT don't count
+    (as for every server that binds with SO_REUSEADDR, nginx and the webserver included)."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:
@@ -173,15 +194,16 @@ def ensure_port_free(host: str, port: int) -> None:
 
 def start(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
     """A child in its own process group, so stopping it also stops the code servers it spawns."""
-    return subprocess.Popen(argv, env=env, cwd=ROOT, start_new_session=True, preexec_fn=default_stop_signals)
+    return subprocess.Popen(argv, env=env, cwd=ROOT, start_new_session=True, preexec_fn=child_settings)
 
 
-def default_stop_signals() -> None:
-    """SIGINT and SIGTERM as a terminal gives them. A shell's background job (`nohup make serve &` in a
-    script) inherits SIGINT ignored, and Dagster's processes map SIGTERM to whatever SIGINT does: they would
-    ignore the SIGTERM that stops them."""
+def child_settings() -> None:
+    """SIGINT and SIGTERM as a terminal gives them: a shell's background job (`nohup make serve &` in a
+    script) inherits SIGINT ignored, and Dagster's processes map SIGTERM to whatever SIGINT does, so they would
+    ignore the SIGTERM that stops them. And every file the child writes is its owner's alone."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.umask(OWNER_ONLY)
 
 
 def stop(processes: list[subprocess.Popen]) -> None:
@@ -275,6 +297,24 @@ def check_workspace(workspace: Path) -> None:
     print(f"Code locations: those of {workspace} (their code servers hold the source settings)")
 
 
+def check_not_root(environ: dict[str, str]) -> None:
+    """Runs execute as the user who serves: as root, any step is root's."""
+    if os.geteuid() == 0 and environ.get(ALLOW_ROOT) != "1":
+        raise ServeError(
+            "started as root, every run and the login proxy's workers would run as root: start it as an "
+            f"unprivileged user (e.g. `sudo -u taskline make serve`), or set {ALLOW_ROOT}=1 to accept that."
+        )
+
+
+def warn_when_root() -> None:
+    if os.geteuid() == 0:
+        print(
+            f"warning: {ALLOW_ROOT}=1: running as root; every run executes as root.",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def checked_login(host: str, environ: dict[str, str]) -> Login | None:
     """The login nginx will ask for; serving beyond loopback without one stops here unless opted out."""
     try:
@@ -315,6 +355,17 @@ def serve(host: str, port: int, environ: dict[str, str], workspace: Path | None 
         check_sources()
     else:
         check_workspace(workspace)
+    check_not_root(environ)
+    previous_umask = os.umask(OWNER_ONLY)  # DAGSTER_HOME's files, this process's and its children's
+    try:
+        return start_services(host, port, login, environ, workspace)
+    finally:
+        os.umask(previous_umask)
+
+
+def start_services(
+    host: str, port: int, login: Login | None, environ: dict[str, str], workspace: Path | None
+) -> int:
     home = dagster_home(environ)
     added = ensure_instance_settings(home)
     ensure_port_free(host, port)
@@ -324,6 +375,7 @@ def serve(host: str, port: int, environ: dict[str, str], workspace: Path | None 
     workspace_option = ["-w", str(workspace or ROOT / "workspace.yaml")]
     webserver_host, webserver_port = ("127.0.0.1", free_loopback_port()) if login else (host, port)
     webserver_url = f"http://{webserver_host}:{webserver_port}"
+    webserver = [str(binaries / "dagster-webserver"), *workspace_option]
     print(
         f"DAGSTER_HOME={home}: runs, events and schedules in {kept_in}"
         + (f" (added to its dagster.yaml: {', '.join(added)})" if added else "")
@@ -333,18 +385,9 @@ def serve(host: str, port: int, environ: dict[str, str], workspace: Path | None 
         try:
             front = login and LoginProxy(login, host, port, webserver_port, Path(run_dir))
             processes.append(start([str(binaries / "dagster-daemon"), "run", *workspace_option], env))
-            processes.append(
-                start(
-                    [
-                        str(binaries / "dagster-webserver"),
-                        *("-h", webserver_host, "-p", str(webserver_port)),
-                        *workspace_option,
-                    ],
-                    env,
-                )
-            )
+            processes.append(start([*webserver, "-h", webserver_host, "-p", str(webserver_port)], env))
             if front:
-                processes.extend(front.start(env, webserver_url))
+                processes.extend(front.start(env, webserver, webserver_url))
             wait_until(
                 lambda: answers(f"{webserver_url}/server_info"),
                 processes,
@@ -357,8 +400,11 @@ def serve(host: str, port: int, environ: dict[str, str], workspace: Path | None 
                 "running schedules); Ctrl-C stops everything",
                 flush=True,
             )
+            warn_when_root()
             while all(process.poll() is None for process in processes):
                 time.sleep(0.5)
+                if front:
+                    front.reload_when_users_change()
             ended = next(process for process in processes if process.poll() is not None)
             print(
                 f"{Path(ended.args[0]).name} exited with code {ended.returncode}: stopping", file=sys.stderr
@@ -371,36 +417,75 @@ def serve(host: str, port: int, environ: dict[str, str], workspace: Path | None 
 
 
 class LoginProxy:
-    """nginx on host:port asking for the login, in front of the webserver, the health service and the docs."""
+    """nginx on host:port asking for the login, in front of the webservers of each role, the health service and
+    the docs; it takes the roles of the users' file again when the file changes."""
 
-    def __init__(self, login: Login, host: str, port: int, webserver_port: int, run_dir: Path):
-        self.login, self.host, self.port = login, host, port
-        self.health_port = free_loopback_port()
-        config = nginx_config(login, host, port, webserver_port, self.health_port, DOCS_DIR, run_dir)
+    def __init__(self, login: Login, host: str, port: int, operator_port: int, run_dir: Path):
+        self.login, self.host, self.port, self.run_dir = login, host, port, run_dir
+        self.upstreams = Upstreams(operator_port, free_loopback_port(), free_loopback_port())
+        self.users_seen = self.users_file_version()
+        self.config = self.write(read_users(login.password_file))
+        self.nginx: subprocess.Popen | None = None
+
+    def write(self, users: dict[str, Account]) -> Path:
+        config = nginx_config(self.login, users, self.host, self.port, self.upstreams, DOCS_DIR, self.run_dir)
         try:
-            self.config = write_config(config, run_dir, login.nginx)
+            return write_config(config, self.run_dir, self.login.nginx)
         except ProxyError as error:
             raise ServeError(str(error)) from None
 
-    def start(self, env: dict[str, str], webserver_url: str) -> list[subprocess.Popen]:
-        health = [sys.executable, "-m", "orchestration.health", "--port", str(self.health_port)]
+    def start(self, env: dict[str, str], webserver: list[str], operator_url: str) -> list[subprocess.Popen]:
+        viewer_port = str(self.upstreams.viewer)
+        health = [sys.executable, "-m", "orchestration.health", "--port", str(self.upstreams.health)]
+        self.nginx = start(nginx_command(self.login.nginx, self.config), env)
         return [
-            start([*health, "--webserver", webserver_url], env),
-            start(nginx_command(self.login.nginx, self.config), env),
+            start([*webserver, "--read-only", "-h", "127.0.0.1", "-p", viewer_port], env),
+            start([*health, "--webserver", operator_url], env),
+            self.nginx,
         ]
 
     def wait_until_ready(self, processes: list[subprocess.Popen]) -> None:
-        health_url = f"http://127.0.0.1:{self.health_port}/health"
+        viewer_url = f"http://127.0.0.1:{self.upstreams.viewer}/server_info"
+        wait_until(lambda: answers(viewer_url), processes, "the viewers' Dagster UI")
+        health_url = f"http://127.0.0.1:{self.upstreams.health}/health"
         wait_until(lambda: answers(health_url, any_status=True), processes, "the health service")
         reach = "127.0.0.1" if self.host in ("0.0.0.0", "") else "::1" if self.host == "::" else self.host
         wait_until(lambda: accepts(reach, self.port), processes, f"nginx on {self.host}:{self.port}")
 
+    def users_file_version(self) -> tuple[int, int, int] | None:
+        with suppress(OSError):
+            info = self.login.password_file.stat()
+            return info.st_ino, info.st_mtime_ns, info.st_size
+        return None
+
+    def reload_when_users_change(self) -> None:
+        """A changed role applies at once: nginx reloads its configuration (a password is read per request)."""
+        version = self.users_file_version()
+        if version == self.users_seen or self.nginx is None:
+            return
+        self.users_seen = version
+        try:
+            self.write(read_users(self.login.password_file))
+        except (ProxyError, ServeError) as error:
+            print(f"taskline serve: roles unchanged: {error}", file=sys.stderr, flush=True)
+            return
+        self.nginx.send_signal(signal.SIGHUP)
+        print("taskline serve: the users' file changed: roles reloaded", flush=True)
+
     def describe(self) -> str:
         url = f"{self.login.scheme}://{listen_address(self.host, self.port)}"
         return (
-            f"{url} — login with the users of {self.login.password_file}; Dagster UI on /, dbt docs on "
-            "/docs/, /health open to all"
+            f"{url} — login with the users of {self.login.password_file} (viewers read, operators launch); "
+            "Dagster UI on /, dbt docs on /docs/, /health open to all"
         )
+
+
+def port_number(given: str) -> int:
+    if not given.isdigit() or not 0 < int(given) < 65536:
+        raise SystemExit(
+            f"taskline serve: the port {given!r} (--port or TASKLINE_PORT) is not a number from 1 to 65535."
+        )
+    return int(given)
 
 
 def main() -> None:
@@ -408,7 +493,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--host", default=os.environ.get("TASKLINE_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=os.environ.get("TASKLINE_PORT", "3000"))
+    parser.add_argument("--port", default=os.environ.get("TASKLINE_PORT", "3000"))
     parser.add_argument(
         "--workspace",
         type=lambda given: Path(given).expanduser().resolve(),
@@ -417,7 +502,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     try:
-        sys.exit(serve(args.host, args.port, dict(os.environ), args.workspace))
+        sys.exit(serve(args.host, port_number(args.port), dict(os.environ), args.workspace))
     except ServeError as error:
         sys.exit(f"taskline serve: {error}")
 

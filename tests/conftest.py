@@ -8,6 +8,8 @@ from orchestration.locations import DEMO_SHOP_SETTING
 
 # the tests model the demo shop: its task-to-table map, for dbt here and in every process a test starts
 os.environ[DEMO_SHOP_SETTING] = "true"
+# CI runs as root: the `make serve`s the tests start accept that (test_serve_login checks the refusal)
+os.environ["TASKLINE_ALLOW_ROOT"] = "1"
 
 pytest_plugins = [
     "tests.fixtures.flower_stack",

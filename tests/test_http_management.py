@@ -38,7 +38,14 @@ from demo.dev import demo_source_env
 from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack, free_port
 from demo.workload import flower_tasks, run_workload, wait_until_flower_shows_final
-from tests.fixtures.logins import PASSWORD, USER, self_signed_certificate, users_file
+from tests.fixtures.logins import (
+    PASSWORD,
+    USER,
+    VIEWER,
+    VIEWER_PASSWORD,
+    self_signed_certificate,
+    users_file,
+)
 from tests.test_dead_runs import StallingProxy, assert_every_task_once_in_its_final_state
 
 pytestmark = pytest.mark.end_to_end
@@ -107,6 +114,8 @@ def service(tmp_path_factory) -> Iterator[Service]:
         proxy.release.set()  # pass everything through until a test wants a run stalled mid-load
         run_workload(flower)
         certificate, key = self_signed_certificate(workdir)
+        users = users_file(workdir / "users")
+        users_file(users, VIEWER, VIEWER_PASSWORD, role="viewer")
         env = {
             **os.environ,
             **demo_source_env(flower, sqlflow),
@@ -118,7 +127,7 @@ def service(tmp_path_factory) -> Iterator[Service]:
             "TASKLINE_FLOWER_CAPTURE_SCHEDULE": NEVER,
             "TASKLINE_FLOWER_MARTS_SCHEDULE": NEVER,
             "TASKLINE_SQLFLOW_SCHEDULE": NEVER,
-            "TASKLINE_PASSWORD_FILE": str(users_file(workdir / "users")),
+            "TASKLINE_PASSWORD_FILE": str(users),
             "TASKLINE_TLS_CERT": str(certificate),
             "TASKLINE_TLS_KEY": str(key),
             "TASKLINE_HEALTH_HEARTBEAT_TOLERANCE_S": "10",
@@ -495,7 +504,7 @@ def test_repeated_wrong_passwords_are_slowed_then_refused_while_the_right_one_st
 
 
 def test_no_password_hash_or_token_in_the_logs_or_the_process_list(service):
-    hashed = Path(service.env["TASKLINE_PASSWORD_FILE"]).read_text().split(":", 1)[1].strip()
+    hashed = Path(service.env["TASKLINE_PASSWORD_FILE"]).read_text().split(":")[1]
     token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
     secrets = [PASSWORD, hashed, token, hashed[7:29]]  # the hash whole and its salt
     logs = service.log.read_text()
@@ -504,3 +513,211 @@ def test_no_password_hash_or_token_in_the_logs_or_the_process_list(service):
     assert "nginx: master process" in process_list
     for secret in secrets:
         assert secret not in logs and secret not in process_list
+
+
+def graphql_as(service: Service, login: tuple[str, str], text: str, **headers: str) -> requests.Response:
+    return requests.post(
+        f"{service.url}/graphql",
+        json={"query": text},
+        auth=login,
+        headers=headers,
+        verify=str(service.certificate),
+        timeout=60,
+    )
+
+
+LAUNCH_FLOWER_LOAD = """mutation { launchRun(executionParams: {selector: {repositoryLocationName: "taskline",
+  repositoryName: "__repository__", jobName: "flower_load"}, runConfigData: "{}"}) { __typename } }"""
+MUTATIONS = {
+    "launch": LAUNCH_FLOWER_LOAD,
+    "delete a run": 'mutation { deletePipelineRun(runId: "%s") { __typename } }',
+    "stop a schedule": """mutation { stopRunningSchedule(scheduleSelector: {repositoryLocationName: "taskline",
+      repositoryName: "__repository__", scheduleName: "flower_marts_every_15_minutes"}) { __typename } }""",
+    "wipe the assets": """mutation { wipeAssets(assetPartitionRanges: [{assetKey: {path: ["flower", "tasks"]}}])
+      { __typename } }""",
+}
+
+
+def schedule_status(service: Service, login: tuple[str, str]) -> str:
+    answer = graphql_as(
+        service,
+        login,
+        """{ scheduleOrError(scheduleSelector: {repositoryLocationName: "taskline", repositoryName:
+        "__repository__", scheduleName: "flower_marts_every_15_minutes"}) { ... on Schedule
+        { scheduleState { status } } } }""",
+    ).json()
+    return answer["data"]["scheduleOrError"]["scheduleState"]["status"]
+
+
+def test_a_viewer_reads_everything_and_changes_nothing(service):
+    viewer = (VIEWER, VIEWER_PASSWORD)
+    with dg.DagsterInstance.from_config(service.env["DAGSTER_HOME"]) as instance:
+        runs_before = [run.run_id for run in instance.get_runs()]
+    some_run = runs_before[0] if runs_before else "00000000-0000-0000-0000-000000000000"
+    status_before = schedule_status(service, viewer)
+
+    assert graphql_as(service, viewer, "{ version }").json() == {"data": {"version": dg.__version__}}
+    runs = graphql_as(service, viewer, "{ runsOrError { ... on Runs { results { runId } } } }").json()
+    assert [run["runId"] for run in runs["data"]["runsOrError"]["results"]] == runs_before
+    assert service.get("/docs/", auth=viewer).status_code == 200
+    assert service.get("/runs", auth=viewer).status_code == 200
+    for what, mutation in MUTATIONS.items():
+        answer = graphql_as(service, viewer, mutation.replace("%s", some_run)).json()
+        [typename] = [value["__typename"] for value in answer["data"].values()]
+        assert typename == "UnauthorizedError", (what, answer)
+    reported = requests.post(
+        f"{service.url}/report_asset_check/flower/tasks",
+        params={"check_name": "every_task_in_flower_is_loaded", "passed": "true"},
+        auth=viewer,
+        verify=str(service.certificate),
+        timeout=60,
+    )
+    assert reported.status_code == 401
+
+    with dg.DagsterInstance.from_config(service.env["DAGSTER_HOME"]) as instance:
+        assert [run.run_id for run in instance.get_runs()] == runs_before
+    assert schedule_status(service, viewer) == status_before
+
+
+def permission(service: Service, login: tuple[str, str], name: str) -> bool:
+    answer = graphql_as(service, login, "{ permissions { permission value } }").json()
+    return {row["permission"]: row["value"] for row in answer["data"]["permissions"]}[name]
+
+
+def test_a_changed_role_applies_while_serving(service):
+    viewer = (VIEWER, VIEWER_PASSWORD)
+    assert permission(service, viewer, "launch_pipeline_execution") is False
+
+    def set_role(role: str) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "orchestration.users", "role", VIEWER, role],
+            env={**service.env},
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        deadline = time.monotonic() + 30
+        while permission(service, viewer, "launch_pipeline_execution") is not (role == "operator"):
+            assert time.monotonic() < deadline, f"{VIEWER} is not yet an {role}"
+            time.sleep(0.5)
+
+    set_role("operator")
+    set_role("viewer")
+    assert "roles reloaded" in service.log.read_text()
+
+
+def dagster_routes() -> list:
+    """The webserver's own routes, as the pinned dagster-webserver builds them (no path prefix)."""
+    from dagster_webserver.webserver import DagsterWebserver
+
+    webserver = DagsterWebserver.__new__(DagsterWebserver)  # the routes only: no instance, no workspace
+    webserver._app_path_prefix = ""
+    return webserver.build_routes()
+
+
+def concrete(path: str) -> str:
+    """A path the route answers: its parameters filled in."""
+    return re.sub(r"\{[^}]+\}", "flower/tasks", path) if "{" in path else path
+
+
+FOREIGN_PAGE = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"}
+FOREIGN_FORM = {
+    "Origin": "https://evil.example",
+    "Sec-Fetch-Site": "cross-site",
+    "Sec-Fetch-Mode": "navigate",
+}
+
+
+def test_another_sites_page_reaches_no_route_of_the_webserver(service):
+    """Every route the webserver has, by every method it takes, sent with an operator's login from another
+    site's page (a fetch, an <img>, a form): refused by the proxy. Only a link to a page of the UI is followed."""
+    from starlette.routing import Mount, WebSocketRoute
+
+    operator = (USER, PASSWORD)
+    tried = []
+    for route in dagster_routes():
+        if isinstance(route, WebSocketRoute):
+            continue  # below
+        path = f"{route.path}/x.js" if isinstance(route, Mount) else concrete(route.path)
+        for method in sorted(getattr(route, "methods", None) or {"GET"}):
+            for headers in (FOREIGN_PAGE, FOREIGN_FORM, {"Sec-Fetch-Site": "same-site"}):
+                if method in ("GET", "HEAD") and headers is FOREIGN_FORM:
+                    continue  # a link followed from another site
+                answer = requests.request(
+                    method,
+                    f"{service.url}{path}",
+                    auth=operator,
+                    headers=headers,
+                    verify=str(service.certificate),
+                    timeout=60,
+                    allow_redirects=False,
+                )
+                assert answer.status_code == 403, (method, path, headers, answer.status_code)
+                tried.append((method, path))
+    assert ("POST", "/report_asset_check/flower/tasks") in tried and ("POST", "/graphql") in tried
+    followed = service.get(
+        "/runs", auth=operator, headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}
+    )
+    assert followed.status_code == 200
+    # the same requests from the UI's own pages pass
+    own = {"Origin": service.url, "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors"}
+    assert graphql_as(service, operator, "{ version }", **own).status_code == 200
+
+
+def websocket_handshake(service: Service, origin: str) -> int:
+    context = ssl.create_default_context(cafile=str(service.certificate))
+    connection = http.client.HTTPSConnection("127.0.0.1", service.port, context=context, timeout=30)
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    connection.request(
+        "GET",
+        "/graphql",
+        headers={
+            "Authorization": f"Basic {token}",
+            "Connection": "Upgrade",
+            "Upgrade": "websocket",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(),
+            "Sec-WebSocket-Protocol": "graphql-ws",
+            "Origin": origin,
+        },
+    )
+    status = connection.getresponse().status
+    connection.close()
+    return status
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        "query=%7Bversion%7D",
+        "qu%65ry=%7Bversion%7D",
+        "query=&query=%7Bversion%7D",
+        "QUERY=x",
+        "variables=%7B%7D",
+    ],
+)
+def test_graphql_by_get_with_any_argument_is_refused(service, arguments):
+    answer = service.get(f"/graphql?{arguments}", auth=(USER, PASSWORD))
+    assert answer.status_code == 403
+
+
+def test_the_websocket_answers_the_ui_only(service):
+    assert websocket_handshake(service, "https://evil.example") == 403
+    assert websocket_handshake(service, "null") == 403
+    assert websocket_handshake(service, service.url) == 101
+
+
+def test_a_redirect_never_names_the_host_a_request_brings(service):
+    for login in (None, (USER, PASSWORD)):
+        answer = service.get("/docs", auth=login, headers={"Host": "evil.example"}, allow_redirects=False)
+        assert (answer.status_code, answer.headers["Location"]) == (301, "/docs/")
+
+
+def test_dagster_home_is_its_owners_alone(service):
+    home = Path(service.env["DAGSTER_HOME"])
+    readable = [
+        str(path)
+        for path in (home, *home.rglob("*"))
+        if not path.is_symlink() and path.stat().st_mode & 0o077
+    ]
+    assert readable == []

@@ -37,7 +37,15 @@ ROW = {
 
 @pytest.mark.parametrize(
     "value",
-    ["hooks.slack.com/services/x", "ftp://hooks.example/x", "https://", "http://host:port/x", "http://[::1"],
+    [
+        "hooks.slack.com/services/x",
+        "ftp://hooks.example/x",
+        "https://",
+        "http://host:port/x",
+        "http://[::1",
+        "https://hooks example.internal/services/x",
+        "https://hooks.example/services/x y",
+    ],
 )
 def test_a_malformed_webhook_url_is_one_sentence_naming_the_setting_not_the_value(value):
     with pytest.raises(NotifyError) as error:

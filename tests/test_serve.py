@@ -3,6 +3,7 @@
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -71,6 +72,34 @@ def test_a_dagster_home_that_is_a_file_is_a_clear_stop(tmp_path):
 
     with pytest.raises(ServeError, match=r"DAGSTER_HOME=.*/home is a file, not a directory"):
         dagster_home({"DAGSTER_HOME": str(tmp_path / "home")})
+
+
+def test_a_port_left_in_time_wait_by_a_stopped_server_is_free_again():
+    """A server that stopped after answering leaves its closed connections in TIME-WAIT for a minute: a restart
+    on the same port must not be refused for them."""
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as nginx and the webserver listen
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            accepted, _ = server.accept()
+            accepted.close()  # the server closes first: its side waits in TIME-WAIT
+            client.recv(1)
+    ensure_port_free("127.0.0.1", port)
+
+
+def test_a_new_dagster_home_and_an_open_one_are_their_owners_alone(tmp_path):
+    new = dagster_home({"DAGSTER_HOME": str(tmp_path / "new")})
+    (tmp_path / "old" / "history").mkdir(parents=True, mode=0o755)
+    (tmp_path / "old" / "history" / "runs.db").write_text("")
+    (tmp_path / "old" / "history" / "runs.db").chmod(0o644)
+
+    old = dagster_home({"DAGSTER_HOME": str(tmp_path / "old")})
+
+    assert stat.S_IMODE(new.stat().st_mode) == 0o700
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in (old, *old.rglob("*"))}
+    assert modes == {"old": 0o700, "history": 0o700, "runs.db": 0o600}
 
 
 def test_a_port_in_use_is_a_clear_stop():

@@ -10,8 +10,17 @@ import bcrypt
 import pytest
 
 from demo.stack import free_port
-from orchestration.proxy import NGINX, NO_LOGIN, PASSWORD_FILE, TLS_CERT, TLS_KEY, login_settings
-from orchestration.serve import ServeError, checked_login, serve
+from orchestration.proxy import (
+    NGINX,
+    NO_LOGIN,
+    PASSWORD_FILE,
+    TLS_CERT,
+    TLS_KEY,
+    ProxyError,
+    login_settings,
+    read_users,
+)
+from orchestration.serve import ServeError, check_not_root, checked_login, serve, warn_when_root
 from tests.fixtures.logins import PASSWORD, USER, self_signed_certificate, users_file
 
 pytestmark = pytest.mark.end_to_end
@@ -241,20 +250,20 @@ def test_make_user_adds_changes_and_removes_logins_in_a_file_only_its_owner_read
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
     assert users_command("add", "bo", password_file, "password-of-bo-12\n").returncode == 0
     first = login_settings({PASSWORD_FILE: str(password_file)})
-    hashes = dict(line.split(":", 1) for line in password_file.read_text().splitlines())
+    hashes = dict(line.split(":")[:2] for line in password_file.read_text().splitlines())
     assert list(hashes) == ["ana", "bo"] and first.password_file == password_file
     assert bcrypt.checkpw(b"first-password-of-ana", hashes["ana"].encode())
     assert hashes["ana"].startswith("$2b$10$")
 
     assert users_command("add", "ana", password_file, "second-password-of-ana\n").returncode == 0
-    changed = dict(line.split(":", 1) for line in password_file.read_text().splitlines())
+    changed = dict(line.split(":")[:2] for line in password_file.read_text().splitlines())
     assert bcrypt.checkpw(b"second-password-of-ana", changed["ana"].encode())
     assert not bcrypt.checkpw(b"first-password-of-ana", changed["ana"].encode())
     assert changed["bo"] == hashes["bo"]
 
     removed = users_command("remove", "bo", password_file)
     assert (removed.returncode, removed.stdout) == (0, f"bo: removed in {password_file}\n")
-    assert list(dict(line.split(":", 1) for line in password_file.read_text().splitlines())) == ["ana"]
+    assert list(dict(line.split(":")[:2] for line in password_file.read_text().splitlines())) == ["ana"]
     assert "password" not in password_file.read_text()
 
 
@@ -266,7 +275,7 @@ def test_make_user_adds_changes_and_removes_logins_in_a_file_only_its_owner_read
             "add",
             "ana:admin",
             "a-long-enough-password\n",
-            "the user name 'ana:admin' cannot contain ':' or spaces: choose another.",
+            "the user name 'ana:admin' is not 1-64 letters, digits and ._@+- (no ':' or spaces): choose another.",
         ),
         ("remove", "nobody", "", "{file} has no user nobody: nothing changed."),
         ("remove", USER, "", "{USER} is the last user of {file}: add another before removing them."),
@@ -289,3 +298,91 @@ def test_make_user_refuses_what_would_weaken_or_lock_out_the_login(action, name,
     assert completed.stderr == f"taskline users: {message.format(file=password_file, USER=USER)}\n"
     assert password_file.read_text() == before
     assert PASSWORD not in completed.stdout + completed.stderr
+
+
+@pytest.mark.parametrize("secret", ["password file", "TLS key"])
+def test_a_secret_other_users_can_read_is_refused_with_the_chmod_that_mends_it(
+    secret, users, certificate, tmp_path
+):
+    cert, key = certificate
+    exposed = tmp_path / ("users" if secret == "password file" else "server.key")
+    exposed.write_bytes((users if secret == "password file" else key).read_bytes())
+    exposed.chmod(0o644)
+    setting = {"password file": PASSWORD_FILE, "TLS key": TLS_KEY}[secret]
+    env = {PASSWORD_FILE: str(users), TLS_CERT: str(cert), TLS_KEY: str(key), setting: str(exposed)}
+
+    with pytest.raises(ServeError) as error:
+        checked_login("0.0.0.0", env)
+
+    assert str(error.value) == (
+        f"the {secret} ({setting}) {exposed} can be read by other users of this machine (mode 0644): make it "
+        f"yours alone with `chmod 600 {exposed}`."
+    )
+    exposed.chmod(0o600)
+    assert checked_login("0.0.0.0", env) is not None
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "http", "-1"])
+def test_a_port_that_is_no_port_is_one_sentence(port, tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "orchestration.serve"],
+        env={**os.environ, **FLOWER_SETTINGS, "TASKLINE_PORT": port, "DAGSTER_HOME": str(tmp_path / "home")},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert completed.returncode == 1
+    assert completed.stderr == (
+        f"taskline serve: the port {port!r} (--port or TASKLINE_PORT) is not a number from 1 to 65535.\n"
+    )
+
+
+def test_started_as_root_it_refuses_unless_told_to_accept_it(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    for setting, value in FLOWER_SETTINGS.items():
+        monkeypatch.setenv(setting, value)  # the sources are read from the environment
+    env = {**FLOWER_SETTINGS, "DAGSTER_HOME": str(tmp_path / "home")}
+
+    with pytest.raises(ServeError) as error:
+        serve("127.0.0.1", free_port(), env)
+
+    assert str(error.value) == (
+        "started as root, every run and the login proxy's workers would run as root: start it as an unprivileged "
+        "user (e.g. `sudo -u taskline make serve`), or set TASKLINE_ALLOW_ROOT=1 to accept that."
+    )
+    assert not (tmp_path / "home").exists()
+    check_not_root({"TASKLINE_ALLOW_ROOT": "1"})
+    warn_when_root()
+    assert (
+        capsys.readouterr().err
+        == "warning: TASKLINE_ALLOW_ROOT=1: running as root; every run executes as root.\n"
+    )
+
+
+def test_make_user_gives_roles_viewer_by_default(tmp_path):
+    password_file = tmp_path / "users"
+    assert users_command("add", "analyst", password_file, "a-long-password-123\n").returncode == 0
+    assert users_command("add", "ops", password_file, "a-long-password-456\n").returncode == 0
+    promoted = users_command("role", "ops", password_file)
+    assert promoted.returncode == 1 and "give the role" in promoted.stderr
+    completed = subprocess.run(
+        [sys.executable, "-m", "orchestration.users", "role", "ops", "operator"],
+        env={"PATH": "/usr/bin:/bin", PASSWORD_FILE: str(password_file)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+
+    assert completed.stdout == f"ops: now operator in {password_file}\n"
+    users = read_users(password_file)
+    assert {name: account.role for name, account in users.items()} == {"analyst": "viewer", "ops": "operator"}
+    # a new password keeps the role; a file written before roles existed reads as viewers
+    assert users_command("add", "ops", password_file, "a-long-password-789\n").returncode == 0
+    assert read_users(password_file)["ops"].role == "operator"
+    password_file.write_text("old:" + users["analyst"].hashed + "\n")
+    assert read_users(password_file)["old"].role == "viewer"
+    password_file.write_text("old:" + users["analyst"].hashed + ":admin\n")
+    with pytest.raises(ProxyError, match="gives old the role 'admin': a role is viewer or operator"):
+        read_users(password_file)
