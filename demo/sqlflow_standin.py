@@ -178,6 +178,7 @@ class SQLFlowStandIn:
         self._tokens: dict[str, tuple[str, float]] = {}  # token -> (userId, expires at)
         self._failures: list[tuple[str, int, dict | str]] = []
         self._answered_sql: dict[str, tuple[int, dict | str]] = {}
+        self._slow_sql: dict[str, float] = {}  # marker -> seconds before the answer
         self._busy = 0
         self._last_iat = 0
         self._port = port
@@ -245,6 +246,15 @@ class SQLFlowStandIn:
                 http_status,
                 body or {"code": 500, "error": "internal server error"},
             )
+
+    def slow_sql(self, marker: str, delay_s: float) -> None:
+        """Every query-mode call whose SQL contains `marker` is answered (as usual) only after `delay_s`
+        seconds, as a heavy file is on a real server; cleared with delay_s=0."""
+        with self._lock:
+            if delay_s:
+                self._slow_sql[marker] = delay_s
+            else:
+                self._slow_sql.pop(marker, None)
 
     def set_busy(self, calls: int) -> None:
         """The next `calls` requests (any endpoint) answer HTTP 500 "Sorry, the service is busy..."."""
@@ -374,6 +384,8 @@ class SQLFlowStandIn:
             raise SQLFlowError(400, _spring_error(400, request.path)[1])
         with self._lock:
             answers = [answer for marker, answer in self._answered_sql.items() if marker in sql]
+            delays = [delay_s for marker, delay_s in self._slow_sql.items() if marker in sql]
+        time.sleep(max(delays, default=0))  # outside the lock: other requests are answered meanwhile
         if answers:
             raise SQLFlowError(*answers[0])
         model = analyze(
@@ -570,8 +582,10 @@ class _Handler(BaseHTTPRequestHandler):
         if status == 405:
             self.send_header("Allow", "POST")
         self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        # a client that timed out has closed the connection: the late answer has no one to go to
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.end_headers()
+            self.wfile.write(data)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
