@@ -754,6 +754,30 @@ def test_a_job_export_without_lineage_is_recorded_and_the_other_jobs_load(standi
     }  # fmt: skip
 
 
+def test_a_job_export_slower_than_the_timeout_is_recorded_once_and_the_other_jobs_load(sqlflow_env):
+    jobs = [
+        DemoJob("heavy_job", {"a.sql": "-- answered late\n" + LINEAGE_SQL}),
+        DemoJob("job", {"a.sql": LINEAGE_SQL}),
+    ]
+    with SQLFlowStandIn(jobs=jobs) as server:
+        sqlflow_env.setenv("SOURCES__SQLFLOW__BASE_URL", server.base_url)
+        sqlflow_env.setenv("SOURCES__SQLFLOW__REQUEST_TIMEOUT", "2")
+        server.slow_sql("answered late", 6)
+
+        pipeline = run("job_lineage")
+
+        heavy, good = server.job("heavy_job").job_id, server.job("job").job_id
+        exported = [call.form["jobId"] for call in server.calls(EXPORT_PATH)]
+    assert sorted(exported) == sorted(
+        [heavy, good]
+    )  # the heavy job asked once: a read timeout is not retried
+    assert query("select job_id, code, attempts from sqlflow.job_lineage_failures") == [(heavy, "timeout", 1)]
+    assert query("select job_id from sqlflow.job_lineage") == [(good,)]
+    assert last_run_counts(pipeline, "job_lineage") == {
+        "sent": 2, "loaded": 1, "failed": 1, "backed_off": 0, "unchanged": 0
+    }  # fmt: skip
+
+
 def test_a_server_that_takes_connections_but_never_answers_still_stops_the_run(sqlflow_env, sql_dir):
     """A read timeout is one file's failure only once the server has answered: one that gives no token
     answers nothing at all, and every file would fail alike."""
