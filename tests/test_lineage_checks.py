@@ -117,9 +117,9 @@ def test_an_answer_without_lineage_and_a_file_slower_than_the_timeout_warn_and_a
     jobs = [DemoJob(f"job{number}", {"a.sql": SQL.format(n=number)}) for number in range(2)]
     with SQLFlowStandIn(jobs=jobs) as standin:
         standin.answer_sql("answered queued", 200, QUEUED_BODY)
-        standin.slow_sql("answered late", 6)
+        standin.slow_sql("answered late", 10)
         standin.fail_next(EXPORT_PATH, 200, QUEUED_BODY)  # the first job exported
-        point_at(standin.base_url, sql_dir, monkeypatch, SOURCES__SQLFLOW__REQUEST_TIMEOUT="2")
+        point_at(standin.base_url, sql_dir, monkeypatch, SOURCES__SQLFLOW__REQUEST_TIMEOUT="3")
 
         first = load_sqlflow(*SQLFLOW_LOADS)
         second = load_sqlflow(*SQLFLOW_LOADS)

@@ -687,15 +687,13 @@ def test_a_file_answered_without_lineage_and_one_slower_than_the_timeout_are_fai
     write_sql(sql_dir, "queued.sql", "-- answered queued\n" + LINEAGE_SQL)
     write_sql(sql_dir, "heavy.sql", "-- answered late\n" + LINEAGE_SQL)
     set_sql_paths(sqlflow_env, sql_dir / "*.sql")
-    sqlflow_env.setenv("SOURCES__SQLFLOW__REQUEST_TIMEOUT", "2")
+    sqlflow_env.setenv("SOURCES__SQLFLOW__REQUEST_TIMEOUT", "3")
     standin.answer_sql("answered queued", 200, QUEUED_BODY)
-    standin.slow_sql("answered late", 6)
+    standin.slow_sql("answered late", 10)
     queued, heavy = f"{sql_dir}/queued.sql", f"{sql_dir}/heavy.sql"
 
-    started = time.monotonic()
     pipeline = run("query_lineage")  # green: neither file stops the others
 
-    assert time.monotonic() - started < 2 * 2  # the heavy file's read timeout is not retried
     assert query("select sql_file, objects, relationships from sqlflow.query_lineage order by sql_file") == [
         (f"{sql_dir}/good.sql", 4, 4),
         (f"{sql_dir}/no_flow.sql", 1, 0),
@@ -717,13 +715,13 @@ def test_a_file_answered_without_lineage_and_one_slower_than_the_timeout_are_fai
     )
     assert messages[heavy] == (
         f"SQLFlow sqlflow/generation/sqlflow did not answer at {standin.base_url}/sqlflow/generation/sqlflow: "
-        "read timeout of 2 s (SOURCES__SQLFLOW__REQUEST_TIMEOUT) after 1 attempt, not repeated this run "
+        "read timeout of 3 s (SOURCES__SQLFLOW__REQUEST_TIMEOUT) after 1 attempt, not repeated this run "
         "(another would wait as long). Raise SOURCES__SQLFLOW__REQUEST_TIMEOUT or send less SQL per call."
     )
     heavy_calls = [
         sent for sent in standin.calls(QUERY_PATH) if sent.form["sqltext"].startswith("-- answered late")
     ]
-    assert len(heavy_calls) == 1
+    assert len(heavy_calls) == 1  # a read timeout is not retried (RUNTIME__REQUEST_MAX_ATTEMPTS is 3 here)
     assert last_run_counts(pipeline, "query_lineage") == {
         "sent": 4, "loaded": 2, "failed": 2, "backed_off": 0, "unchanged": 0
     }  # fmt: skip
@@ -761,8 +759,8 @@ def test_a_job_export_slower_than_the_timeout_is_recorded_once_and_the_other_job
     ]
     with SQLFlowStandIn(jobs=jobs) as server:
         sqlflow_env.setenv("SOURCES__SQLFLOW__BASE_URL", server.base_url)
-        sqlflow_env.setenv("SOURCES__SQLFLOW__REQUEST_TIMEOUT", "2")
-        server.slow_sql("answered late", 6)
+        sqlflow_env.setenv("SOURCES__SQLFLOW__REQUEST_TIMEOUT", "3")
+        server.slow_sql("answered late", 10)
 
         pipeline = run("job_lineage")
 
