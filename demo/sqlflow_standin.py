@@ -3,8 +3,9 @@
 Real HTTP on 127.0.0.1, under `/gspLive_backend`: the form-field token exchange (HS256 JWTs, string
 `code` on generateToken, in-body 401 at HTTP 200), POST-only form/multipart transport (a JSON body is a
 Spring-style HTTP 400), query-mode lineage, jobs (summaries, export with the "latest job" fallback,
-submit), 203 warnings, summary mode over the relation limit, "service busy". Lineage is computed from the
-SQL text by `demo.sqlflow_lineage` (sqlglot), so the demo SQL under `demo/sql/` drives what it answers.
+submit), 203 warnings, summary mode over the relation limit, "service busy", late answers for heavy SQL.
+Lineage is computed from the SQL text by `demo.sqlflow_lineage` (sqlglot), so the demo SQL under `demo/sql/`
+drives what it answers.
 
     with SQLFlowStandIn() as sqlflow:
         requests.post(f"{sqlflow.base_url}/user/generateToken", data={"userId": ..., "secretKey": ...})
@@ -178,6 +179,7 @@ class SQLFlowStandIn:
         self._tokens: dict[str, tuple[str, float]] = {}  # token -> (userId, expires at)
         self._failures: list[tuple[str, int, dict | str]] = []
         self._answered_sql: dict[str, tuple[int, dict | str]] = {}
+        self._slow_sql: dict[str, float] = {}  # marker -> seconds before the answer
         self._busy = 0
         self._last_iat = 0
         self._port = port
@@ -245,6 +247,15 @@ class SQLFlowStandIn:
                 http_status,
                 body or {"code": 500, "error": "internal server error"},
             )
+
+    def slow_sql(self, marker: str, delay_s: float) -> None:
+        """Every query-mode call or job export whose SQL contains `marker` is answered (as usual) only after
+        `delay_s` seconds, as heavy SQL is on a real server; cleared with delay_s=0."""
+        with self._lock:
+            if delay_s:
+                self._slow_sql[marker] = delay_s
+            else:
+                self._slow_sql.pop(marker, None)
 
     def set_busy(self, calls: int) -> None:
         """The next `calls` requests (any endpoint) answer HTTP 500 "Sorry, the service is busy..."."""
@@ -325,6 +336,15 @@ class SQLFlowStandIn:
                 return 500, {"code": 500, "error": BUSY}
         return None
 
+    def _answer_late(self, *sql_texts: str) -> None:
+        with self._lock:
+            delays = [
+                delay_s
+                for marker, delay_s in self._slow_sql.items()
+                if any(marker in sql for sql in sql_texts)
+            ]
+        time.sleep(max(delays, default=0))  # outside the lock: other requests are answered meanwhile
+
     # ---- auth -----------------------------------------------------------------------------------------
     def _issue_token(self, user_id: str) -> str:
         """A JWT with exactly aud/iat/exp; the validity (to the sub-second) is kept server-side."""
@@ -374,6 +394,7 @@ class SQLFlowStandIn:
             raise SQLFlowError(400, _spring_error(400, request.path)[1])
         with self._lock:
             answers = [answer for marker, answer in self._answered_sql.items() if marker in sql]
+        self._answer_late(sql)
         if answers:
             raise SQLFlowError(*answers[0])
         model = analyze(
@@ -405,6 +426,7 @@ class SQLFlowStandIn:
     def export_lineage(self, request: RecordedRequest) -> dict:
         user_id = self._authenticate(request.form)
         job = self._find_job(user_id, request.form, latest_when_missing=True)
+        self._answer_late(*job.files.values())
         if job.status not in FINAL_STATUSES:
             return {"code": 500, "error": f"The job {job.job_id} is still running, please try again later."}
         # the job's settings were frozen at submit time; the request can only ask for more types
@@ -570,8 +592,10 @@ class _Handler(BaseHTTPRequestHandler):
         if status == 405:
             self.send_header("Allow", "POST")
         self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        # a client that timed out has closed the connection: the late answer has no one to go to
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.end_headers()
+            self.wfile.write(data)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 

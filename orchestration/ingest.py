@@ -19,6 +19,7 @@ from orchestration.writer import writing_the_warehouse
 from sources.flower import flower_source
 from sources.flower.completeness import last_walk
 from sources.sqlflow import sqlflow_source
+from sources.sqlflow.run_counts import last_run_counts
 
 # what each dlt resource loads, from which endpoint, how it is written and what it remembers between runs
 DESCRIPTIONS = {
@@ -48,12 +49,14 @@ DESCRIPTIONS = {
     "sqlflow/job_lineage": (
         "Lineage of finished jobs (success, partial_success) that are new or changed in time or status, from "
         "POST sqlflow/job/exportLineageAsJson: a header per job (merge on `job_id`) and its objects, columns and "
-        "relationships (replaced per job). Cursor: the version exported per job (resource state)."
+        "relationships (replaced per job). Cursor: the version exported per job (resource state). Metadata: the "
+        "jobs sent, loaded, failed, backed off and unchanged this run."
     ),
     "sqlflow/query_lineage": (
         "Lineage of each SQL file matched by SOURCES__SQLFLOW__SQL_PATHS, from POST sqlflow/generation/sqlflow, "
         "sent again only when its content changes: a header per file (merge on `sql_file`; `retired_at` once "
-        "the file no longer matches) and its parts (replaced per file). Cursor: content hashes (resource state)."
+        "the file no longer matches) and its parts (replaced per file). Cursor: content hashes (resource state). "
+        "Metadata: the files sent, loaded, failed, backed off and unchanged this run."
     ),
 }
 
@@ -110,6 +113,7 @@ def run_load(
                     "rows_loaded": dg.MetadataValue.int(sum(per_table.values())),
                     "rows_loaded_per_table": dg.MetadataValue.json(per_table),
                     **(walk_metadata(pipeline) if result.asset_key == FLOWER_TASKS else {}),
+                    **lineage_run_metadata(pipeline, result.asset_key),
                 }
             )
 
@@ -125,6 +129,20 @@ def walk_metadata(pipeline: Pipeline) -> dict[str, dg.MetadataValue]:
     if notes.get("tasks_seen") is not None:
         metadata[TASKS_SEEN_METADATA] = dg.MetadataValue.int(notes["tasks_seen"])
     return metadata
+
+
+# what the SQLFlow lineage loads count, per resource
+SQLFLOW_LINEAGE_ITEMS = {"job_lineage": "jobs", "query_lineage": "files"}
+
+
+def lineage_run_metadata(pipeline: Pipeline, asset_key: dg.AssetKey) -> dict[str, dg.MetadataValue]:
+    """What a SQLFlow lineage load did with its files or jobs (`files_sent`, `files_loaded`, `files_failed`,
+    `files_backed_off`, `files_unchanged`; `jobs_...` likewise): its per-item failures show in the
+    materialisation, not only in the logs and the check."""
+    source, resource = asset_key.path
+    items = SQLFLOW_LINEAGE_ITEMS.get(resource) if source == "sqlflow" else None
+    counts = (last_run_counts(pipeline, resource) if items else None) or {}
+    return {f"{items}_{outcome}": dg.MetadataValue.int(count) for outcome, count in counts.items()}
 
 
 def source_assets(name: str, build_source: Callable[[], DltSource]) -> dg.AssetsDefinition:

@@ -78,8 +78,9 @@ def lineage_check(resource: str) -> dg.AssetChecksDefinition:
         name=f"every_{what}_has_lineage",
         description=(
             f"Warns naming each {what} SQLFlow could not give lineage for (an error code in the answer, HTTP "
-            f"5xx after retries, a body that is not lineage, summary mode without detail, a file over query "
-            f"mode's 500 KB) and why, from sqlflow.{table}. Such a {what} is tried again at later loads with "
+            f"5xx after retries, a body that is not lineage, a code-200 answer without any lineage in it, no "
+            f"answer within the read timeout, summary mode without detail, a file over query mode's 500 KB) "
+            f"and why, from sqlflow.{table}. Such a {what} is tried again at later loads with "
             "back-off (1 h, doubling to a day) and at once when it changes; the others load meanwhile."
             + (
                 " Also names the jobs created with other lineage options than the source's settings."

@@ -18,6 +18,7 @@ from orchestration.warehouse import make_pipeline, warehouse_path
 from sources.sqlflow import SQLFlowAuthError, SQLFlowConfigError, SQLFlowError, sqlflow_source
 from sources.sqlflow.auth import DEFAULT_TOKEN_LIFETIME_S, inject_form_fields, token_lifetime_s
 from sources.sqlflow.client import SQLFlowClient
+from sources.sqlflow.run_counts import last_run_counts
 from sources.sqlflow.sql_files import PROJECT_DIR, file_key
 
 pytestmark = pytest.mark.integration
@@ -673,6 +674,128 @@ def test_one_file_sqlflow_cannot_process_is_recorded_and_the_other_nine_load(sta
         "select code, attempts, resolved_at from sqlflow.query_lineage_failures"
     )
     assert (code, attempts) == ("500", 1) and resolved_at is not None
+
+
+QUEUED_BODY = {"code": 200, "data": {"status": "queued", "jobId": "5f3c0a9e"}}  # code 200, no lineage in it
+
+
+def test_a_file_answered_without_lineage_and_one_slower_than_the_timeout_are_failures_the_rest_load(
+    standin, sqlflow_env, sql_dir
+):
+    write_sql(sql_dir, "good.sql", LINEAGE_SQL)
+    write_sql(sql_dir, "no_flow.sql", "SELECT 1;\n")  # validly empty lineage: keys present, nothing flows
+    write_sql(sql_dir, "queued.sql", "-- answered queued\n" + LINEAGE_SQL)
+    write_sql(sql_dir, "heavy.sql", "-- answered late\n" + LINEAGE_SQL)
+    set_sql_paths(sqlflow_env, sql_dir / "*.sql")
+    sqlflow_env.setenv("SOURCES__SQLFLOW__REQUEST_TIMEOUT", "3")
+    standin.answer_sql("answered queued", 200, QUEUED_BODY)
+    standin.slow_sql("answered late", 10)
+    queued, heavy = f"{sql_dir}/queued.sql", f"{sql_dir}/heavy.sql"
+
+    pipeline = run("query_lineage")  # green: neither file stops the others
+
+    assert query("select sql_file, objects, relationships from sqlflow.query_lineage order by sql_file") == [
+        (f"{sql_dir}/good.sql", 4, 4),
+        (f"{sql_dir}/no_flow.sql", 1, 0),
+    ]
+    assert scalar("select count(*) from sqlflow.query_lineage_relationships") == 4
+    failures = query(
+        "select sql_file, code, attempts, resolved_at, next_attempt_at - last_failed_at "
+        "from sqlflow.query_lineage_failures order by sql_file"
+    )
+    assert failures == [
+        (heavy, "timeout", 1, None, timedelta(hours=1)),
+        (queued, "no_lineage", 1, None, timedelta(hours=1)),
+    ]
+    messages = dict(query("select sql_file, message from sqlflow.query_lineage_failures"))
+    assert messages[queued] == (
+        f"SQLFlow sqlflow/generation/sqlflow answered code 200 for {queued} without lineage: no `dbobjs`, "
+        "`relationships` or `relations` in its data (it holds jobId, status; status 'queued'). Tried again "
+        "after the back-off, or at once when it changes."
+    )
+    assert messages[heavy] == (
+        f"SQLFlow sqlflow/generation/sqlflow did not answer at {standin.base_url}/sqlflow/generation/sqlflow: "
+        "read timeout of 3 s (SOURCES__SQLFLOW__REQUEST_TIMEOUT) after 1 attempt, not repeated this run "
+        "(another would wait as long). Raise SOURCES__SQLFLOW__REQUEST_TIMEOUT or send less SQL per call."
+    )
+    heavy_calls = [
+        sent for sent in standin.calls(QUERY_PATH) if sent.form["sqltext"].startswith("-- answered late")
+    ]
+    assert len(heavy_calls) == 1  # a read timeout is not retried (RUNTIME__REQUEST_MAX_ATTEMPTS is 3 here)
+    assert last_run_counts(pipeline, "query_lineage") == {
+        "sent": 4, "loaded": 2, "failed": 2, "backed_off": 0, "unchanged": 0
+    }  # fmt: skip
+
+    pipeline = run("query_lineage")  # within the back-off: neither bad file is sent again
+
+    assert len(standin.calls(QUERY_PATH)) == 4
+    assert last_run_counts(pipeline, "query_lineage") == {
+        "sent": 0, "loaded": 0, "failed": 0, "backed_off": 2, "unchanged": 2
+    }  # fmt: skip
+    assert scalar("select count(*) from sqlflow.query_lineage_failures where resolved_at is null") == 2
+
+
+def test_a_job_export_without_lineage_is_recorded_and_the_other_jobs_load(standin):
+    standin.fail_next(EXPORT_PATH, 200, {"jobId": "x", **QUEUED_BODY})
+
+    pipeline = run("job_lineage")
+
+    first, *others = [call.form["jobId"] for call in standin.calls(EXPORT_PATH)]
+    [(job_id, code, message)] = query("select job_id, code, message from sqlflow.job_lineage_failures")
+    assert (job_id, code) == (first, "no_lineage")
+    assert message.startswith(
+        f"SQLFlow sqlflow/job/exportLineageAsJson answered code 200 for job {first} without lineage: no `dbobjs`"
+    )
+    assert sorted(job_id for (job_id,) in query("select job_id from sqlflow.job_lineage")) == sorted(others)
+    assert last_run_counts(pipeline, "job_lineage") == {
+        "sent": 3, "loaded": 2, "failed": 1, "backed_off": 0, "unchanged": 0
+    }  # fmt: skip
+
+
+def test_a_job_export_slower_than_the_timeout_is_recorded_once_and_the_other_jobs_load(sqlflow_env):
+    jobs = [
+        DemoJob("heavy_job", {"a.sql": "-- answered late\n" + LINEAGE_SQL}),
+        DemoJob("job", {"a.sql": LINEAGE_SQL}),
+    ]
+    with SQLFlowStandIn(jobs=jobs) as server:
+        sqlflow_env.setenv("SOURCES__SQLFLOW__BASE_URL", server.base_url)
+        sqlflow_env.setenv("SOURCES__SQLFLOW__REQUEST_TIMEOUT", "3")
+        server.slow_sql("answered late", 10)
+
+        pipeline = run("job_lineage")
+
+        heavy, good = server.job("heavy_job").job_id, server.job("job").job_id
+        exported = [call.form["jobId"] for call in server.calls(EXPORT_PATH)]
+    assert sorted(exported) == sorted(
+        [heavy, good]
+    )  # the heavy job asked once: a read timeout is not retried
+    assert query("select job_id, code, attempts from sqlflow.job_lineage_failures") == [(heavy, "timeout", 1)]
+    assert query("select job_id from sqlflow.job_lineage") == [(good,)]
+    assert last_run_counts(pipeline, "job_lineage") == {
+        "sent": 2, "loaded": 1, "failed": 1, "backed_off": 0, "unchanged": 0
+    }  # fmt: skip
+
+
+def test_a_server_that_takes_connections_but_never_answers_still_stops_the_run(sqlflow_env, sql_dir):
+    """A read timeout is one file's failure only once the server has answered: one that gives no token
+    answers nothing at all, and every file would fail alike."""
+    write_sql(sql_dir, "good.sql", LINEAGE_SQL)
+    set_sql_paths(sqlflow_env, sql_dir / "*.sql")
+    with socket.socket() as silent:  # accepts connections (kernel backlog) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        base_url = f"http://127.0.0.1:{silent.getsockname()[1]}/gspLive_backend"
+        sqlflow_env.setenv("SOURCES__SQLFLOW__BASE_URL", base_url)
+        sqlflow_env.setenv("SOURCES__SQLFLOW__REQUEST_TIMEOUT", "0.2")
+
+        with pytest.raises(PipelineStepFailed) as raised:
+            run("query_lineage")
+
+    assert str(sqlflow_error_in(raised.value)) == (
+        f"SQLFlow user/generateToken did not answer at {base_url}/user/generateToken: read timeout of 0.2 s "
+        "(SOURCES__SQLFLOW__REQUEST_TIMEOUT) after 3 attempt(s), RUNTIME__REQUEST_MAX_ATTEMPTS=3. "
+        "Raise SOURCES__SQLFLOW__REQUEST_TIMEOUT or send less SQL per call."
+    )
 
 
 def test_a_file_over_the_query_mode_limit_is_not_sent(standin, sqlflow_env, sql_dir):

@@ -34,6 +34,7 @@ from sources.sqlflow.errors import (
     SQLFlowAuthError,
     SQLFlowConfigError,
     SQLFlowError,
+    SQLFlowUnreachableError,
 )
 from sources.sqlflow.transport import transport_error
 
@@ -177,9 +178,11 @@ class SQLFlowTokenAuth(AuthConfigBase):
                 url, data={"userId": self.user_id, "secretKey": self.secret_key}, timeout=self.request_timeout
             )
         except RequestException as error:
-            raise transport_error(
+            failure = transport_error(
                 GENERATE_TOKEN_ENDPOINT, url, error, self.request_timeout, self.max_attempts, self.redact
-            ) from None
+            )
+            # without a token no call can be made: even a slow token answer leaves the server unusable
+            raise SQLFlowUnreachableError(str(failure)) from None
         body = read_json_object(response, GENERATE_TOKEN_ENDPOINT, self.redact)
         code = body_code(body, response)
         if code == "401" or response.status_code == 401:

@@ -20,7 +20,16 @@ class SQLFlowError(RuntimeError):
 
 
 class SQLFlowUnreachableError(SQLFlowError):
-    """No answer at all (connection refused, timeout): the server, not one file or job, is the problem."""
+    """No answer at all (connection refused, connect timeout, no token): the server, not one file or job, is
+    the problem."""
+
+
+class SQLFlowTimeoutError(SQLFlowError):
+    """The server took the request but gave no answer within the read timeout: on a lineage call, that file
+    or job is the problem (heavy SQL), not the server."""
+
+    def __init__(self, message: str):
+        super().__init__(message, code="timeout")
 
 
 class SQLFlowAuthError(SQLFlowError):

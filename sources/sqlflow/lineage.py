@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+# the keys a lineage answer holds, empty when the SQL has no data flow
+LINEAGE_KEYS = ("dbobjs", "relationships", "relations")
 # names SQLFlow uses for "unknown server/database/schema"; they are not part of a real qualified name
 PLACEHOLDER_NAMES = frozenset({"DEFAULT", "DEFAULT_SERVER"})
 # object collections of a tree node, and the type an object in it has when it does not say
@@ -61,6 +63,12 @@ def find_lineage_value(data: dict[str, Any], key: str) -> Any:
         if isinstance(container, dict) and container.get(key) is not None:
             return container[key]
     return None
+
+
+def has_lineage(data: dict[str, Any]) -> bool:
+    """Whether the answer carries lineage, even empty (SQL without data flow), rather than none at all (a
+    queued or still-running answer, e.g. `{"status": "queued"}`)."""
+    return any(find_lineage_value(data, key) is not None for key in LINEAGE_KEYS)
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:

@@ -15,7 +15,8 @@ from sources.sqlflow.client import SQLFlowClient
 from sources.sqlflow.envelope import SUMMARY_MODE, Envelope
 from sources.sqlflow.errors import SQLFlowAuthError, SQLFlowConfigError, SQLFlowError, SQLFlowUnreachableError
 from sources.sqlflow.failures import FailureLog
-from sources.sqlflow.lineage import normalise_lineage
+from sources.sqlflow.lineage import LINEAGE_KEYS, has_lineage, normalise_lineage
+from sources.sqlflow.run_counts import fresh_run_counts
 from sources.sqlflow.sql_files import match_sql_files
 from sources.sqlflow.tables import LineageTables, job_lineage_columns, jobs_columns, query_lineage_columns
 
@@ -91,6 +92,23 @@ def with_detail(envelope: Envelope) -> Envelope:
     return envelope
 
 
+def with_lineage(envelope: Envelope, subject: str) -> Envelope:
+    """The answer, when it carries lineage (empty for SQL without data flow): a code-200 answer without any
+    (e.g. `{"status": "queued"}`) is no lineage yet, a failure of `subject` tried again later, never stored
+    as an empty load."""
+    if has_lineage(envelope.data):
+        return envelope
+    keys = ", ".join(sorted(envelope.data)) or "nothing"
+    status = envelope.data.get("status")
+    holds = keys + (f"; status {status!r}" if status is not None else "")
+    missing = ", ".join(f"`{key}`" for key in LINEAGE_KEYS[:-1]) + f" or `{LINEAGE_KEYS[-1]}`"
+    raise SQLFlowError(
+        f"SQLFlow {envelope.endpoint} answered code {envelope.code} for {subject} without lineage: no "
+        f"{missing} in its data (it holds {holds}). Tried again after the back-off, or at once when it changes.",
+        code="no_lineage",
+    )
+
+
 def job_options(job: dict[str, Any], options: dict[str, str]) -> dict[str, str]:
     """The export options of a job: its own, fixed when it was created (SQLFlow cannot change them), where
     it gives them."""
@@ -116,6 +134,15 @@ def options_differing(job_id: str, own: dict[str, str], options: dict[str, str])
     text = ", ".join(differing)
     logger.warning("SQLFlow: job %s was created with %s: exported with its own", job_id, text)
     return text
+
+
+def skipped(counts: dict[str, int], unchanged: bool, due: bool) -> bool:
+    """Whether a file or job is left out this run (counted): loaded before as it is, or failed and
+    waiting for its back-off."""
+    if unchanged or not due:
+        counts["unchanged" if unchanged else "backed_off"] += 1
+        return True
+    return False
 
 
 def form_bool(value: bool) -> str:
@@ -176,21 +203,25 @@ def job_lineage_resource(client: SQLFlowClient, job_list: JobList, options: dict
         exported: dict[str, str] = state.setdefault("exported_jobs", {})
         tables = LineageTables("job_lineage", "job_id", job_lineage_columns())
         failures = FailureLog(state, "job_lineage_failures", "job_id", utc_now())
+        counts = fresh_run_counts(state)
         for job in job_list.rows():
             job_id, changed_at, status = job["job_id"], job["changed_at"], job.get("status")
             # an empty jobId would silently export the user's latest job instead
             if not job_id or status not in EXPORTABLE_STATUSES:
                 continue
             version = export_version(changed_at, status)
-            if exported.get(job_id) == version or not failures.due(job_id, version):
+            if skipped(counts, exported.get(job_id) == version, failures.due(job_id, version)):
                 continue
+            counts["sent"] += 1
             try:
                 own = job_options(job, options)
-                envelope = with_detail(client.call(JOB_EXPORT_ENDPOINT, {"jobId": job_id, **own}))
+                answer = client.call(JOB_EXPORT_ENDPOINT, {"jobId": job_id, **own}, for_one_item=True)
+                envelope = with_lineage(with_detail(answer), f"job {job_id}")
             except (SQLFlowUnreachableError, SQLFlowAuthError, SQLFlowConfigError):
                 raise  # the server or the settings, not this job: every other call would fail alike
             except SQLFlowError as error:
                 logger.warning("SQLFlow: job %s: no lineage this run, tried again later: %s", job_id, error)
+                counts["failed"] += 1
                 yield failures.failed(job_id, version, error)
                 continue
             summary = {
@@ -200,6 +231,7 @@ def job_lineage_resource(client: SQLFlowClient, job_list: JobList, options: dict
             }
             yield from tables.items(job_id, summary, envelope, normalise_lineage(envelope.data))
             exported[job_id] = version
+            counts["loaded"] += 1
             if resolved := failures.resolve(job_id):
                 yield resolved
 
@@ -217,6 +249,7 @@ def query_lineage_resource(
         sent: dict[str, str] = state.setdefault("sent_sql_sha256", {})
         tables = LineageTables("query_lineage", "sql_file", query_lineage_columns())
         failures = FailureLog(state, "query_lineage_failures", "sql_file", utc_now())
+        counts = fresh_run_counts(state)
         current: set[str] = set()
         emptied: set[str] = set()
         for sql_file, path in match_sql_files(sql_paths).items():
@@ -228,7 +261,7 @@ def query_lineage_resource(
                 continue
             current.add(sql_file)
             digest = hashlib.sha256(content).hexdigest()
-            if sent.get(sql_file) == digest or not failures.due(sql_file, digest):
+            if skipped(counts, sent.get(sql_file) == digest, failures.due(sql_file, digest)):
                 continue
             if len(content) > QUERY_MODE_MAX_BYTES:
                 error = SQLFlowError(
@@ -237,15 +270,18 @@ def query_lineage_resource(
                     code="too_large",
                 )
                 logger.warning("%s", error)
+                counts["failed"] += 1
                 yield failures.failed(sql_file, digest, error)
                 continue
+            counts["sent"] += 1
             try:
                 form = {"sqltext": sql, "dbvendor": dbvendor, **options}
-                envelope = with_detail(client.lineage(QUERY_ENDPOINT, form))
+                envelope = with_lineage(with_detail(client.lineage(QUERY_ENDPOINT, form)), sql_file)
             except (SQLFlowUnreachableError, SQLFlowAuthError, SQLFlowConfigError):
-                raise
+                raise  # a read timeout is not among them: a heavy file fails alone
             except SQLFlowError as error:
                 logger.warning("SQLFlow: %s: no lineage this run, tried again later: %s", sql_file, error)
+                counts["failed"] += 1
                 yield failures.failed(sql_file, digest, error)
                 continue
             summary = {
@@ -256,6 +292,7 @@ def query_lineage_resource(
             }
             yield from tables.items(sql_file, summary, envelope, normalise_lineage(envelope.data))
             sent[sql_file] = digest
+            counts["loaded"] += 1
             if resolved := failures.resolve(sql_file):
                 yield resolved
         for sql_file in [sql_file for sql_file in failures.open if sql_file not in current]:

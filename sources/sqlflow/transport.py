@@ -14,7 +14,7 @@ from dlt.sources.helpers.requests.retry import DEFAULT_RETRY_EXCEPTIONS
 
 from sources.http import ATTEMPTS_SETTING
 from sources.sqlflow.envelope import Redactor
-from sources.sqlflow.errors import BASE_URL_HINT, SQLFlowUnreachableError
+from sources.sqlflow.errors import BASE_URL_HINT, SQLFlowTimeoutError, SQLFlowUnreachableError
 
 TIMEOUT_SETTING = "SOURCES__SQLFLOW__REQUEST_TIMEOUT"
 
@@ -65,13 +65,25 @@ def unreachable_cause(error: RequestException, url: str) -> tuple[str, str]:
 
 
 def transport_error(
-    endpoint: str, url: str, error: RequestException, timeout_s: float, max_attempts: int, redact: Redactor
-) -> SQLFlowUnreachableError:
-    """A clear error for a call that got no HTTP answer, after dlt's retries (connection errors and
-    timeouts are retried; an invalid URL is not)."""
+    endpoint: str,
+    url: str,
+    error: RequestException,
+    timeout_s: float,
+    max_attempts: int,
+    redact: Redactor,
+    retried: tuple[type[Exception], ...] = DEFAULT_RETRY_EXCEPTIONS,
+) -> SQLFlowUnreachableError | SQLFlowTimeoutError:
+    """A clear error for a call that got no HTTP answer, after dlt's retries of the `retried` errors.
+
+    A read timeout is a SQLFlowTimeoutError: the server took the request, so the call (one heavy SQL file or
+    job) may be what is slow. Every other error means no server answers there."""
     url = without_userinfo(url)
-    attempts = max_attempts if isinstance(error, DEFAULT_RETRY_EXCEPTIONS) else 1
-    tried = f"after {attempts} attempt(s), {ATTEMPTS_SETTING}={max_attempts}"
+    if isinstance(error, retried):
+        tried = f"after {max_attempts} attempt(s), {ATTEMPTS_SETTING}={max_attempts}"
+    elif isinstance(error, Timeout):
+        tried = "after 1 attempt, not repeated this run (another would wait as long)"
+    else:
+        tried = f"after 1 attempt(s), {ATTEMPTS_SETTING}={max_attempts}"
     if isinstance(error, ConnectTimeout):
         message = (
             f"SQLFlow {endpoint} could not connect to {url}: connect timeout of {timeout_s:g} s "
@@ -79,9 +91,11 @@ def transport_error(
             f"or raise {TIMEOUT_SETTING}."
         )
     elif isinstance(error, Timeout):
-        message = (
-            f"SQLFlow {endpoint} did not answer at {url}: read timeout of {timeout_s:g} s "
-            f"({TIMEOUT_SETTING}) {tried}. Raise {TIMEOUT_SETTING} or send less SQL per call."
+        return SQLFlowTimeoutError(
+            redact(
+                f"SQLFlow {endpoint} did not answer at {url}: read timeout of {timeout_s:g} s "
+                f"({TIMEOUT_SETTING}) {tried}. Raise {TIMEOUT_SETTING} or send less SQL per call."
+            )
         )
     else:
         cause, question = unreachable_cause(error, url)
