@@ -239,8 +239,9 @@ def test_a_launch_that_reconfigures_a_resource_is_refused_over_graphql_and_start
                 "flower_marts", "taskline", "__repository__", run_config=shell_override(marker)
             )
         assert len(instance.get_runs()) == runs_before
-    assert refused.value.args[0] == "RunConfigValidationInvalid"
-    assert [error["message"] for error in refused.value.body] == [SHELL_OVERRIDE_REFUSED]
+    kind, errors = refused.value.args
+    assert kind == "RunConfigValidationInvalid"
+    assert [error["message"] for error in errors] == [SHELL_OVERRIDE_REFUSED]
     assert not marker.exists()
 
 
