@@ -37,6 +37,7 @@ LATEST_INTERVALS_SQL = """
 @dg.asset_check(
     asset=COVERAGE_MART,
     name="task_attempts_coverage",
+    config_schema={},  # a launch sets nothing here (definitions.fixed)
     description=(
         "Warns when task attempts the Celery workers ran never reached the warehouse. Flower keeps only its "
         "max_tasks most recently touched tasks: when more run between two loads, the oldest are evicted "
@@ -110,6 +111,7 @@ COMPLETENESS_CHECK = dg.AssetCheckKey(FLOWER_TASKS, "every_task_in_flower_is_loa
 @dg.asset_check(
     asset=FLOWER_TASKS,
     name=COMPLETENESS_CHECK.name,
+    config_schema={},  # a launch sets nothing here (definitions.fixed)
     description=(
         "After each load, the tasks Flower holds must be in the warehouse with a last event at least as new. "
         "Each check reads the tasks new to the load (not received yet, or received since the previous walk "
@@ -211,6 +213,7 @@ def newest_task_event() -> datetime | None:
 @dg.asset_check(
     asset=FLOWER_TASKS,
     name="recent_task_events",
+    config_schema={},  # a launch sets nothing here (definitions.fixed)
     description=(
         "A Flower that stopped reporting (workers without -E, Flower restarted without events, a dead "
         "broker) still answers, so loads stay green: this check turns yellow (warn) or red (error) when the "

@@ -30,7 +30,7 @@ import dagster as dg
 import duckdb
 import pytest
 import requests
-from dagster_graphql import DagsterGraphQLClient
+from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 from gql.transport.requests import RequestsHTTPTransport
 from requests.auth import HTTPBasicAuth
 
@@ -38,6 +38,7 @@ from demo.dev import demo_source_env
 from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack, free_port
 from demo.workload import flower_tasks, run_workload, wait_until_flower_shows_final
+from tests.fixtures.launches import SHELL_OVERRIDE_REFUSED, shell_override
 from tests.fixtures.logins import (
     PASSWORD,
     USER,
@@ -235,6 +236,22 @@ def test_the_readme_curl_commands_list_launch_and_poll(service):
     assert status == "SUCCESS"
     with dg.DagsterInstance.from_config(service.env["DAGSTER_HOME"]) as instance:
         assert instance.get_run_by_id(run_id).job_name == "flower_load"
+
+
+def test_a_launch_that_reconfigures_a_resource_is_refused_over_graphql_and_starts_nothing(service, tmp_path):
+    """Issue 28: run config making dbt's resource run a shell command, sent as the UI and GraphQL clients do."""
+    marker = tmp_path / "payload-ran"
+    with dg.DagsterInstance.from_config(service.env["DAGSTER_HOME"]) as instance:
+        runs_before = len(instance.get_runs())
+        with pytest.raises(DagsterGraphQLClientError) as refused:
+            service.client().submit_job_execution(
+                "flower_marts", "taskline", "__repository__", run_config=shell_override(marker)
+            )
+        assert len(instance.get_runs()) == runs_before
+    kind, errors = refused.value.args
+    assert kind == "RunConfigValidationInvalid"
+    assert [error["message"] for error in errors] == [SHELL_OVERRIDE_REFUSED]
+    assert not marker.exists()
 
 
 def test_a_run_cancelled_mid_load_loses_nothing_and_the_next_run_is_exact(service):
