@@ -317,7 +317,9 @@ def first_run_of(instance: dg.DagsterInstance, schedule: str) -> dg.DagsterRun |
 
 
 @pytest.fixture
-def browser():
+def browser_as():
+    """A headless Chromium page logged in as the given user (the login a user types into the browser's prompt;
+    the test's self-signed certificate accepted)."""
     if CHROMIUM is None:
         pytest.skip(
             "no Chromium on this machine: .ci/run installs Debian's `chromium` package when run as root"
@@ -326,14 +328,22 @@ def browser():
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        # the login a user types into the browser's prompt; the test's self-signed certificate accepted
-        context = chromium.new_context(
-            viewport={"width": 1600, "height": 1000},
-            http_credentials={"username": USER, "password": PASSWORD},
-            ignore_https_errors=True,
-        )
-        yield context.new_page()
+
+        def page_of(user: str, password: str):
+            context = chromium.new_context(
+                viewport={"width": 1600, "height": 1000},
+                http_credentials={"username": user, "password": password},
+                ignore_https_errors=True,
+            )
+            return context.new_page()
+
+        yield page_of
         chromium.close()
+
+
+@pytest.fixture
+def browser(browser_as):
+    return browser_as(USER, PASSWORD)
 
 
 def dismiss_first_visit_dialogs(page) -> None:
@@ -738,3 +748,30 @@ def test_dagster_home_is_its_owners_alone(service):
         if not path.is_symlink() and path.stat().st_mode & 0o077
     ]
     assert readable == []
+
+
+@pytest.mark.browser
+def test_in_the_browser_an_operator_launches_a_run_and_a_viewer_cannot(service, browser_as):
+    job_page = f"{service.url}/locations/taskline/jobs/flower_capture"
+    with dg.DagsterInstance.from_config(service.env["DAGSTER_HOME"]) as instance:
+        before = {run.run_id for run in instance.get_runs()}
+
+        viewer = browser_as(VIEWER, VIEWER_PASSWORD)
+        viewer.goto(job_page, wait_until="networkidle")
+        dismiss_first_visit_dialogs(viewer)
+        launch = viewer.get_by_role("button", name="Materialize all")
+        launch.wait_for(timeout=60_000)
+        assert launch.is_disabled()
+        viewer.screenshot(path=SCREENSHOTS / "viewer_job_page.png")
+
+        operator = browser_as(USER, PASSWORD)
+        operator.goto(job_page, wait_until="networkidle")
+        dismiss_first_visit_dialogs(operator)
+        operator.get_by_role("button", name="Materialize all").click()
+        deadline = time.monotonic() + 120
+        while not (launched := [run for run in instance.get_runs() if run.run_id not in before]):
+            assert time.monotonic() < deadline, "the operator's click launched no run"
+            time.sleep(1)
+    [run] = launched
+    assert run.job_name == "flower_capture"
+    assert wait_for_status(service.client(), run.run_id) == "SUCCESS"
