@@ -291,11 +291,12 @@ http {{
     "~^00\\|" 0;
     "~^01\\|(GET|HEAD)\\|navigate$" 0;
   }}
-  # GraphQL only as the UI sends it: POST with a JSON body, or GET with no argument at all (the websocket,
-  # the GraphiQL page); any argument is a query a link or an <img> could carry, however it is encoded
+  # GraphQL only as the UI sends it: POST with a JSON body (its `?op=` names the operation; Dagster reads the
+  # body), or GET with no argument at all (the websocket, the GraphiQL page); a GET argument is a query a link
+  # or an <img> could carry, however it is encoded
   map "$request_method|$content_type|$args" $graphql_forgeable {{
     default 1;
-    "~^POST\\|application/json[^|]*\\|$" 0;
+    "~^POST\\|application/json" 0;
     "~^GET\\|[^|]*\\|$" 0;
   }}
 {role_map(users)}
