@@ -58,7 +58,8 @@ classified as (
         exceptions.exception_message,
         exceptions.exception_class_path,
         exceptions.exception_parsed_from,
-        timed.state not in ({{ "'" ~ celery_states() | join("', '") ~ "'" }}) as is_custom_state,
+        -- a state Celery does not define (a missing one included): in progress, named by a warn-level test
+        coalesce(timed.state not in ({{ "'" ~ celery_states() | join("', '") ~ "'" }}), true) as is_custom_state,
         -- what happened, from the state and what the task's fields add to it (documented in fct_task_runs.yml)
         case
             when timed.state = 'SUCCESS' then 'succeeded'
@@ -109,8 +110,8 @@ final as (
         exception_message,
         exception_class_path,
         exception_parsed_from,
-        state = 'FAILURE' as is_failure,
-        state = 'SUCCESS' as is_success,
+        coalesce(state = 'FAILURE', false) as is_failure,
+        coalesce(state = 'SUCCESS', false) as is_success,
         finished_at is not null as is_finished,
         retries > 0 as is_retried,
         is_custom_state,
