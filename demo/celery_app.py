@@ -6,9 +6,11 @@ Task names are a contract (see the dbt seed `task_table_map.csv`): each one writ
 """
 
 import os
+import signal
 import time
 
 from celery import Celery
+from celery.exceptions import Ignore, Reject, Retry
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 
@@ -100,3 +102,63 @@ def publish_dashboard(day: str, audience: str = "exec") -> dict:
 @app.task(name="etl.noop", ignore_result=True)
 def noop(n: int = 0) -> None:
     """Does nothing: the benchmark sends tens of thousands of these to fill Flower."""
+
+
+# --- Celery's own failure modes, as a real worker reports them (tests/test_flower_edge_cases.py) -----------
+
+
+@app.task(name="edge.hard_time_limit", time_limit=1)
+def hard_time_limit(seconds: float = 5.0) -> None:
+    """Killed by the pool at the hard limit: Flower names it ExceptionWithTraceback (celery/celery#7781)."""
+    time.sleep(seconds)
+
+
+@app.task(name="edge.soft_time_limit", soft_time_limit=1)
+def soft_time_limit(seconds: float = 5.0) -> None:
+    """Interrupted by SoftTimeLimitExceeded, raised inside the task and not caught."""
+    time.sleep(seconds)
+
+
+@app.task(name="edge.killed")
+def killed() -> None:
+    """The pool child dies of SIGKILL (what the OOM killer or `kill -9` does): WorkerLostError."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@app.task(name="edge.exits")
+def exits(code: int = 3) -> None:
+    """The pool child leaves without unwinding (a C extension's abort, `os._exit`): WorkerLostError."""
+    os._exit(code)
+
+
+@app.task(name="edge.rejected")
+def rejected(reason: str = "malformed payload") -> None:
+    raise Reject(reason, requeue=False)
+
+
+@app.task(name="edge.progress", bind=True)
+def progress(self, until_path: str, timeout: float = 120.0) -> dict:
+    """Reports a custom state, as Celery's docs teach (Flower then shows PROGRESS), until `until_path` exists."""
+    self.update_state(state="PROGRESS", meta={"done": 0})
+    self.send_event("task-progress", done=0)
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(until_path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return {"done": 1}
+
+
+@app.task(name="edge.sleeps")
+def sleeps(seconds: float = 30.0) -> None:
+    """Runs until revoked with terminate=True (or for `seconds`)."""
+    time.sleep(seconds)
+
+
+@app.task(name="edge.ignored")
+def ignored() -> None:
+    raise Ignore()
+
+
+@app.task(name="edge.retry_raised")
+def retry_raised() -> None:
+    """`raise Retry()` without task.retry(): marked RETRY, never sent again."""
+    raise Retry()

@@ -527,12 +527,13 @@ def test_task_failure_daily_counts_runs_on_the_utc_day_they_finished(marts):
            from marts.task_failure_daily order by day, task_name""",
     )
     assert daily == [
-        (date(2026, 11, 1), "etl.refresh_customer_ltv", 1, 1, 1.0, 0, 60.0, 60.0),
+        # time-limited runs count in no runtime percentile (the limit cut them short)
+        (date(2026, 11, 1), "etl.refresh_customer_ltv", 1, 1, 1.0, 0, None, None),
         (date(2026, 11, 20), "etl.extract_orders", 2, 1, 0.5, 0, 3.5, pytest.approx(4.85)),
         (date(2026, 11, 20), "etl.load_payments", 1, 1, 1.0, 0, 1.0, 1.0),
         (date(2026, 11, 20), "etl.publish_dashboard", 1, 0, 0.0, 0, None, None),
-        # t15 started on the 20th and failed on the 21st
-        (date(2026, 11, 21), "etl.build_daily_revenue", 2, 1, 0.5, 0, 49.0, pytest.approx(85.9)),
+        # t15 started on the 20th and failed on the 21st, by its soft time limit: its 90 s are no runtime
+        (date(2026, 11, 21), "etl.build_daily_revenue", 2, 1, 0.5, 0, 8.0, 8.0),
         (date(2026, 11, 21), "etl.enrich_orders", 2, 1, 0.5, 2, 2.0, pytest.approx(2.9)),
         (date(2026, 11, 21), "etl.extract_customers", 1, 0, 0.0, 0, 0.5, 0.5),
         (date(2026, 11, 21), "etl.extract_orders", 1, 0, 0.0, 0, 4.0, 4.0),

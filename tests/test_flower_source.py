@@ -342,6 +342,22 @@ def test_incremental_run_reads_tasks_received_since_the_last_walk_began_minus_th
     assert walk_state(pipeline)["in_flight"] == {"new-1": "STARTED", "task-020": "STARTED"}
 
 
+def test_rejected_and_ignored_tasks_are_final_and_custom_states_in_flight(flower):
+    """REJECTED and IGNORED get no later event: a walk stops looking at them. A custom state (PROGRESS, what
+    a task reporting progress shows) is not final: the next walk asks for it again."""
+    received_every(flower, 2, every_s=60)
+    now = time.time()
+    for uuid, state in (("rejected", "REJECTED"), ("ignored", "IGNORED"), ("progress", "PROGRESS")):
+        flower.add_task(uuid, now - 1, state=state)
+
+    pipeline = load(flower, page_size=5, lookback_minutes=10)
+
+    assert walk_state(pipeline)["in_flight"] == {"progress": "PROGRESS"}
+    assert rows(
+        "select uuid, state from flower.tasks where uuid in ('rejected', 'ignored', 'progress') order by uuid"
+    ) == [("ignored", "IGNORED"), ("progress", "PROGRESS"), ("rejected", "REJECTED")]
+
+
 def test_tasks_read_again_in_the_look_back_load_only_when_they_changed(flower):
     """The look-back re-reads every task received within it (at 100 tasks/s, all of a 5,000-task Flower each
     run): those the warehouse already holds as they are now are left out of the load and of every model."""

@@ -79,7 +79,7 @@ def second_load(tasks: dict[str, dict], now: float) -> None:
         # lands on the 20th, a day already built
         unreceived(task("late", "etl.extract_customers", "SUCCESS", DAY1 + 9 * HOUR,
                         started=DAY1 + 9 * HOUR, finished=DAY1 + 9 * HOUR + 60, runtime=60.0)),
-        # Flower never saw its name (only its start event): a null task name is a group too
+        # Flower never saw its name (only its start event): the marts group it as "(unnamed)"
         unreceived(task("nameless", None, "STARTED", DAY3 - 2 * 60, started=DAY3 - 2 * 60)),
         task("fresh_1", "etl.extract_orders", "SUCCESS", now - 50, started=now - 49, finished=now - 48,
              runtime=1.0),
@@ -303,7 +303,7 @@ def test_the_builds_after_the_first_merged_into_the_same_tables(history):
 
 
 def test_a_run_moves_to_the_day_it_finished_and_an_emptied_day_goes(history):
-    def day(step: str, when: float, task_name: str | None) -> list[tuple]:
+    def day(step: str, when: float, task_name: str) -> list[tuple]:
         wanted = datetime.fromtimestamp(when, UTC).date()
         return [row[2:] for row in history.daily[step] if row[0] == wanted and row[1] == task_name]
 
@@ -317,10 +317,10 @@ def test_a_run_moves_to_the_day_it_finished_and_an_emptied_day_goes(history):
     # the late task joins the 20th
     assert day("first", DAY1, "etl.extract_customers") == []
     assert day("second", DAY1, "etl.extract_customers") == [(1, 1, 0, 0)]
-    # the nameless run moves from the 21st to the 22nd
-    assert day("second", DAY2, None) == [(1, 0, 0, 0)]
-    assert day("third, after the killed build", DAY2, None) == []
-    assert day("third, after the killed build", DAY3, None) == [(1, 0, 1, 0)]
+    # the nameless run (grouped as "(unnamed)") moves from the 21st to the 22nd
+    assert day("second", DAY2, "(unnamed)") == [(1, 0, 0, 0)]
+    assert day("third, after the killed build", DAY2, "(unnamed)") == []
+    assert day("third, after the killed build", DAY3, "(unnamed)") == [(1, 0, 1, 0)]
     # the retried run ends as a retried success
     assert day("second", DAY2, "etl.enrich_orders") == [(1, 0, 0, 1)]
     assert day("third, after the killed build", DAY2, "etl.enrich_orders") == [(1, 1, 0, 1)]
@@ -389,13 +389,13 @@ def test_a_new_column_in_a_mart_rebuilds_that_mart_in_full(history, tmp_path):
         project / "models/marts/tasks/task_failure_daily.sql",
         "count(*) filter (where not is_finished) as unfinished_runs,",
         "count(*) filter (where not is_finished) as unfinished_runs,\n"
-        "        count(*) filter (where state = 'REVOKED') as revoked_runs,",
+        "        count(*) filter (where outcome = 'ignored') as ignored_runs,",
     )
     mark_tables(warehouse)
     dbt("build", tmp_path, *FLOWER_BUILD, project_dir=project, warehouse=warehouse)
     assert replaced_tables(warehouse) == {"task_failure_daily"}
     # filled for the old rows too, as a full refresh fills it
-    assert query(warehouse, "select count(*), count(revoked_runs) from marts.task_failure_daily") == query(
+    assert query(warehouse, "select count(*), count(ignored_runs) from marts.task_failure_daily") == query(
         warehouse, "select count(*), count(*) from marts.task_failure_daily"
     )
     differences = mart_differences(warehouse, tmp_path, project_dir=project)
@@ -406,8 +406,8 @@ def test_a_change_upstream_rebuilds_every_incremental_model_below_it(history, tm
     project, warehouse = project_copy(tmp_path), warehouse_copy(history, tmp_path)
     edit(
         project / "models/marts/tasks/fct_task_runs.sql",
-        "timed.retries > 0 as is_retried,",
-        "timed.retries > 0 as is_retried,\n        timed.retries > 1 as is_retried_twice,",
+        "retries > 0 as is_retried,",
+        "retries > 0 as is_retried,\n        retries > 1 as is_retried_twice,",
     )
     mark_tables(warehouse)
     dbt("build", tmp_path, *FLOWER_BUILD, project_dir=project, warehouse=warehouse)
@@ -470,3 +470,50 @@ def test_build_state_is_stored_with_each_incremental_table(history):
     assert [name for name, _ in comments] == list(incremental_models())
     states = [json.loads(comment) for _, comment in comments]
     assert all(set(state) == {"fingerprint", "generation"} for state in states)
+
+
+LOST_WORKER_TRACEBACK = (
+    "Traceback (most recent call last):\n"
+    '  File "/venv/billiard/pool.py", line 1367, in mark_as_worker_lost\n'
+    "    raise WorkerLostError(\n"
+    "billiard.exceptions.WorkerLostError: Worker exited prematurely: signal 9 (SIGKILL) Job: 2.\n"
+)
+
+
+def test_rows_built_by_an_older_exception_parser_are_reclassified_by_the_next_build(tmp_path, monkeypatch):
+    """A warehouse built when the parser took Flower's ExceptionWithTraceback() for the class (emulated: the
+    project with the traceback fallback switched off); the next build with the current parser rebuilds the
+    task marts in full, so rows already built name the real class. The raw row is untouched."""
+    lost = task(
+        "lost", "etl.load_payments", "FAILURE", DAY1 + 10 * HOUR, started=DAY1 + 10 * HOUR + 1,
+        finished=DAY1 + 10 * HOUR + 2, exception="ExceptionWithTraceback()",
+    ) | {"traceback": LOST_WORKER_TRACEBACK}  # fmt: skip
+    warehouse = tmp_path / "warehouse.duckdb"
+    with HTTPServer() as flower:
+        monkeypatch.setenv("SOURCES__FLOWER__BASE_URL", flower.url_for("/").rstrip("/"))
+        monkeypatch.setenv("SOURCES__FLOWER__USERNAME", "taskline")
+        monkeypatch.setenv("SOURCES__FLOWER__PASSWORD", "taskline-demo")
+        serve_flower(flower, celery_messages=1, online=True, tasks={"lost": lost})
+        make_pipeline("flower").run(flower_source())
+    older = project_copy(tmp_path)
+    edit(
+        older / "macros/select_parsed_exceptions.sql",
+        "coalesce(text_class_path, '') in ('', 'ExceptionWithTraceback')",
+        "false",
+    )
+    # (its own unit tests would fail: they expect the real classes)
+    dbt("build", tmp_path, "--exclude-resource-type", "unit_test", project_dir=older, warehouse=warehouse)
+    signatures = "select task_name, exception_type, failures from marts.task_failure_signatures"
+    assert query(warehouse, signatures) == [("etl.load_payments", "ExceptionWithTraceback", 1)]
+
+    mark_tables(warehouse)
+    dbt("build", tmp_path, *FLOWER_BUILD, warehouse=warehouse)
+
+    assert {"fct_task_runs", "task_failure_signatures", "int_task_outcomes_per_minute"} <= replaced_tables(
+        warehouse
+    )
+    assert query(warehouse, "select outcome, exception_type, exception_message from marts.fct_task_runs") == [
+        ("lost", "WorkerLostError", "Worker exited prematurely: signal 9 (SIGKILL)")
+    ]
+    assert query(warehouse, signatures) == [("etl.load_payments", "WorkerLostError", 1)]
+    assert query(warehouse, "select exception from flower.tasks") == [("ExceptionWithTraceback()",)]

@@ -36,8 +36,9 @@ from sources.flower.rows import Oddities, task_columns, task_row, task_table
 
 logger = logging.getLogger("sources.flower")
 
-# Celery's final states: a task in any other state may still change
-FINAL_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
+# Celery's final states (celery.states.READY_STATES plus REJECTED and IGNORED, which no event follows either): a
+# task in any other state, custom ones such as PROGRESS included, may still change
+FINAL_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED", "REJECTED", "IGNORED"})
 # tasks without a received time are usually none: ask for a short page first
 UNRECEIVED_PROBE = 50
 # the newest tasks: a short first page, since a run with little new stops in it (each request costs Flower a

@@ -60,12 +60,21 @@ daily as (
         cast(count(*) filter (where is_failure) as double precision) / count(*) as failure_rate,
         count(*) filter (where is_retried) as retried_runs,
         cast(sum(retries) as bigint) as retries,
-        percentile_cont(0.5) within group (order by runtime_s) as p50_runtime_s,
-        percentile_cont(0.95) within group (order by runtime_s) as p95_runtime_s,
-        max(runtime_s) as max_runtime_s,
+        -- runtimes of runs that ran to an end: a time limit, a revoke or a lost worker cut the others short
+        percentile_cont(0.5) within group (order by case when ran_to_end then runtime_s end) as p50_runtime_s,
+        percentile_cont(0.95) within group (order by case when ran_to_end then runtime_s end) as p95_runtime_s,
+        max(runtime_s) filter (where ran_to_end) as max_runtime_s,
         -- summed exactly (to the microsecond): a float sum depends on the order rows come in
         cast(avg(cast(queue_wait_s as decimal(18, 6))) as double precision) as avg_queue_wait_s,
         max(activity_at) filter (where is_failure) as last_failure_at,
+        -- work not done that the failure rate does not count
+        count(*) filter (where outcome = 'expired') as expired_runs,
+        count(*) filter (where outcome = 'revoked') as revoked_runs,
+        count(*) filter (where outcome = 'terminated') as terminated_runs,
+        -- failures Celery itself caused, out of `failures`
+        count(*) filter (where outcome = 'timed_out') as timed_out_runs,
+        count(*) filter (where outcome = 'lost') as lost_runs,
+        count(*) filter (where outcome = 'rejected') as rejected_runs,
         max(dlt_load_id) as latest_dlt_load_id
 
     from runs
@@ -82,7 +91,8 @@ final as (
         changed_groups.task_name,
         {%- for column in ['runs', 'successes', 'failures', 'unfinished_runs', 'failure_rate', 'retried_runs',
                            'retries', 'p50_runtime_s', 'p95_runtime_s', 'max_runtime_s', 'avg_queue_wait_s',
-                           'last_failure_at', 'latest_dlt_load_id'] %}
+                           'last_failure_at', 'expired_runs', 'revoked_runs', 'terminated_runs',
+                           'timed_out_runs', 'lost_runs', 'rejected_runs', 'latest_dlt_load_id'] %}
         daily.{{ column }}{{ ',' if not loop.last }}
         {%- endfor %}
     from changed_groups
