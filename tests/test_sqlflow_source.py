@@ -776,28 +776,6 @@ def test_a_job_export_slower_than_the_timeout_is_recorded_once_and_the_other_job
     }  # fmt: skip
 
 
-def test_a_server_that_takes_connections_but_never_answers_still_stops_the_run(sqlflow_env, sql_dir):
-    """A read timeout is one file's failure only once the server has answered: one that gives no token
-    answers nothing at all, and every file would fail alike."""
-    write_sql(sql_dir, "good.sql", LINEAGE_SQL)
-    set_sql_paths(sqlflow_env, sql_dir / "*.sql")
-    with socket.socket() as silent:  # accepts connections (kernel backlog) but never answers
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        base_url = f"http://127.0.0.1:{silent.getsockname()[1]}/gspLive_backend"
-        sqlflow_env.setenv("SOURCES__SQLFLOW__BASE_URL", base_url)
-        sqlflow_env.setenv("SOURCES__SQLFLOW__REQUEST_TIMEOUT", "0.2")
-
-        with pytest.raises(PipelineStepFailed) as raised:
-            run("query_lineage")
-
-    assert str(sqlflow_error_in(raised.value)) == (
-        f"SQLFlow user/generateToken did not answer at {base_url}/user/generateToken: read timeout of 0.2 s "
-        "(SOURCES__SQLFLOW__REQUEST_TIMEOUT) after 3 attempt(s), RUNTIME__REQUEST_MAX_ATTEMPTS=3. "
-        "Raise SOURCES__SQLFLOW__REQUEST_TIMEOUT or send less SQL per call."
-    )
-
-
 def test_a_file_over_the_query_mode_limit_is_not_sent(standin, sqlflow_env, sql_dir):
     write_sql(sql_dir, "huge.sql", LINEAGE_SQL + "-- " + "x" * (500 * 1024) + "\n")
     write_sql(sql_dir, "small.sql", LINEAGE_SQL)
@@ -911,7 +889,12 @@ def test_a_server_closing_connections_is_named_and_url_credentials_stay_out(sqlf
     )
 
 
-def test_request_timeout_setting_bounds_a_silent_server(sqlflow_env):
+@pytest.mark.parametrize("resource", ["jobs", "query_lineage"])
+def test_request_timeout_setting_bounds_a_silent_server(resource, sqlflow_env, sql_dir):
+    """A server that takes connections but never answers stops the run: it gives no token, so every call would
+    fail alike (a read timeout is one file's failure only once the server has answered)."""
+    write_sql(sql_dir, "good.sql", LINEAGE_SQL)
+    set_sql_paths(sqlflow_env, sql_dir / "*.sql")
     with socket.socket() as silent:  # accepts connections (kernel backlog) but never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
@@ -920,7 +903,7 @@ def test_request_timeout_setting_bounds_a_silent_server(sqlflow_env):
         sqlflow_env.setenv("SOURCES__SQLFLOW__REQUEST_TIMEOUT", "0.2")
 
         with pytest.raises(PipelineStepFailed) as raised:
-            run("jobs")
+            run(resource)
 
     assert str(sqlflow_error_in(raised.value)) == (
         f"SQLFlow user/generateToken did not answer at {base_url}/user/generateToken: read timeout of 0.2 s "
