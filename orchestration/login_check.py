@@ -1,4 +1,6 @@
-"""The password check of `make serve`'s login, off nginx's workers (issue 28, item 4): a prototype.
+"""The password check of `make serve`'s login, off nginx's workers (issue 28, item 4): the one module that
+knows Caddy and nginx's js module; orchestration/proxy.py puts its nginx lines in nginx.conf and
+orchestration/serve.py runs Caddy.
 
 nginx's own `auth_basic` runs bcrypt inside its (few, blocking) workers, before any rate limit: a flood of
 wrong passwords stalls every other user, and an unknown name answers at once while a known one costs a
@@ -11,11 +13,14 @@ bcrypt. Here nginx no longer checks passwords itself:
                                                           instead of spinning through refusals
                        └─> Caddy (Debian's, unix socket): http_basic over the users' bcrypt hashes, checked
                            in goroutines, results cached in memory (hash_cache), GOMAXPROCS=1 so checks
-                           never take more than one core
+                           never take more than one core; a good login answers 204 + X-Taskline-User
                        a failed check is held (limit_req with delay, per client address) *inside* its
                        limit_conn slot, so an address has at most LOGIN_SLOTS checks in flight and, once
                        its burst is spent, one check per FAILED_RATE: the rate limit applies before the
                        next password is checked, and a cached good login never waits for it
+
+The role nginx picks the webserver by is that of the user Caddy names (X-Taskline-User), never of the name
+the request claims.
 
 Unknown names: Caddy compares them against its built-in fake hash, bcrypt cost 14 (16x a `make user`
 hash: ~800 ms against ~50 ms, a name oracle). nginx's js module (njs, `libnginx-mod-http-js`) therefore
@@ -26,8 +31,9 @@ cached per password only, a repeated password would answer fast for unknown name
 
 Nothing here writes a password or an Authorization header anywhere: Caddy's cache is in memory, its
 admin endpoint is off and its config is never autosaved; nginx and Caddy log no requests (and the limits
-log below nginx's `warn`). Caddy reads the users at start: a changed users' file needs a restart (or a
-reload) of Caddy and nginx (the known names are in the njs script).
+log below nginx's `warn`). Caddy reads the users at start, and the njs script holds the known names: when
+the users' file changes, `make serve` starts a Caddy on a new socket, points nginx at it (and the new names)
+with a reload, then stops the old one.
 """
 
 import json
@@ -39,7 +45,7 @@ from pathlib import Path
 
 import bcrypt
 
-from orchestration.proxy import REALM, ProxyError
+from orchestration.proxy import REALM, Account, ProxyError
 
 CADDY = "TASKLINE_CADDY"
 NJS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so"
@@ -54,58 +60,47 @@ REFUSAL_RATE, REFUSAL_BURST = "2r/s", 100
 # a held failure waits at most (FAILED_BURST - FAILED_DELAY) / rate = 70 s; the subrequest waits longer
 CHECK_TIMEOUT_S = 90
 USER_HEADER = "X-Taskline-User"
+# nginx's variable holding the user Caddy verified (empty before the check, or without a login)
+VERIFIED_USER = "$login_user"
 
 
-@dataclass(frozen=True)
-class Account:
-    name: str
-    hashed: str
-    role: str | None
-
-
-def read_accounts(password_file: Path) -> list[Account]:
-    """`user:hash` or `user:hash:role` per line (# comments and blank lines allowed); bcrypt hashes only
-    (Caddy checks bcrypt; the hash itself never holds a ':')."""
-    try:
-        lines = password_file.read_text().splitlines()
-    except OSError as error:
+def caddy_binary(environ: dict[str, str]) -> str:
+    """TASKLINE_CADDY when set, else caddy on the PATH (Debian's package puts it in /usr/bin)."""
+    given = environ.get(CADDY)
+    found = shutil.which(given) if given else shutil.which("caddy")
+    if found is None:
+        where = f"{CADDY}={given}" if given else "caddy (on the PATH)"
         raise ProxyError(
-            f"the password file {password_file} cannot be read ({error.strerror}): create it with "
-            "`make user NAME=…` or make it readable by this user."
-        ) from None
-    accounts = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        name, _, rest = line.partition(":")
-        hashed, _, role = rest.partition(":")
-        if not name or not hashed.startswith(("$2a$", "$2b$", "$2y$")) or len(hashed) != 60:
-            raise ProxyError(
-                f"line {number} of the password file {password_file} is not `user:bcrypt-hash` (or "
-                "`user:bcrypt-hash:role`): write its users with `make user NAME=…`."
-            )
-        accounts.append(Account(name, hashed, role.strip() or None))
-    if not accounts:
-        raise ProxyError(f"the password file {password_file} has no users: add one with `make user NAME=…`.")
-    return accounts
+            f"{where}, which checks the passwords, is not an executable: install Debian's package "
+            f"(`apt-get install caddy`) or point {CADDY} at the binary."
+        )
+    return found
 
 
-def decoy_hash(accounts: list[Account]) -> str:
+def check_njs_module() -> None:
+    if not os.path.isfile(NJS_MODULE):
+        raise ProxyError(
+            f"nginx's js module {NJS_MODULE}, which gives unknown names the cost of known ones, is missing: "
+            "install Debian's package (`apt-get install libnginx-mod-http-js`)."
+        )
+
+
+def decoy_hash(users: dict[str, Account]) -> str:
     """A bcrypt hash of a random password nobody knows, at the cost most users' hashes have."""
-    costs = [int(account.hashed[4:6]) for account in accounts]
+    costs = [int(account.hashed[4:6]) for account in users.values()]
     cost = max(set(costs), key=costs.count)
     return bcrypt.hashpw(secrets.token_bytes(32), bcrypt.gensalt(cost)).decode()
 
 
-def caddy_config(accounts: list[Account], socket: Path) -> dict:
+def caddy_config(users: dict[str, Account], socket: Path) -> dict:
     """Caddy's JSON config: one server on a unix socket answering 204 + X-Taskline-User for a good login,
     401 otherwise. Admin endpoint off, config never persisted, no access log, no TLS."""
     provider = {
         "hash": {"algorithm": "bcrypt"},
         "hash_cache": {},
         "realm": REALM,
-        "accounts": [{"username": a.name, "password": a.hashed} for a in accounts]
-        + [{"username": DECOY, "password": decoy_hash(accounts)}],
+        "accounts": [{"username": name, "password": account.hashed} for name, account in users.items()]
+        + [{"username": DECOY, "password": decoy_hash(users)}],
     }
     # nobody knows the decoy's password; should its check ever pass, it still is no login
     decoy_refused = {
@@ -143,24 +138,19 @@ def caddy_config(accounts: list[Account], socket: Path) -> dict:
     }
 
 
-def write_caddy_config(accounts: list[Account], run_dir: Path) -> Path:
-    """caddy.json in `run_dir`, owner-only (it holds the same hashes as the users' file)."""
-    path = run_dir / "caddy.json"
+def caddy_socket(run_dir: Path, generation: int) -> Path:
+    """Each start of Caddy (one per version of the users' file) listens on a socket of its own, so nginx
+    moves to the new one with a reload while the old one still answers the checks in flight."""
+    return run_dir / f"login-check-{generation}.sock"
+
+
+def write_caddy_config(users: dict[str, Account], socket: Path) -> Path:
+    """Caddy's config beside its socket, owner-only (it holds the same hashes as the users' file)."""
+    path = socket.with_suffix(".json")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as file:
-        json.dump(caddy_config(accounts, run_dir / "login-check.sock"), file)
+        json.dump(caddy_config(users, socket), file)
     return path
-
-
-def caddy_binary(environ: dict[str, str]) -> str:
-    given = environ.get(CADDY)
-    found = shutil.which(given) if given else shutil.which("caddy")
-    if found is None:
-        raise ProxyError(
-            f"{f'{CADDY}={given}' if given else 'caddy'}, which checks the passwords, is not an executable: "
-            f"install Debian's package (`apt-get install caddy`) or point {CADDY} at the binary."
-        )
-    return found
 
 
 def caddy_command(caddy: str, config: Path) -> list[str]:
@@ -169,6 +159,8 @@ def caddy_command(caddy: str, config: Path) -> list[str]:
 
 def caddy_environment(env: dict[str, str], run_dir: Path) -> dict[str, str]:
     """One core at most for bcrypt; Caddy's own files (it writes none with this config) under run_dir."""
+    for directory in ("caddy-config", "caddy-data"):
+        (run_dir / directory).mkdir(mode=0o700, exist_ok=True)
     return {
         **env,
         "GOMAXPROCS": "1",
@@ -201,25 +193,28 @@ export default {authorization};
 """
 
 
-def write_njs(accounts: list[Account], run_dir: Path) -> Path:
+def write_njs(users: dict[str, Account], run_dir: Path) -> Path:
     """The names are compared exactly (nginx's `map` would compare them case-insensitively)."""
     path = run_dir / "login_check.js"
-    path.write_text(NJS_SCRIPT % (json.dumps([account.name for account in accounts]), json.dumps(DECOY)))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(NJS_SCRIPT % (json.dumps(list(users)), json.dumps(DECOY)))
     return path
 
 
 @dataclass(frozen=True)
-class NginxSnippet:
-    main: str  # top level, before `http {`
+class NginxLines:
+    main: str  # top level, before `events`
     http: str  # inside `http {`, outside any server
-    server: str  # inside the public server, in place of auth_basic / auth_basic_user_file
+    server: str  # inside the public server: the check every location but /health asks for
     unauthenticated: str  # inside locations that need no login (/health)
 
 
-def nginx_snippet(accounts: list[Account], run_dir: Path) -> NginxSnippet:
-    """The directives that send every login to Caddy through the gate (see the module's docstring)."""
-    gate, caddy = run_dir / "login-gate.sock", run_dir / "login-check.sock"
-    http = f"""js_import login_check from {write_njs(accounts, run_dir)};
+def nginx_lines(users: dict[str, Account], run_dir: Path, caddy: Path) -> NginxLines:
+    """The directives that send every login to Caddy (listening on `caddy`) through the gate (see the
+    module's docstring); writes the njs script they load."""
+    gate = run_dir / "login-gate.sock"
+    http = f"""js_import login_check from {write_njs(users, run_dir)};
   js_set $login_authorization login_check.authorization;
   limit_conn_zone $http_x_taskline_client zone=login_checks:1m;
   limit_req_zone $http_x_taskline_client zone=failed_checks:1m rate={FAILED_RATE};
@@ -258,10 +253,10 @@ def nginx_snippet(accounts: list[Account], run_dir: Path) -> NginxSnippet:
     }}
   }}"""
     server = f"""auth_request /_login_check;
-    auth_request_set $login_user $upstream_http_{USER_HEADER.lower().replace("-", "_")};
+    auth_request_set {VERIFIED_USER} $upstream_http_{USER_HEADER.lower().replace("-", "_")};
     auth_request_set $login_status $upstream_status;
     # the gate's 403 is "too many checks from this address": the gate holds the answer (429) a while, so
-    # a flood's connections wait instead of spinning through refusals
+    # a flood's connections wait instead of spinning through refusals; any other 403 stays a 403
     error_page 403 = /_login_refused;
     location = /_login_refused {{
       internal;
@@ -283,39 +278,6 @@ def nginx_snippet(accounts: list[Account], run_dir: Path) -> NginxSnippet:
       proxy_set_header X-Taskline-Client $remote_addr;
       proxy_read_timeout {CHECK_TIMEOUT_S}s;
     }}"""
-    return NginxSnippet(
+    return NginxLines(
         main=f"load_module {NJS_MODULE};", http=http, server=server, unauthenticated="auth_request off;"
     )
-
-
-def with_login_check(config: str, snippet: NginxSnippet) -> str:
-    """proxy.nginx_config's text with nginx's own auth_basic replaced by the checks above (the prototype's
-    splice; integrated, these are proxy.nginx_config's own lines)."""
-    lines = config.splitlines(keepends=True)
-    out, skipping = [], False
-    for line in lines:
-        stripped = line.strip()
-        if skipping:
-            skipping = stripped != "}"
-            continue
-        if stripped.startswith("location @login_failed"):
-            skipping = True
-            continue
-        if stripped.startswith(
-            ("auth_basic_user_file", "error_page 401 = @login_failed")
-        ) or stripped.startswith("limit_req_zone $binary_remote_addr zone=failed_logins"):
-            continue
-        if stripped.startswith('auth_basic "'):
-            out.append(f"    {snippet.server}\n")
-            continue
-        if stripped == "auth_basic off;":
-            out.append(line.replace("auth_basic off;", snippet.unauthenticated))
-            continue
-        if stripped == "events { worker_connections 1024; }":
-            out.append(f"{snippet.main}\n")
-        if stripped == "http {":
-            out.append(line)
-            out.append(f"  {snippet.http}\n")
-            continue
-        out.append(line)
-    return "".join(out)
