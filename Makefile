@@ -66,6 +66,8 @@ bench: setup
 	$(BIN)/python -m tests.bench.bench_dbt
 	$(BIN)/python -m tests.bench.bench_flower_load
 	$(BIN)/python -m tests.bench.bench_capture
+	# make serve's login under a flood of wrong passwords, in front of a real dagster-webserver (~3 minutes)
+	$(BIN)/python -m tests.bench.bench_login --dagster
 
 clean:
 	rm -rf $(VENV) data .demo .dagster_home dbt_project/target dbt_project/logs

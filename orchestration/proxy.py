@@ -1,9 +1,13 @@
 """The login in front of `make serve`: Debian's nginx, configured and started by taskline.
 
-nginx because Debian's package does everything this needs in one maintained process: HTTP basic auth over
-bcrypt hashes (checked by the system's libcrypt), rate limits (`limit_req`) for failed logins and GraphQL,
-websocket proxying for the UI's live updates, TLS, and static files for the dbt docs. Debian's Caddy (2.6)
-has no rate limiting without a plugin.
+nginx because Debian's package does in one maintained process what the front needs: rate limits
+(`limit_req`, `limit_conn`) for login checks and GraphQL, websocket proxying for the UI's live updates, TLS,
+and static files for the dbt docs. nginx does not check passwords itself: its `auth_basic` runs bcrypt in
+its few blocking workers, before any rate limit, so a flood of wrong passwords stalls every user, and an
+unknown name answers faster than a known one. Each request asks (`auth_request`, rate-limited per client
+address before the check) Debian's Caddy, which checks the bcrypt hashes in goroutines and caches the
+results (Caddy 2.6 has no rate limiting without a plugin, nginx has); orchestration/login_check.py writes
+that part.
 
 The Dagster webservers and the health service listen on loopback ports only nginx reaches; nginx listens on
 TASKLINE_HOST:TASKLINE_PORT and asks for a login everywhere except `/health`. Each user has a role: viewers reach a
@@ -33,12 +37,15 @@ ROLES = ("viewer", "operator")
 DEFAULT_ROLE = "viewer"
 # names nginx's configuration can hold unquoted, and a users' file line can hold before its first ':'
 USER_NAME = re.compile(r"[A-Za-z0-9._@+-]{1,64}")
-# hash formats nginx's auth_basic checks (libcrypt's bcrypt, Apache MD5, SHA-crypt, LDAP SHA); no plain text
-HASH_PREFIXES = ("$2a$", "$2b$", "$2y$", "$apr1$", "$5$", "$6$", "{SHA}", "{SSHA}")
-# failed logins per client address: a few typos pass at once, then one every 2 s, then 429
-FAILED_LOGINS = "rate=30r/m", "burst=20 delay=5"
-# GraphQL requests per client address: the UI's bursts pass, a script hammering mutations is held to 10/s
-GRAPHQL_REQUESTS = "rate=10r/s", "burst=100 nodelay"
+# the hashes Caddy's http_basic checks: bcrypt (what `make user` writes), 60 characters; no plain text
+HASH_PREFIXES = ("$2a$", "$2b$", "$2y$")
+BCRYPT_LENGTH = 60
+# GraphQL requests per client address. Once a login is checked (and cached) a request costs the proxy well
+# under a millisecond, so the bound is Dagster's webserver (~285 requests/s of a job-and-asset listing on 2
+# cores, `make bench`): one logged-in client, a dashboard or a script polling runs, may use ~a third of
+# it (issue 28 asks for 50/s), the UI's bursts pass at once, and a client hammering mutations is still
+# held at 100/s, leaving the webserver to the others. (Was 10/s, which alone capped a client below 50.)
+GRAPHQL_REQUESTS = "rate=100r/s", "burst=200 nodelay"
 
 
 # set in each location that proxies (a location's own proxy_set_header drops the server's); the password
@@ -55,7 +62,7 @@ class ProxyError(Exception):
 
 @dataclass(frozen=True)
 class Account:
-    """A line of the users' file, `name:hash:role` (nginx reads the third field as a comment)."""
+    """A line of the users' file, `name:hash:role`."""
 
     hashed: str
     role: str
@@ -66,11 +73,13 @@ class Account:
 
 @dataclass(frozen=True)
 class Login:
-    """How nginx asks for a login: the users' file, the TLS certificate and key (or plain HTTP), the binary."""
+    """How the login is asked for: the users' file, the TLS certificate and key (or plain HTTP), the binaries of
+    nginx and of Caddy (which checks the passwords)."""
 
     password_file: Path
     tls: tuple[Path, Path] | None
     nginx: str
+    caddy: str
 
     @property
     def scheme(self) -> str:
@@ -78,7 +87,10 @@ class Login:
 
 
 def login_settings(environ: dict[str, str]) -> Login | None:
-    """The login configured in `environ`, checked as nginx will use it; None when no password file is set."""
+    """The login configured in `environ`, checked as nginx and Caddy will use it; None when no password file is
+    set."""
+    from orchestration import login_check  # it imports this module's ProxyError and Account
+
     tls = tls_settings(environ)
     given = environ.get(PASSWORD_FILE)
     if not given:
@@ -91,12 +103,15 @@ def login_settings(environ: dict[str, str]) -> Login | None:
     password_file = Path(given).expanduser().resolve()
     read_users(password_file)
     refuse_readable_by_others(password_file, f"the password file ({PASSWORD_FILE})")
-    return Login(password_file, tls, nginx_binary(environ))
+    nginx = nginx_binary(environ)
+    login_check.check_njs_module()
+    return Login(password_file, tls, nginx, login_check.caddy_binary(environ))
 
 
 def read_users(password_file: Path) -> dict[str, Account]:
-    """`user:hash[:role]` per line (# comments and blank lines allowed), every hash in a format nginx checks; a
-    line without a role is a viewer's."""
+    """`user:hash[:role]` per line (# comments and blank lines allowed), every hash a bcrypt one (what Caddy
+    checks); a line without a role is a viewer's. The one reader of the file: `make user`, nginx's roles and
+    Caddy's accounts all come from here."""
     try:
         lines = password_file.read_text().splitlines()
     except OSError as error:
@@ -110,10 +125,10 @@ def read_users(password_file: Path) -> dict[str, Account]:
             continue
         name, _, rest = line.partition(":")
         hashed, _, role = rest.partition(":")
-        if not hashed.startswith(HASH_PREFIXES):
+        if not hashed.startswith(HASH_PREFIXES) or len(hashed) != BCRYPT_LENGTH:
             raise ProxyError(
-                f"line {number} of the password file {password_file} is not `user:hash` with a bcrypt (or "
-                "other crypt) hash: write its users with `make user NAME=…`, never plain passwords."
+                f"line {number} of the password file {password_file} is not `user:hash` with a bcrypt hash: "
+                "write its users with `make user NAME=…`, never plain passwords."
             )
         if not USER_NAME.fullmatch(name):
             raise ProxyError(
@@ -226,12 +241,16 @@ class Upstreams:
     health: int
 
 
-def role_map(users: dict[str, Account]) -> str:
-    """nginx's map from the logged-in user to the webserver of their role (a viewer's by default)."""
+def role_map(users: dict[str, Account], verified_user: str) -> str:
+    """nginx's map from the user the password check verified (never the name a request claims) to the
+    webserver of their role (a viewer's by default). Regular expressions, case-sensitive: nginx compares a
+    map's plain strings ignoring case, and `Ops` is not `ops`."""
     operators = "".join(
-        f"    {name} operator_webserver;\n" for name, account in users.items() if account.role == "operator"
+        f'    "~^{re.escape(name)}$" operator_webserver;\n'
+        for name, account in users.items()
+        if account.role == "operator"
     )
-    return f"  map $remote_user $role_webserver {{\n    default viewer_webserver;\n{operators}  }}"
+    return f"  map {verified_user} $role_webserver {{\n    default viewer_webserver;\n{operators}  }}"
 
 
 def nginx_config(
@@ -242,10 +261,14 @@ def nginx_config(
     upstreams: Upstreams,
     docs_dir: Path,
     run_dir: Path,
+    caddy_socket: Path,
 ) -> str:
-    """nginx.conf: the login everywhere but /health, each user on the webserver of their role (websocket too),
-    the dbt docs under /docs/, nothing for another site's page, failed logins and GraphQL rate-limited per
-    client address."""
+    """nginx.conf: the login (checked by Caddy on `caddy_socket`) everywhere but /health, each user on the
+    webserver of their role (websocket too), the dbt docs under /docs/, nothing for another site's page, login
+    checks and GraphQL rate-limited per client address. Writes the njs script it loads."""
+    from orchestration import login_check  # it imports this module's ProxyError and Account
+
+    check = login_check.nginx_lines(users, run_dir, caddy_socket)
     temp_paths = "\n".join(
         f"  {kind}_temp_path {run_dir / kind};"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -265,6 +288,7 @@ pid {run_dir / "nginx.pid"};
 error_log stderr warn;
 worker_processes auto;
 {worker_user}
+{check.main}
 events {{ worker_connections 1024; }}
 http {{
 {temp_paths}
@@ -299,8 +323,8 @@ http {{
     "~^POST\\|application/json" 0;
     "~^GET\\|[^|]*\\|$" 0;
   }}
-{role_map(users)}
-  limit_req_zone $binary_remote_addr zone=failed_logins:1m {FAILED_LOGINS[0]};
+{role_map(users, login_check.VERIFIED_USER)}
+  {check.http}
   limit_req_zone $binary_remote_addr zone=graphql:1m {GRAPHQL_REQUESTS[0]};
   limit_req_status 429;
   upstream operator_webserver {{ server 127.0.0.1:{upstreams.operator}; keepalive 16; }}
@@ -309,22 +333,12 @@ http {{
   server {{
     listen {listen_address(host, port)}{" ssl" if login.tls else ""};
     {tls}
-    auth_basic "{REALM}";
-    auth_basic_user_file {login.password_file};
-    error_page 401 = @login_failed;
+    {check.server}
     proxy_http_version 1.1;
     if ($cross_site_refused) {{ return 403; }}
 
-    # a failed login comes here to be counted (held or refused when too many), then answers 401 (try_files
-    # runs after limit_req; a `return` would answer before it)
-    location @login_failed {{
-      limit_req zone=failed_logins {FAILED_LOGINS[1]};
-      auth_basic off;
-      root {run_dir / "nothing"};
-      try_files /nothing =401;
-    }}
     location = /health {{
-      auth_basic off;
+      {check.unauthenticated}
       proxy_pass http://127.0.0.1:{upstreams.health}/health;
     }}
     location = /docs {{ return 301 /docs/; }}

@@ -8,11 +8,12 @@ its dagster.yaml names (checked before anything starts); that file is yours: the
 added when missing, never overwritten. With --workspace (TASKLINE_WORKSPACE) naming code servers on other
 machines, the runs execute there and the sources are theirs.
 
-With TASKLINE_PASSWORD_FILE set, nginx (orchestration/proxy.py) asks for a login in front of two webservers on
-loopback ports: the full one for operators, one started with --read-only for viewers; beyond loopback serving
-without a login is refused (opt-out TASKLINE_ALLOW_NO_LOGIN=1). Started as root it refuses (every run would be
-root) unless TASKLINE_ALLOW_ROOT=1. Everything it writes in DAGSTER_HOME is readable by its owner only. Ctrl-C or
-SIGTERM stops every process and everything they started.
+With TASKLINE_PASSWORD_FILE set, nginx (orchestration/proxy.py) asks for a login, checked by Caddy
+(orchestration/login_check.py), in front of two webservers on loopback ports: the full one for operators, one
+started with --read-only for viewers; beyond loopback serving without a login is refused (opt-out
+TASKLINE_ALLOW_NO_LOGIN=1). Started as root it refuses (every run would be root) unless TASKLINE_ALLOW_ROOT=1.
+Everything it writes in DAGSTER_HOME is readable by its owner only. Ctrl-C or SIGTERM stops every process and
+everything they started.
 """
 
 import argparse
@@ -31,6 +32,7 @@ from typing import Any
 import requests
 import yaml
 
+from orchestration import login_check
 from orchestration.channels import SLACK_WEBHOOK_URL, WEBHOOK_URL, NotifyError, configured_channels
 from orchestration.instance_storage import (
     InstanceStorageError,
@@ -64,6 +66,10 @@ TASKLINE_INSTANCE_SETTINGS = ROOT / "orchestration" / "dagster.yaml"
 DEFAULT_DAGSTER_HOME = ROOT / ".dagster_home"
 READY_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 20.0
+# Caddy answers on its socket within a second; the wait blocks serve's loop when the users' file changes
+CADDY_READY_S = 30.0
+# a Caddy of an earlier users' file answers the checks nginx's old workers still send for this long
+RETIRE_AFTER_S = 5.0
 ALLOW_ROOT = "TASKLINE_ALLOW_ROOT"
 # files taskline and Dagster write under DAGSTER_HOME: runs, logs, the instance's settings
 OWNER_ONLY = 0o077
@@ -223,15 +229,17 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
         os.killpg(process.pid, sig)
 
 
-def wait_until(ready: Callable[[], bool], processes: list[subprocess.Popen], what: str) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
+def wait_until(
+    ready: Callable[[], bool], processes: list[subprocess.Popen], what: str, timeout: float = READY_TIMEOUT_S
+) -> None:
+    deadline = time.monotonic() + timeout
     while not ready():
         for process in processes:
             if process.poll() is not None:
                 raise ServeError(f"{process.args[0]} exited with code {process.returncode} while starting")
         if time.monotonic() > deadline:
-            raise ServeError(f"{what} did not answer within {READY_TIMEOUT_S:.0f} s")
-        time.sleep(0.5)
+            raise ServeError(f"{what} did not answer within {timeout:.0f} s")
+        time.sleep(0.1 if timeout < READY_TIMEOUT_S else 0.5)
 
 
 def answers(url: str, any_status: bool = False) -> bool:
@@ -240,6 +248,14 @@ def answers(url: str, any_status: bool = False) -> bool:
     except requests.RequestException:
         return False
     return any_status or response.ok
+
+
+def unix_accepts(path: Path) -> bool:
+    with suppress(OSError), socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(2)
+        sock.connect(str(path))
+        return True
+    return False
 
 
 def accepts(host: str, port: int) -> bool:
@@ -381,6 +397,7 @@ def start_services(
         + (f" (added to its dagster.yaml: {', '.join(added)})" if added else "")
     )
     processes: list[subprocess.Popen] = []
+    front: LoginProxy | None = None
     with stopped_on_signals(), tempfile.TemporaryDirectory(prefix="taskline-proxy-") as run_dir:
         try:
             front = login and LoginProxy(login, host, port, webserver_port, Path(run_dir))
@@ -404,7 +421,7 @@ def start_services(
             while all(process.poll() is None for process in processes):
                 time.sleep(0.5)
                 if front:
-                    front.reload_when_users_change()
+                    front.reload_when_users_change(processes)
             ended = next(process for process in processes if process.poll() is not None)
             print(
                 f"{Path(ended.args[0]).name} exited with code {ended.returncode}: stopping", file=sys.stderr
@@ -413,34 +430,65 @@ def start_services(
         except KeyboardInterrupt:
             return 0
         finally:
-            stop(processes)
+            stop(processes + (front.retiring if front else []))
 
 
 class LoginProxy:
-    """nginx on host:port asking for the login, in front of the webservers of each role, the health service and
-    the docs; it takes the roles of the users' file again when the file changes."""
+    """nginx on host:port asking for the login, checked by Caddy, in front of the webservers of each role, the
+    health service and the docs; it takes the users' file again (users, passwords, roles) when it changes."""
 
     def __init__(self, login: Login, host: str, port: int, operator_port: int, run_dir: Path):
         self.login, self.host, self.port, self.run_dir = login, host, port, run_dir
         self.upstreams = Upstreams(operator_port, free_loopback_port(), free_loopback_port())
         self.users_seen = self.users_file_version()
-        self.config = self.write(read_users(login.password_file))
+        self.generation = 0
+        self.users = read_users(login.password_file)
+        self.caddy_socket = login_check.caddy_socket(run_dir, self.generation)
+        self.caddy_config = login_check.write_caddy_config(self.users, self.caddy_socket)
+        self.config = self.write(self.users, self.caddy_socket)
         self.nginx: subprocess.Popen | None = None
+        self.caddy: subprocess.Popen | None = None
+        # Caddys of an earlier users' file, stopped once nginx's old workers are done with them
+        self.retiring: list[subprocess.Popen] = []
+        self.retire_at = 0.0
 
-    def write(self, users: dict[str, Account]) -> Path:
-        config = nginx_config(self.login, users, self.host, self.port, self.upstreams, DOCS_DIR, self.run_dir)
+    def write(self, users: dict[str, Account], caddy_socket: Path) -> Path:
+        config = nginx_config(
+            self.login, users, self.host, self.port, self.upstreams, DOCS_DIR, self.run_dir, caddy_socket
+        )
         try:
             return write_config(config, self.run_dir, self.login.nginx)
         except ProxyError as error:
             raise ServeError(str(error)) from None
 
+    def start_caddy(self, env: dict[str, str], config: Path, socket_path: Path) -> subprocess.Popen:
+        """Caddy in its own process group, answering on `socket_path`; stopped again if it does not."""
+        caddy = start(
+            login_check.caddy_command(self.login.caddy, config),
+            login_check.caddy_environment(env, self.run_dir),
+        )
+        try:
+            wait_until(
+                lambda: unix_accepts(socket_path),
+                [caddy],
+                "Caddy, which checks the passwords,",
+                CADDY_READY_S,
+            )
+        except (ServeError, KeyboardInterrupt):
+            stop([caddy])
+            raise
+        return caddy
+
     def start(self, env: dict[str, str], webserver: list[str], operator_url: str) -> list[subprocess.Popen]:
+        self.env = env
         viewer_port = str(self.upstreams.viewer)
         health = [sys.executable, "-m", "orchestration.health", "--port", str(self.upstreams.health)]
+        self.caddy = self.start_caddy(env, self.caddy_config, self.caddy_socket)
         self.nginx = start(nginx_command(self.login.nginx, self.config), env)
         return [
             start([*webserver, "--read-only", "-h", "127.0.0.1", "-p", viewer_port], env),
             start([*health, "--webserver", operator_url], env),
+            self.caddy,
             self.nginx,
         ]
 
@@ -458,19 +506,43 @@ class LoginProxy:
             return info.st_ino, info.st_mtime_ns, info.st_size
         return None
 
-    def reload_when_users_change(self) -> None:
-        """A changed role applies at once: nginx reloads its configuration (a password is read per request)."""
+    def reload_when_users_change(self, processes: list[subprocess.Popen]) -> None:
+        """A changed users' file applies at once: a Caddy with the new accounts starts on a socket of its own,
+        nginx reloads its configuration (the new socket, the known names, the roles), and the old Caddy stops
+        RETIRE_AFTER_S later, once nginx's old workers are done with it. `processes` (serve's) then holds the
+        new Caddy in place of the old one."""
+        if self.retiring and time.monotonic() >= self.retire_at:
+            stop(self.retiring)
+            for retired in self.retiring:
+                with suppress(OSError):
+                    Path(retired.args[-1]).unlink()  # its config, which holds the old hashes
+            self.retiring = []
         version = self.users_file_version()
-        if version == self.users_seen or self.nginx is None:
+        if version == self.users_seen or self.nginx is None or self.caddy is None:
             return
         self.users_seen = version
+        generation = self.generation + 1
+        socket_path = login_check.caddy_socket(self.run_dir, generation)
         try:
-            self.write(read_users(self.login.password_file))
+            users = read_users(self.login.password_file)
+            caddy = self.start_caddy(
+                self.env, login_check.write_caddy_config(users, socket_path), socket_path
+            )
         except (ProxyError, ServeError) as error:
-            print(f"taskline serve: roles unchanged: {error}", file=sys.stderr, flush=True)
+            print(f"taskline serve: users unchanged: {error}", file=sys.stderr, flush=True)
+            return
+        try:
+            self.write(users, socket_path)
+        except ServeError as error:
+            stop([caddy])
+            print(f"taskline serve: users unchanged: {error}", file=sys.stderr, flush=True)
             return
         self.nginx.send_signal(signal.SIGHUP)
-        print("taskline serve: the users' file changed: roles reloaded", flush=True)
+        processes[processes.index(self.caddy)] = caddy
+        self.retiring.append(self.caddy)
+        self.retire_at = time.monotonic() + RETIRE_AFTER_S
+        self.caddy, self.caddy_socket, self.generation, self.users = caddy, socket_path, generation, users
+        print("taskline serve: the users' file changed: users, passwords and roles reloaded", flush=True)
 
     def describe(self) -> str:
         url = f"{self.login.scheme}://{listen_address(self.host, self.port)}"

@@ -1,4 +1,4 @@
-"""Who may log in to `make serve`: the users' file nginx checks (TASKLINE_PASSWORD_FILE), `user:bcrypt-hash`.
+"""Who may log in to `make serve`: the users' file its login checks (TASKLINE_PASSWORD_FILE), `user:bcrypt-hash`.
 
     python -m orchestration.users add NAME [--role viewer|operator]   # asks for the password twice (or
                                                                       # reads one line from stdin)
@@ -7,8 +7,8 @@
 
 Viewers see the UI, its runs and the dbt docs and can change nothing; operators launch, cancel and delete runs,
 turn schedules on and off. Adding a user who exists changes their password (and their role, when given). The password is never an argument (it would show in `ps`).
-The file is created readable by its owner only; nginx reads it on every request and `make serve` reloads the
-roles when it changes, so changes apply at once.
+The file is created readable by its owner only; `make serve` takes it again (users, passwords, roles) when it
+changes, so changes apply at once.
 """
 
 import argparse
@@ -21,7 +21,7 @@ import bcrypt
 
 from orchestration.proxy import DEFAULT_ROLE, PASSWORD_FILE, ROLES, USER_NAME, Account, ProxyError, read_users
 
-# 2^10 bcrypt rounds: about 50 ms for nginx to check a login on this project's 2-core machine
+# 2^10 bcrypt rounds: about 50 ms for Caddy to check a login on this project's 2-core machine (once: it caches)
 BCRYPT_COST = 10
 
 

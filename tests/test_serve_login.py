@@ -10,6 +10,7 @@ import bcrypt
 import pytest
 
 from demo.stack import free_port
+from orchestration import login_check
 from orchestration.proxy import (
     NGINX,
     NO_LOGIN,
@@ -17,7 +18,9 @@ from orchestration.proxy import (
     TLS_CERT,
     TLS_KEY,
     ProxyError,
+    Upstreams,
     login_settings,
+    nginx_config,
     read_users,
 )
 from orchestration.serve import ServeError, check_not_root, checked_login, serve, warn_when_root
@@ -118,7 +121,7 @@ def test_a_login_over_tls_is_served_as_https_without_a_warning(users, certificat
     login = checked_login("0.0.0.0", {PASSWORD_FILE: str(users), TLS_CERT: str(cert), TLS_KEY: str(key)})
 
     assert (login.tls, login.scheme) == ((cert, key), "https")
-    assert Path(login.nginx).name == "nginx"
+    assert (Path(login.nginx).name, Path(login.caddy).name) == ("nginx", "caddy")
     assert capsys.readouterr().err == ""
 
 
@@ -145,8 +148,20 @@ def test_a_login_over_tls_is_served_as_https_without_a_warning(users, certificat
         (
             "a plain password",
             "# ops\nops:hunter2-plain\n",
-            "line 2 of the password file {file} is not `user:hash` with a bcrypt (or other crypt) hash: write "
-            "its users with `make user NAME=…`, never plain passwords.",
+            "line 2 of the password file {file} is not `user:hash` with a bcrypt hash: write its users with "
+            "`make user NAME=…`, never plain passwords.",
+        ),
+        (
+            "an Apache MD5 hash (nginx checked it, Caddy does not)",
+            "ops:$apr1$hunter2$5Vf8T2Jz0x0V3bq8o6nKx/:operator\n",
+            "line 1 of the password file {file} is not `user:hash` with a bcrypt hash: write its users with "
+            "`make user NAME=…`, never plain passwords.",
+        ),
+        (
+            "a truncated bcrypt hash",
+            "ops:$2b$10$hunter2hunter2hunter2h:operator\n",
+            "line 1 of the password file {file} is not `user:hash` with a bcrypt hash: write its users with "
+            "`make user NAME=…`, never plain passwords.",
         ),
     ],
 )
@@ -240,6 +255,57 @@ def test_an_nginx_that_is_not_there_stops_with_how_to_install_it(users, tmp_path
         f"TASKLINE_NGINX={tmp_path / 'nginx'}, which asks for the login, is not an executable: install Debian's "
         "package (`apt-get install nginx-light`) or point TASKLINE_NGINX at the binary."
     )
+
+
+def test_a_caddy_that_is_not_there_stops_with_how_to_install_it(users, tmp_path, monkeypatch):
+    with pytest.raises(ServeError) as error:
+        checked_login("0.0.0.0", {PASSWORD_FILE: str(users), login_check.CADDY: str(tmp_path / "caddy")})
+
+    assert str(error.value) == (
+        f"TASKLINE_CADDY={tmp_path / 'caddy'}, which checks the passwords, is not an executable: install "
+        "Debian's package (`apt-get install caddy`) or point TASKLINE_CADDY at the binary."
+    )
+    monkeypatch.setenv("PATH", str(tmp_path))  # nginx is still found in /usr/sbin
+    with pytest.raises(ServeError) as error:
+        checked_login("0.0.0.0", {PASSWORD_FILE: str(users)})
+    assert str(error.value) == (
+        "caddy (on the PATH), which checks the passwords, is not an executable: install Debian's package "
+        "(`apt-get install caddy`) or point TASKLINE_CADDY at the binary."
+    )
+
+
+def test_an_nginx_without_its_js_module_stops_with_how_to_install_it(users, tmp_path, monkeypatch):
+    monkeypatch.setattr(login_check, "NJS_MODULE", str(tmp_path / "ngx_http_js_module.so"))
+
+    with pytest.raises(ServeError) as error:
+        checked_login("0.0.0.0", {PASSWORD_FILE: str(users)})
+
+    assert str(error.value) == (
+        f"nginx's js module {tmp_path / 'ngx_http_js_module.so'}, which gives unknown names the cost of known "
+        "ones, is missing: install Debian's package (`apt-get install libnginx-mod-http-js`)."
+    )
+
+
+def test_the_role_comes_from_the_user_caddy_verified_and_names_are_compared_exactly(users, tmp_path):
+    """The webserver a request reaches is chosen by the name Caddy answers (X-Taskline-User, after the
+    password), never by the name the request claims; an operator `ops-ci` makes no `OPS-CI` one."""
+    login = checked_login("127.0.0.1", {PASSWORD_FILE: str(users)})
+    socket = login_check.caddy_socket(tmp_path, 0)
+
+    config = nginx_config(
+        login, read_users(users), "127.0.0.1", 3000, Upstreams(1, 2, 3), tmp_path, tmp_path, socket
+    )
+
+    assert "$remote_user" not in config and "auth_basic" not in config
+    assert "auth_request_set $login_user $upstream_http_x_taskline_user;" in config
+    assert (
+        "  map $login_user $role_webserver {\n    default viewer_webserver;\n"
+        '    "~^ops\\-ci$" operator_webserver;\n  }'
+    ) in config
+    assert f"proxy_pass http://unix:{socket}:/check;" in config
+    assert (tmp_path / "login_check.js").read_text().startswith("// written by `make serve`")
+    assert 'var KNOWN = ["ops-ci"];' in (tmp_path / "login_check.js").read_text()
+    assert stat.S_IMODE((tmp_path / "login_check.js").stat().st_mode) == 0o600
 
 
 def test_make_user_adds_changes_and_removes_logins_in_a_file_only_its_owner_reads(tmp_path):
