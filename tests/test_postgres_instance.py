@@ -24,7 +24,7 @@ from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack, free_port
 from demo.workload import run_workload
 from orchestration.reaper import reap_dead_runs
-from orchestration.serve import ServeError, default_stop_signals, initialise_storage
+from orchestration.serve import ServeError, child_settings, initialise_storage
 from tests.fixtures.postgres import PostgresWarehouse, new_warehouse
 from tests.test_dead_runs import assert_every_task_once_in_its_final_state
 from tests.test_http_management import NEVER, served, wait_for_status
@@ -228,7 +228,7 @@ class code_server:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=default_stop_signals,
+                preexec_fn=child_settings,
             )
         deadline = time.monotonic() + 240
         while not port_open(self.port):
