@@ -1,4 +1,5 @@
-"""Row counts and column schemas on every dbt materialisation, read from the warehouse in two queries."""
+"""Row counts and column schemas on every dbt materialisation, read from the warehouse in two queries; and on
+the check of a failing dbt test that stores its failures, the rows it stored (a warn names what it warns of)."""
 
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -7,6 +8,9 @@ import dagster as dg
 from dagster_dbt import DbtCliInvocation
 
 from orchestration.warehouse import reading_the_warehouse
+
+# rows of a failing test's stored failures shown on its check (the whole set stays in its table)
+STORED_FAILURES_SHOWN = 20
 
 
 def with_table_metadata(context: dg.AssetExecutionContext, invocation: DbtCliInvocation) -> Iterator:
@@ -24,11 +28,54 @@ def with_table_metadata(context: dg.AssetExecutionContext, invocation: DbtCliInv
     except Exception as error:  # the build stands without its figures
         context.log.warning(f"row counts and column schemas not read from the warehouse: {error}")
         metadata = {}
+    try:
+        failures = stored_failures(failing_tests_storing_rows(invocation.manifest, events))
+    except Exception as error:  # the check stands without its rows
+        context.log.warning(f"the failing tests' stored rows not read from the warehouse: {error}")
+        failures = {}
     for event in events:
         unique_id = event.metadata.get("unique_id")
         if unique_id is not None and unique_id.text in metadata:
             event = event.with_metadata({**event.metadata, **metadata[unique_id.text]})
+        if isinstance(event, dg.AssetCheckResult) and unique_id is not None and unique_id.text in failures:
+            event = event._replace(metadata={**event.metadata, "stored_failures": failures[unique_id.text]})
         yield event
+
+
+def failing_tests_storing_rows(manifest: Mapping[str, Any], events: list) -> list[Mapping[str, Any]]:
+    """The dbt tests of `events` that failed or warned and keep their failing rows in a table."""
+    tests = []
+    for event in events:
+        unique_id = event.metadata.get("unique_id")
+        if not isinstance(event, dg.AssetCheckResult) or event.passed or unique_id is None:
+            continue
+        node = manifest["nodes"].get(unique_id.text, {})
+        if node.get("config", {}).get("store_failures") and node.get("relation_name"):
+            tests.append(node)
+    return tests
+
+
+def stored_failures(tests: list[Mapping[str, Any]]) -> dict[str, dg.MetadataValue]:
+    """Per test, the first rows it stored, as a markdown table."""
+    if not tests:
+        return {}
+    shown = {}
+    with reading_the_warehouse() as client:
+        for test in tests:
+            sql = f"select * from {test['relation_name']} limit {STORED_FAILURES_SHOWN}"
+            with client.execute_query(sql) as cursor:
+                columns = [column[0] for column in cursor.description]
+                rows = cursor.fetchall()
+            shown[test["unique_id"]] = dg.MetadataValue.md(markdown_table(columns, rows))
+    return shown
+
+
+def markdown_table(columns: list[str], rows: list[tuple]) -> str:
+    def cell(value: Any) -> str:
+        return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = [columns, ["---"] * len(columns), *([cell(value) for value in row] for row in rows)]
+    return "\n".join(f"| {' | '.join(line)} |" for line in lines)
 
 
 def table_metadata(nodes: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
