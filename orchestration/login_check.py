@@ -217,7 +217,10 @@ def nginx_lines(users: dict[str, Account], run_dir: Path, caddy: Path) -> NginxL
     http = f"""js_import login_check from {write_njs(users, run_dir)};
   js_set $login_authorization login_check.authorization;
   limit_conn_zone $http_x_taskline_client zone=login_checks:1m;
-  limit_req_zone $http_x_taskline_client zone=failed_checks:1m rate={FAILED_RATE};
+  # a request without a password (a browser's first, before the login prompt's answer) checks nothing: it
+  # is not counted among an address's failed checks, which would otherwise hold its user's real login
+  map $http_authorization $failed_check_client {{ "" ""; default $http_x_taskline_client; }}
+  limit_req_zone $failed_check_client zone=failed_checks:1m rate={FAILED_RATE};
   limit_req_zone $http_x_taskline_client zone=refusals:1m rate={REFUSAL_RATE};
   # the gate: only nginx itself connects (a socket in the run directory); every check of every request
   # passes here, as a main request of its own, so its limits count checks, not the requests behind them
