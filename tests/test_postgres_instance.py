@@ -281,6 +281,7 @@ def test_serve_on_a_postgres_instance_runs_a_job_on_a_code_server_elsewhere(post
                 **instance_env(instance),
                 "DAGSTER_HOME": str(control_home),
                 "TASKLINE_WORKSPACE": str(workspace),
+                "TASKLINE_ALLOW_ROOT": "1",  # CI runs as root
             }
             with served(control_env, tmp_path / "serve.log") as server:
                 from dagster_graphql import DagsterGraphQLClient
