@@ -54,11 +54,11 @@ serve: setup
 # adds or changes a login of the proxy `make serve` starts (NAME=..., ROLE=viewer|operator, default viewer for a
 # new user; file TASKLINE_PASSWORD_FILE)
 user: setup
-	$(BIN)/python -m orchestration.users add $(NAME) $(if $(ROLE),--role $(ROLE))
+	$(BIN)/python -m orchestration.serve.users add $(NAME) $(if $(ROLE),--role $(ROLE))
 
 # serves the docs the latest run built (DBT_DOCS_PORT, default 8580)
 docs: setup
-	$(BIN)/python -m orchestration.docs_server
+	$(BIN)/python -m orchestration.serve.docs_server
 
 bench: export TASKLINE_DEMO_SHOP := true
 bench: setup

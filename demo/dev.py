@@ -10,8 +10,8 @@ from pathlib import Path
 from demo.sqlflow_standin import DEMO_USERS, SQLFlowStandIn
 from demo.stack import FlowerStack
 from demo.workload import run_workload
-from orchestration.locations import DEMO_SHOP_SETTING
-from orchestration.serve import ALLOW_ROOT, ServeError, dagster_home, ensure_instance_settings, serve
+from orchestration.serve.server import ALLOW_ROOT, ServeError, dagster_home, ensure_instance_settings, serve
+from orchestration.settings import DEMO_SHOP_SETTING
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SQL = ["demo/sql/*.sql"]

@@ -9,8 +9,8 @@ from pathlib import Path
 from demo.dev import demo_dagster_home, local_stack
 from demo.summary import print_summary
 from demo.workload import run_workload
-from orchestration.locations import DOCS_DIR
-from orchestration.warehouse import publish_warehouse_path
+from orchestration.settings import DOCS_DIR
+from orchestration.warehouse.engine import publish_warehouse_path
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,7 +21,7 @@ import requests
 from celery import Celery
 
 from demo.celery_app import make_app
-from orchestration.proxy import free_loopback_port as free_port
+from orchestration.serve.proxy import free_loopback_port as free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKER_NAME = f"w1@{socket.gethostname()}"

@@ -5,16 +5,9 @@ from typing import TypeVar
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
-from orchestration.alerts import task_failure_alerts_open
-from orchestration.checks import FLOWER_CHECKS
-from orchestration.configured import SourceSettings, configured_sources
-from orchestration.dbt.assets import dbt_steps
+from orchestration import alerts, dbt, ingest, runs
 from orchestration.dbt.project import dbt_cli
-from orchestration.ingest import SOURCES, source_assets
-from orchestration.lineage_checks import SQLFLOW_CHECKS
-from orchestration.notify import taskline_notifications
-from orchestration.reaper import reap_dead_runs_sensor
-from orchestration.schedules import SCHEDULES, capture_on_pressure, job_schedule, source_jobs
+from orchestration.ingest.configured import SourceSettings, configured_sources
 
 Fixable = TypeVar("Fixable", dg.ResourceDefinition, dg.ExecutorDefinition, dg.LoggerDefinition)
 
@@ -33,40 +26,27 @@ def fixed(definition: Fixable) -> Fixable:
 
 
 def build_definitions(sources: dict[str, SourceSettings]) -> dg.Definitions:
-    """Assets, jobs, schedules and checks of every configured source (and Flower's capture trigger), and every
-    dbt model (a source left out reads as empty in the marts)."""
-    loads = {
-        name: source_assets(name, SOURCES[name]) for name, source in sources.items() if source.configured
-    }
-    jobs = {
-        job.name: job for name, assets in loads.items() for job in source_jobs(name, assets, len(loads) == 1)
-    }
-    return dg.Definitions(
-        assets=[*loads.values(), *dbt_steps()],
-        asset_checks=[
-            *([*FLOWER_CHECKS, task_failure_alerts_open] if "flower" in loads else []),
-            *(SQLFLOW_CHECKS if "sqlflow" in loads else []),
-        ],
-        jobs=list(jobs.values()),
-        schedules=[job_schedule(job) for job in jobs.values() if job.name in SCHEDULES],
-        sensors=[
-            reap_dead_runs_sensor,
-            taskline_notifications,
-            *([capture_on_pressure(jobs["flower_capture"])] if "flower" in loads else []),
-        ],
-        # what a run uses is set here and by the environment (.dlt files), never by a launch: each is fixed,
-        # the io_manager Dagster would otherwise add unfixed included
-        resources={
-            name: fixed(resource)
-            for name, resource in {
-                "io_manager": dg.fs_io_manager,
-                "dlt": DagsterDltResource().get_resource_definition(),
-                "dbt": dbt_cli.get_resource_definition(),
-            }.items()
-        },
-        # one process runs the steps in order: no re-import per step (writers take turns on a file lock)
-        executor=fixed(dg.in_process_executor),
-        loggers={"console": fixed(dg.colored_console_logger)},
+    """Every room's definitions for the sources this deployment has, with the resources, executor and logger
+    every run uses."""
+    with_flower = sources["flower"].configured
+    rooms = [ingest.defs(sources), dbt.defs(), alerts.defs(with_flower), runs.defs()]
+    return dg.Definitions.merge(
+        *rooms,
+        dg.Definitions(
+            # what a run uses is set here and by the environment (.dlt files), never by a launch: each is fixed,
+            # the io_manager Dagster would otherwise add unfixed included
+            resources={
+                name: fixed(resource)
+                for name, resource in {
+                    "io_manager": dg.fs_io_manager,
+                    "dlt": DagsterDltResource().get_resource_definition(),
+                    "dbt": dbt_cli.get_resource_definition(),
+                }.items()
+            },
+            # one process runs the steps in order: no re-import per step (writers take turns on a file lock)
+            executor=fixed(dg.in_process_executor),
+            loggers={"console": fixed(dg.colored_console_logger)},
+        ),
     )
 
 

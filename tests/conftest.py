@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from orchestration.locations import DEMO_SHOP_SETTING
+from orchestration.settings import DEMO_SHOP_SETTING
 
 # the tests model the demo shop: its task-to-table map, for dbt here and in every process a test starts
 os.environ[DEMO_SHOP_SETTING] = "true"

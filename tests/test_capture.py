@@ -12,7 +12,7 @@ from pytest_httpserver import HTTPServer
 
 from demo.stack import FlowerStack
 from demo.workload import send_noop_tasks, wait_until_flower_has, wait_until_idle
-from orchestration.serve import initialise_storage
+from orchestration.serve.server import initialise_storage
 from sources.flower.pressure import tasks_seen
 from sources.flower.settings import flower_settings
 from tests.fixtures.deployments import deployment

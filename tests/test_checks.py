@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from orchestration.checks import coverage_result
+from orchestration.ingest.flower_checks import coverage_result
 
 END = datetime(2026, 11, 20, 10, 15, tzinfo=UTC)
 

@@ -18,7 +18,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from demo.sqlflow_standin import DEMO_USER_ID, DEMO_USERS, DemoJob, SQLFlowStandIn, demo_jobs
-from orchestration.warehouse import make_pipeline
+from orchestration.warehouse.engine import make_pipeline
 from sources.flower import flower_source
 from sources.sqlflow import sqlflow_source
 from tests.fixtures.dbt_cli import dbt

@@ -67,7 +67,7 @@ def env(stack, sqlflow, isolated_warehouse, tmp_path) -> dict[str, str]:
     """The main job's environment, as `make dev` sets it: a persistent DAGSTER_HOME with our dagster.yaml."""
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(ROOT / "orchestration" / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(ROOT / "orchestration" / "serve" / "dagster.yaml", home / "dagster.yaml")
     return {
         **os.environ,
         **demo_source_env(stack, sqlflow),

@@ -7,9 +7,9 @@ import dagster as dg
 import pytest
 import yaml
 
-from orchestration.alerts import ALERTS_CHECK
 from orchestration.dbt.assets import dbt_steps
 from orchestration.dbt.project import PARSED_FOR, dbt_project, parsed_for
+from orchestration.keys import ALERTS_CHECK
 from tests.fixtures.deployments import deployment
 from tests.fixtures.holders import waiting_for_its_turn
 
@@ -152,7 +152,7 @@ def test_a_deployment_with_sqlflow_only_has_no_flower_assets_job_schedule_or_che
     assert keys_in_group(graph, "ingest") == SQLFLOW_ASSETS
     assert [job.name for job in sqlflow_only.jobs] == ["sqlflow_load"]
     assert [schedule.name for schedule in sqlflow_only.schedules] == ["sqlflow_hourly"]
-    assert [sensor.name for sensor in sqlflow_only.sensors] == [
+    assert sorted(sensor.name for sensor in sqlflow_only.sensors) == [
         "reap_dead_runs_sensor",
         "taskline_notifications",
     ]
@@ -192,7 +192,7 @@ def test_steps_run_in_one_process_and_hold_nothing_a_dead_run_could_keep(asset_g
     assert defs.executor.executor_creation_fn is dg.in_process_executor.executor_creation_fn
     for key in FLOWER_ASSETS | SQLFLOW_ASSETS | MARTS:
         assert asset_graph.get(dg.AssetKey.from_user_string(key)).pools == set()
-    instance_settings = yaml.safe_load((ROOT / "orchestration" / "dagster.yaml").read_text())
+    instance_settings = yaml.safe_load((ROOT / "orchestration" / "serve" / "dagster.yaml").read_text())
     assert "concurrency" not in instance_settings
     assert "run_coordinator" not in instance_settings
 

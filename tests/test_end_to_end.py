@@ -16,7 +16,7 @@ from demo.dev import demo_source_env
 from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack
 from demo.workload import WorkloadSummary, run_workload
-from orchestration.locations import DEMO_SHOP_SETTING
+from orchestration.settings import DEMO_SHOP_SETTING
 from tests.fixtures.postgres import PostgresWarehouse, new_warehouse
 
 pytestmark = pytest.mark.end_to_end

@@ -15,14 +15,14 @@ import dagster as dg
 import pytest
 from pytest_httpserver import HTTPServer
 
-import orchestration.notify as notify
+import orchestration.alerts.notifier as notify
 from demo.celery_app import make_app
 from demo.dev import demo_source_env
 from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack, free_port
 from demo.workload import wait_until_flower_shows_final
-from orchestration.alerts import ALERTS_CHECK
-from orchestration.channels import SLACK_WEBHOOK_URL, UI_URL, WEBHOOK_URL
+from orchestration.alerts.channels import SLACK_WEBHOOK_URL, UI_URL, WEBHOOK_URL
+from orchestration.keys import ALERTS_CHECK
 from tests.fixtures.deployments import deployment
 from tests.test_flower_integration import libfaketime
 

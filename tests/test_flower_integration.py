@@ -18,7 +18,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from demo.celery_app import make_app
 from demo.stack import FLOWER_RELEASES, FlowerStack
 from demo.workload import flower_tasks, run_workload, start_lingering_task, wait_until_flower_shows_final
-from orchestration.warehouse import make_pipeline
+from orchestration.warehouse.engine import make_pipeline
 from sources.flower import FlowerAuthError, FlowerUnreachableError, flower_source
 from tests.fixtures.counting_proxy import CountingProxy
 from tests.fixtures.deployments import deployment

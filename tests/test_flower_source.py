@@ -20,7 +20,7 @@ import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 from werkzeug import Request, Response
 
-from orchestration.warehouse import make_pipeline
+from orchestration.warehouse.engine import make_pipeline
 from sources.flower import (
     FlowerAuthError,
     FlowerConfigError,
@@ -73,7 +73,7 @@ def rows(sql: str) -> list[tuple]:
 
 
 def warehouse() -> Path:
-    from orchestration.warehouse import warehouse_path
+    from orchestration.warehouse.engine import warehouse_path
 
     return warehouse_path()
 

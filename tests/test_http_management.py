@@ -150,7 +150,7 @@ def service(tmp_path_factory) -> Iterator[Service]:
 
 
 class served:
-    """`python -m orchestration.serve` on a free port until the block ends (then SIGTERM, as Ctrl-C does)."""
+    """`python -m orchestration.serve.server` on a free port until the block ends (then SIGTERM, as Ctrl-C does)."""
 
     def __init__(self, env: dict[str, str], log: Path):
         self.env, self.log, self.port = env, log, free_port()
@@ -686,7 +686,7 @@ def test_a_changed_role_applies_while_serving(service):
 
     def set_role(role: str) -> None:
         subprocess.run(
-            [sys.executable, "-m", "orchestration.users", "role", VIEWER, role],
+            [sys.executable, "-m", "orchestration.serve.users", "role", VIEWER, role],
             env={**service.env},
             cwd=ROOT,
             check=True,
@@ -718,7 +718,7 @@ def test_a_user_added_while_serving_logs_in_at_once_and_a_removed_one_cannot(ser
     assert permission(service, newcomer, "launch_pipeline_execution") is False
 
     subprocess.run(
-        [sys.executable, "-m", "orchestration.users", "remove", newcomer[0]],
+        [sys.executable, "-m", "orchestration.serve.users", "remove", newcomer[0]],
         env={**service.env},
         cwd=ROOT,
         check=True,

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from demo.sqlflow_standin import DEMO_USERS, DemoJob, SQLFlowStandIn
-from orchestration.warehouse import warehouse_path
+from orchestration.warehouse.engine import warehouse_path
 from tests.fixtures.deployments import deployment
 
 pytestmark = pytest.mark.integration

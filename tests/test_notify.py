@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from werkzeug import Response
 
-import orchestration.notify as notify
+import orchestration.alerts.notifier as notify
 from demo.stack import free_port
-from orchestration.alerts import alert_sentence, event_sentence, percent
-from orchestration.channels import SLACK_WEBHOOK_URL, WEBHOOK_URL, NotifyError, configured_channels
-from orchestration.serve import ServeError, serve
+from orchestration.alerts.channels import SLACK_WEBHOOK_URL, WEBHOOK_URL, NotifyError, configured_channels
+from orchestration.alerts.check import alert_sentence, event_sentence, percent
+from orchestration.serve.server import ServeError, serve
 
 SECRET_PATH = "/services/T0/B0/very-secret-token"
 END = datetime(2026, 12, 1, 12, 0, 30, tzinfo=UTC)

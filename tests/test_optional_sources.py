@@ -16,7 +16,7 @@ from demo.dev import DEMO_SQL
 from demo.sqlflow_standin import DEMO_USERS, SQLFlowStandIn
 from demo.stack import FlowerStack
 from demo.workload import run_workload
-from orchestration.configured import configured_sources
+from orchestration.ingest.configured import configured_sources
 from tests.fixtures.deployments import deployment
 from tests.test_end_to_end import EXPECTED_TABLE_EDGES
 

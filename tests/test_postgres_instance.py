@@ -23,8 +23,8 @@ from demo.dev import demo_source_env
 from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack, free_port
 from demo.workload import run_workload
-from orchestration.reaper import reap_dead_runs
-from orchestration.serve import ServeError, child_settings, initialise_storage
+from orchestration.runs.reaper import reap_dead_runs
+from orchestration.serve.server import ServeError, child_settings, initialise_storage
 from tests.fixtures.postgres import PostgresWarehouse, new_warehouse
 from tests.test_dead_runs import assert_every_task_once_in_its_final_state
 from tests.test_http_management import NEVER, served, wait_for_status

@@ -17,7 +17,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from demo.sqlflow_standin import DEMO_USER_ID, DEMO_USERS, SQLFlowStandIn
-from orchestration.serve import initialise_storage
+from orchestration.serve.server import initialise_storage
 from tests.fixtures.deployments import deployment
 from tests.fixtures.postgres import PostgresWarehouse
 from tests.test_dbt_marts import TASKS, recorded_body, serve_flower

@@ -8,7 +8,7 @@ import time
 import dagster as dg
 import pytest
 
-from orchestration.reaper import reap_dead_runs, reap_dead_runs_sensor
+from orchestration.runs.reaper import reap_dead_runs, reap_dead_runs_sensor
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)"]
 POOL = "duckdb_warehouse"

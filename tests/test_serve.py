@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from demo.stack import free_port
-from orchestration.serve import (
+from orchestration.serve.server import (
     TASKLINE_INSTANCE_SETTINGS,
     ServeError,
     dagster_home,

@@ -10,8 +10,8 @@ import bcrypt
 import pytest
 
 from demo.stack import free_port
-from orchestration import login_check
-from orchestration.proxy import (
+from orchestration.serve import login_check
+from orchestration.serve.proxy import (
     NGINX,
     NO_LOGIN,
     PASSWORD_FILE,
@@ -23,7 +23,7 @@ from orchestration.proxy import (
     nginx_config,
     read_users,
 )
-from orchestration.serve import ServeError, check_not_root, checked_login, serve, warn_when_root
+from orchestration.serve.server import ServeError, check_not_root, checked_login, serve, warn_when_root
 from tests.fixtures.logins import PASSWORD, USER, self_signed_certificate, users_file
 
 pytestmark = pytest.mark.end_to_end
@@ -47,7 +47,7 @@ def users_command(
 ) -> subprocess.CompletedProcess:
     env = {"PATH": "/usr/bin:/bin", **({PASSWORD_FILE: str(password_file)} if password_file else {})}
     return subprocess.run(
-        [sys.executable, "-m", "orchestration.users", action, name],
+        [sys.executable, "-m", "orchestration.serve.users", action, name],
         input=stdin,
         env=env,
         cwd=ROOT,
@@ -434,7 +434,7 @@ def test_make_user_gives_roles_viewer_by_default(tmp_path):
     promoted = users_command("role", "ops", password_file)
     assert promoted.returncode == 1 and "give the role" in promoted.stderr
     completed = subprocess.run(
-        [sys.executable, "-m", "orchestration.users", "role", "ops", "operator"],
+        [sys.executable, "-m", "orchestration.serve.users", "role", "ops", "operator"],
         env={"PATH": "/usr/bin:/bin", PASSWORD_FILE: str(password_file)},
         cwd=ROOT,
         capture_output=True,

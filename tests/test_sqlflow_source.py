@@ -14,7 +14,7 @@ import requests
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from demo.sqlflow_standin import DENIED, DemoJob, SQLFlowStandIn
-from orchestration.warehouse import make_pipeline, warehouse_path
+from orchestration.warehouse.engine import make_pipeline, warehouse_path
 from sources.sqlflow import SQLFlowAuthError, SQLFlowConfigError, SQLFlowError, sqlflow_source
 from sources.sqlflow.auth import DEFAULT_TOKEN_LIFETIME_S, inject_form_fields, token_lifetime_s
 from sources.sqlflow.client import SQLFlowClient
@@ -988,7 +988,7 @@ def test_injecting_again_replaces_the_earlier_auth_fields():
 
 def test_a_server_that_ignores_tokens_needs_only_its_address(monkeypatch, tmp_path):
     """Self-hosted SQLFlow 6.1.0.1+ with ignore_user_token=true: no generateToken, no userId or token sent."""
-    from orchestration.configured import sqlflow_settings
+    from orchestration.ingest.configured import sqlflow_settings
 
     monkeypatch.chdir(tmp_path)
     for name in ("SOURCES__SQLFLOW__USER_ID", "SOURCES__SQLFLOW__SECRET_KEY"):

@@ -20,7 +20,7 @@ import pytest
 
 from demo.stack import FlowerStack, wait_for
 from demo.workload import wait_until_results_final
-from orchestration.checks import task_attempts_coverage
+from orchestration.ingest.flower_checks import task_attempts_coverage
 from tests.fixtures.deployments import deployment
 
 pytestmark = pytest.mark.integration

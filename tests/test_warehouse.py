@@ -8,7 +8,7 @@ import dlt
 import duckdb
 import pytest
 
-from orchestration.warehouse import (
+from orchestration.warehouse.engine import (
     WarehouseLockedError,
     ensure_writable,
     finish_pending_packages,
@@ -41,7 +41,7 @@ def test_processes_creating_the_same_pipeline_take_turns(isolated_warehouse):
     together on a fresh deployment deleted each other's state file. The second waits for the first."""
     lock = isolated_warehouse.parent / ".dlt_pipelines" / ".flower.lock"
     creator = waiting_for_its_turn(
-        lock, "from orchestration.warehouse import make_pipeline; make_pipeline('flower')"
+        lock, "from orchestration.warehouse.engine import make_pipeline; make_pipeline('flower')"
     )
     output = creator.communicate(timeout=120)[0]
     assert creator.returncode == 0, output[-3000:]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.warehouse import WarehouseLockedError, ensure_writable, make_pipeline
-from orchestration.warehouse_lock import (
+from orchestration.warehouse.engine import WarehouseLockedError, ensure_writable, make_pipeline
+from orchestration.warehouse.lock import (
     LOCK_TIMEOUT_ENV,
     WarehouseBusyError,
     exclusive_writer,
@@ -19,7 +19,7 @@ from tests.fixtures.holders import HOLD_DUCKDB, duckdb_held_open, started
 HOLD_WRITER_LOCK = """
 import os, sys
 from pathlib import Path
-from orchestration.warehouse_lock import exclusive_writer
+from orchestration.warehouse.lock import exclusive_writer
 with exclusive_writer(Path(sys.argv[1]), {"pid": os.getpid(), "run": "run-a", "step": "flower"}, print):
     print("ready", flush=True)
     sys.stdin.read()
@@ -108,7 +108,7 @@ def test_the_timeout_comes_from_the_environment(monkeypatch):
 WRITER_WITH_A_CHILD = """
 import os, subprocess, sys
 from pathlib import Path
-from orchestration.warehouse_lock import exclusive_writer
+from orchestration.warehouse.lock import exclusive_writer
 with exclusive_writer(Path(sys.argv[1]), {"pid": os.getpid(), "run": "run-a", "step": "dbt"}, print):
     subprocess.Popen([sys.executable, "-c", sys.argv[2], sys.argv[1]])
     sys.stdin.read()

@@ -11,11 +11,10 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from orchestration.dbt.docs import refresh_docs_when_stale
 from orchestration.dbt.metadata import with_table_metadata
-from orchestration.dbt.project import dbt_project, prepare_manifest, raise_for_dbt
+from orchestration.dbt.project import WITHOUT_UNIT_TESTS, dbt_project, prepare_manifest, raise_for_dbt
 from orchestration.dbt.translator import TRANSLATOR
-from orchestration.locations import WITHOUT_UNIT_TESTS
-from orchestration.warehouse import DBT_SCHEMAS, publish_warehouse_settings
-from orchestration.writer import writing_the_warehouse
+from orchestration.runs.writer import writing_the_warehouse
+from orchestration.warehouse.engine import DBT_SCHEMAS, publish_warehouse_settings
 
 
 def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh_docs: bool = False) -> Iterator:

@@ -7,8 +7,8 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from orchestration.dbt.project import dbt_project, raise_for_dbt
-from orchestration.locations import DOCS_DIR
-from orchestration.warehouse import query_rows
+from orchestration.settings import DOCS_DIR
+from orchestration.warehouse.engine import query_rows
 
 # the schemas dbt docs describe: what their catalog lists
 DOCUMENTED_SCHEMAS = ("flower", "sqlflow", "staging", "intermediate", "marts", "seeds")

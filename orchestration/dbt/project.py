@@ -9,11 +9,13 @@ from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
 from dbt.version import __version__ as dbt_core_version
 from packaging import version
 
-from orchestration.locations import DBT_PROJECT_DIR
-from orchestration.warehouse import publish_warehouse_settings, taking_turns
+from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.warehouse.engine import publish_warehouse_settings, taking_turns
 
 # the dbt installed beside this interpreter: `.venv/bin/dagster` runs without .venv/bin on the PATH
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+# scheduled builds leave dbt unit tests to `make test`: they check the SQL, not the data
+WITHOUT_UNIT_TESTS = ("--exclude-resource-type", "unit_test")
 
 
 class TasklineDbtCli(DbtCliResource):

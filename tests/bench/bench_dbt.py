@@ -38,7 +38,7 @@ from unittest import mock
 
 import duckdb
 
-from orchestration.locations import WITHOUT_UNIT_TESTS
+from orchestration.dbt.project import WITHOUT_UNIT_TESTS
 from tests.bench.to_postgres import copy_raw_tables, merge_rows
 from tests.fixtures.dbt_cli import dbt_command, dbt_env
 from tests.fixtures.postgres import new_warehouse, running_server

@@ -1,5 +1,5 @@
 """`make serve`'s login under a flood of wrong passwords (issue 28, item 4): nginx as proxy.nginx_config
-writes it, asking Caddy (orchestration/login_check.py, started as serve.py starts it) through the gate.
+writes it, asking Caddy (orchestration/serve/login_check.py, started as serve.py starts it) through the gate.
 
     PYTHONPATH=$PWD .venv/bin/python -m tests.bench.bench_login [--rounds N] [--dagster]
 
@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from orchestration import login_check, proxy, users
+from orchestration.serve import login_check, proxy, users
 
 FLOOD_CONNECTIONS, FLOOD_S = 24, 20.0
 TARGET_FLOOD_RATIO, TARGET_TIMING_MS, TARGET_RATE = 2.0, 5.0, 50.0

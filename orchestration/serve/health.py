@@ -1,7 +1,7 @@
 """`/health` for load balancers and systemd: 200 while the Dagster webserver answers and every daemon
 heartbeats, else 503; the JSON body says which, and when each source's load last succeeded.
 
-    python -m orchestration.health --port PORT --webserver URL
+    python -m orchestration.serve.health --port PORT --webserver URL
 
 Started by `make serve` on a loopback port; nginx serves it as /health without a login (it holds no secret:
 states and times only).

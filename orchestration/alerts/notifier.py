@@ -23,8 +23,7 @@ import dagster as dg
 import requests
 from dagster._core.event_api import EventLogCursor
 
-from orchestration.alerts import ALERTS_CHECK
-from orchestration.channels import (
+from orchestration.alerts.channels import (
     SLACK_WEBHOOK_URL,
     WEBHOOK_URL,
     Channel,
@@ -32,15 +31,10 @@ from orchestration.channels import (
     configured_channels,
     ui_url,
 )
-from orchestration.checks import COMPLETENESS_CHECK, COVERAGE_MART
-from orchestration.schedules import FLOWER_TASKS
+from orchestration.keys import ALERTS_CHECK, COMPLETENESS_CHECK, COVERAGE_CHECK, FRESHNESS_CHECK
 
 # taskline's own checks whose failing is news
-SELF_CHECKS = (
-    COMPLETENESS_CHECK,
-    dg.AssetCheckKey(COVERAGE_MART, "task_attempts_coverage"),
-    dg.AssetCheckKey(FLOWER_TASKS, "recent_task_events"),
-)
+SELF_CHECKS = (COMPLETENESS_CHECK, COVERAGE_CHECK, FRESHNESS_CHECK)
 SENSOR_INTERVAL_S = 30
 # a channel that failed is tried again after 30 s, then 60 s, ... up to an hour between tries
 RETRY_FIRST_S = 30.0

@@ -1,9 +1,9 @@
 """Who may log in to `make serve`: the users' file its login checks (TASKLINE_PASSWORD_FILE), `user:bcrypt-hash`.
 
-    python -m orchestration.users add NAME [--role viewer|operator]   # asks for the password twice (or
+    python -m orchestration.serve.users add NAME [--role viewer|operator]   # asks for the password twice (or
                                                                       # reads one line from stdin)
-    python -m orchestration.users role NAME viewer|operator
-    python -m orchestration.users remove NAME
+    python -m orchestration.serve.users role NAME viewer|operator
+    python -m orchestration.serve.users remove NAME
 
 Viewers see the UI, its runs and the dbt docs and can change nothing; operators launch, cancel and delete runs,
 turn schedules on and off. Adding a user who exists changes their password (and their role, when given). The password is never an argument (it would show in `ps`).
@@ -19,7 +19,15 @@ from pathlib import Path
 
 import bcrypt
 
-from orchestration.proxy import DEFAULT_ROLE, PASSWORD_FILE, ROLES, USER_NAME, Account, ProxyError, read_users
+from orchestration.serve.proxy import (
+    DEFAULT_ROLE,
+    PASSWORD_FILE,
+    ROLES,
+    USER_NAME,
+    Account,
+    ProxyError,
+    read_users,
+)
 
 # 2^10 bcrypt rounds: about 50 ms for Caddy to check a login on this project's 2-core machine (once: it caches)
 BCRYPT_COST = 10

@@ -13,7 +13,7 @@ import sys
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-from orchestration.locations import DOCS_DIR
+from orchestration.settings import DOCS_DIR
 
 HOST = "127.0.0.1"
 

@@ -12,8 +12,8 @@ from contextlib import contextmanager
 
 import dagster as dg
 
-from orchestration.reaper import reap_dead_runs
-from orchestration.warehouse import (
+from orchestration.runs.reaper import reap_dead_runs
+from orchestration.warehouse.engine import (
     WarehouseLockedError,
     WarehouseUnavailableError,
     check_postgres,
@@ -23,7 +23,7 @@ from orchestration.warehouse import (
     postgres_problem,
     warehouse_path,
 )
-from orchestration.warehouse_lock import WarehouseBusyError, exclusive_writer, postgres_turn
+from orchestration.warehouse.lock import WarehouseBusyError, exclusive_writer, postgres_turn
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """The password check of `make serve`'s login, off nginx's workers (issue 28, item 4): the one module that
-knows Caddy and nginx's js module; orchestration/proxy.py puts its nginx lines in nginx.conf and
-orchestration/serve.py runs Caddy.
+knows Caddy and nginx's js module; orchestration/serve/proxy.py puts its nginx lines in nginx.conf and
+orchestration/serve/server.py runs Caddy.
 
 nginx's own `auth_basic` runs bcrypt inside its (few, blocking) workers, before any rate limit: a flood of
 wrong passwords stalls every other user, and an unknown name answers at once while a known one costs a
@@ -45,7 +45,7 @@ from pathlib import Path
 
 import bcrypt
 
-from orchestration.proxy import REALM, Account, ProxyError
+from orchestration.serve.proxy import REALM, Account, ProxyError
 
 CADDY = "TASKLINE_CADDY"
 NJS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so"
@@ -170,7 +170,7 @@ def caddy_environment(env: dict[str, str], run_dir: Path) -> dict[str, str]:
     }
 
 
-NJS_SCRIPT = """// written by `make serve` (orchestration/login_check.py): a name not in the users' file is checked as
+NJS_SCRIPT = """// written by `make serve` (orchestration/serve/login_check.py): a name not in the users' file is checked as
 // DECOY's, so a wrong password costs the same bcrypt whether the name exists or not
 var KNOWN = %s;
 var DECOY = %s;

@@ -14,16 +14,15 @@ import dagster as dg
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from orchestration.dbt.project import dbt_project
-from orchestration.schedules import FLOWER_TASKS
-from orchestration.warehouse import make_pipeline, query_rows
-from orchestration.writer import writing_the_warehouse
+from orchestration.keys import COMPLETENESS_CHECK, COVERAGE_MART, FLOWER_TASKS
+from orchestration.runs.writer import writing_the_warehouse
+from orchestration.warehouse.engine import make_pipeline, query_rows
 from sources.flower.completeness import CheckReader, compare, last_walk
 from sources.flower.loaded import loaded_times
 from sources.flower.settings import flower_settings
 
 FRESHNESS_PERIODS_S = {"minute": 60, "hour": 3600, "day": 86400}
 
-COVERAGE_MART = dg.AssetKey(["marts", "task_coverage_hourly"])
 
 # one row per worker: the snapshot interval that ends at the latest workers snapshot
 LATEST_INTERVALS_SQL = """
@@ -103,9 +102,6 @@ def coverage_result(intervals: list[tuple[str, datetime, int, int, int]]) -> dg.
             "accounted for by loaded tasks."
         )
     return dg.AssetCheckResult(passed=True, metadata=metadata, description=description)
-
-
-COMPLETENESS_CHECK = dg.AssetCheckKey(FLOWER_TASKS, "every_task_in_flower_is_loaded")
 
 
 @dg.asset_check(

@@ -1,6 +1,6 @@
 """`make serve`: the Dagster UI and the daemon (schedules, sensors, queued runs) on your own configuration.
 
-    python -m orchestration.serve [--host HOST] [--port PORT] [--workspace FILE]
+    python -m orchestration.serve.server [--host HOST] [--port PORT] [--workspace FILE]
 
 No demo stack: Flower and SQLFlow come from .dlt/ and SOURCES__* as for every run. Dagster keeps runs, event
 logs and schedule state in DAGSTER_HOME (default .dagster_home/ in the project), or in the PostgreSQL database
@@ -8,8 +8,8 @@ its dagster.yaml names (checked before anything starts); that file is yours: the
 added when missing, never overwritten. With --workspace (TASKLINE_WORKSPACE) naming code servers on other
 machines, the runs execute there and the sources are theirs.
 
-With TASKLINE_PASSWORD_FILE set, nginx (orchestration/proxy.py) asks for a login, checked by Caddy
-(orchestration/login_check.py), in front of two webservers on loopback ports: the full one for operators, one
+With TASKLINE_PASSWORD_FILE set, nginx (orchestration/serve/proxy.py) asks for a login, checked by Caddy
+(orchestration/serve/login_check.py), in front of two webservers on loopback ports: the full one for operators, one
 started with --read-only for viewers; beyond loopback serving without a login is refused (opt-out
 TASKLINE_ALLOW_NO_LOGIN=1). Started as root it refuses (every run would be root) unless TASKLINE_ALLOW_ROOT=1.
 Everything it writes in DAGSTER_HOME is readable by its owner only. Ctrl-C or SIGTERM stops every process and
@@ -32,16 +32,15 @@ from typing import Any
 import requests
 import yaml
 
-from orchestration import login_check
-from orchestration.channels import SLACK_WEBHOOK_URL, WEBHOOK_URL, NotifyError, configured_channels
-from orchestration.instance_storage import (
+from orchestration.alerts.channels import SLACK_WEBHOOK_URL, WEBHOOK_URL, NotifyError, configured_channels
+from orchestration.serve import login_check
+from orchestration.serve.instance_storage import (
     InstanceStorageError,
     check_postgres_storage,
     database_problem,
     postgres_storage,
 )
-from orchestration.locations import DOCS_DIR
-from orchestration.proxy import (
+from orchestration.serve.proxy import (
     NO_LOGIN,
     PASSWORD_FILE,
     TLS_CERT,
@@ -59,10 +58,10 @@ from orchestration.proxy import (
     read_users,
     write_config,
 )
-from orchestration.warehouse import connection_problem
+from orchestration.settings import DOCS_DIR, ROOT
+from orchestration.warehouse.engine import connection_problem
 
-ROOT = Path(__file__).resolve().parent.parent
-TASKLINE_INSTANCE_SETTINGS = ROOT / "orchestration" / "dagster.yaml"
+TASKLINE_INSTANCE_SETTINGS = Path(__file__).with_name("dagster.yaml")
 DEFAULT_DAGSTER_HOME = ROOT / ".dagster_home"
 READY_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 20.0
@@ -127,7 +126,7 @@ def missing_and_conflicting(required: Any, existing: Any, path: str = "") -> tup
 def ensure_instance_settings(home: Path) -> list[str]:
     """Make DAGSTER_HOME/dagster.yaml carry what taskline needs; returns the top-level keys it added.
 
-    A missing file is created from orchestration/dagster.yaml. An existing one is only appended to (your
+    A missing file is created from orchestration/serve/dagster.yaml. An existing one is only appended to (your
     text and comments stay) with top-level sections it lacks; anything else it lacks or sets differently
     stops the start with a message saying what to put where.
     """
@@ -154,7 +153,7 @@ def ensure_instance_settings(home: Path) -> list[str]:
     if appended:
         with target.open("a") as file:
             file.write(
-                "\n# added by taskline (make serve): settings it needs, see orchestration/dagster.yaml\n"
+                "\n# added by taskline (make serve): settings it needs, see orchestration/serve/dagster.yaml\n"
             )
             file.write(yaml.safe_dump(appended, sort_keys=False))
     return list(appended)
@@ -276,7 +275,7 @@ def stopped_on_signals() -> Iterator[None]:
 
 def check_sources() -> None:
     """Stop before starting anything when a source is configured only in part; say which sources run."""
-    from orchestration.configured import configured_sources
+    from orchestration.ingest.configured import configured_sources
 
     sources = configured_sources(announce=False).values()
     problems = [problem for source in sources if (problem := source.problem())]
@@ -577,7 +576,3 @@ def main() -> None:
         sys.exit(serve(args.host, port_number(args.port), dict(os.environ), args.workspace))
     except ServeError as error:
         sys.exit(f"taskline serve: {error}")
-
-
-if __name__ == "__main__":
-    main()

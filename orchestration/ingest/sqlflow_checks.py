@@ -4,8 +4,8 @@ from typing import Any
 
 import dagster as dg
 
-from orchestration.warehouse import query_records
-from orchestration.writer import writing_the_warehouse
+from orchestration.runs.writer import writing_the_warehouse
+from orchestration.warehouse.engine import query_records
 
 # resource → (its asset, its failures table, the key column, what a key is)
 FAILURE_TABLES = {

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestration.warehouse import (
+from orchestration.warehouse.engine import (
     check_postgres_connection,
     describe_postgres,
     lock_holder_pid,

@@ -10,7 +10,7 @@ a dbt build. So Flower has two cadences:
 `flower_load` does both in one run, for a click in the UI. SQLFlow changes slowly: `sqlflow_load` loads it and
 rebuilds its models hourly. Every job is green from its first run on an empty warehouse: the marts that join
 both sources read the other one as empty until its first load, and `flower_marts` waits for the first capture.
-Runs may overlap; their writing steps take turns on the warehouse writer lock (orchestration/writer.py).
+Runs may overlap; their writing steps take turns on the warehouse writer lock (orchestration/runs/writer.py).
 """
 
 import os
@@ -18,13 +18,11 @@ import os
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
+from orchestration.keys import FLOWER_TASKS, TASKS_SEEN_METADATA
 from sources.flower.client import FlowerError
 from sources.flower.pressure import new_since, tasks_seen
 from sources.flower.settings import flower_settings
 
-FLOWER_TASKS = dg.AssetKey(["flower", "tasks"])
-# the materialisation metadata where a capture records Flower's count of tasks seen when its walk began
-TASKS_SEEN_METADATA = "flower_tasks_seen_at_walk"
 # job → (schedule name, default cron, the environment variable that changes it)
 SCHEDULES = {
     "flower_capture": ("flower_capture_every_5_minutes", "*/5 * * * *", "TASKLINE_FLOWER_CAPTURE_SCHEDULE"),

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg2
 import yaml
 
-from orchestration.warehouse import (
+from orchestration.warehouse.engine import (
     CONNECT_TIMEOUT_S,
     causes,
     connection_problem,

@@ -6,7 +6,7 @@ and static files for the dbt docs. nginx does not check passwords itself: its `a
 its few blocking workers, before any rate limit, so a flood of wrong passwords stalls every user, and an
 unknown name answers faster than a known one. Each request asks (`auth_request`, rate-limited per client
 address before the check) Debian's Caddy, which checks the bcrypt hashes in goroutines and caches the
-results (Caddy 2.6 has no rate limiting without a plugin, nginx has); orchestration/login_check.py writes
+results (Caddy 2.6 has no rate limiting without a plugin, nginx has); orchestration/serve/login_check.py writes
 that part.
 
 The Dagster webservers and the health service listen on loopback ports only nginx reaches; nginx listens on
@@ -89,7 +89,7 @@ class Login:
 def login_settings(environ: dict[str, str]) -> Login | None:
     """The login configured in `environ`, checked as nginx and Caddy will use it; None when no password file is
     set."""
-    from orchestration import login_check  # it imports this module's ProxyError and Account
+    from orchestration.serve import login_check  # it imports this module's ProxyError and Account
 
     tls = tls_settings(environ)
     given = environ.get(PASSWORD_FILE)
@@ -266,7 +266,7 @@ def nginx_config(
     """nginx.conf: the login (checked by Caddy on `caddy_socket`) everywhere but /health, each user on the
     webserver of their role (websocket too), the dbt docs under /docs/, nothing for another site's page, login
     checks and GraphQL rate-limited per client address. Writes the njs script it loads."""
-    from orchestration import login_check  # it imports this module's ProxyError and Account
+    from orchestration.serve import login_check  # it imports this module's ProxyError and Account
 
     check = login_check.nginx_lines(users, run_dir, caddy_socket)
     temp_paths = "\n".join(
@@ -282,7 +282,7 @@ def nginx_config(
     )
     # as root (allowed only with TASKLINE_ALLOW_ROOT=1): workers of root too, who read the users' file and docs
     worker_user = f"user {pwd.getpwuid(os.getuid()).pw_name};" if os.geteuid() == 0 else ""
-    return f"""# written by `make serve` (orchestration/proxy.py) on every start: edit that file, not this one
+    return f"""# written by `make serve` (orchestration/serve/proxy.py) on every start: edit that file, not this one
 daemon off;
 pid {run_dir / "nginx.pid"};
 error_log stderr warn;

@@ -8,14 +8,14 @@ from dagster_dlt.translator import DltResourceTranslatorData
 from dlt.extract.source import DltSource
 from dlt.pipeline.pipeline import Pipeline
 
-from orchestration.schedules import FLOWER_TASKS, TASKS_SEEN_METADATA
-from orchestration.warehouse import (
+from orchestration.keys import FLOWER_TASKS, TASKS_SEEN_METADATA
+from orchestration.runs.writer import writing_the_warehouse
+from orchestration.warehouse.engine import (
     finish_pending_packages,
     make_pipeline,
     using_working_dir,
     warehouse_engine,
 )
-from orchestration.writer import writing_the_warehouse
 from sources.flower import flower_source
 from sources.flower.completeness import last_walk
 from sources.sqlflow import sqlflow_source

@@ -1,7 +1,7 @@
 """Failure alerts in the Dagster UI: the `task_failure_alerts_open` check on marts/task_failure_alerts.
 
 The spike rule is dbt's (models/marts/tasks/task_failure_alerts.sql); this turns its rows into the sentences
-people read, in the check and in the messages the notifier sends (orchestration/notify.py), and hands the
+people read, in the check and in the messages the notifier sends (orchestration/alerts/notifier.py), and hands the
 notifier the alert history it delivers from.
 """
 
@@ -10,11 +10,10 @@ from typing import Any
 
 import dagster as dg
 
-from orchestration.warehouse import query_records
-from orchestration.writer import writing_the_warehouse
+from orchestration.keys import ALERTS_CHECK, ALERTS_MART
+from orchestration.runs.writer import writing_the_warehouse
+from orchestration.warehouse.engine import query_records
 
-ALERTS_MART = dg.AssetKey(["marts", "task_failure_alerts"])
-ALERTS_CHECK = dg.AssetCheckKey(ALERTS_MART, "task_failure_alerts_open")
 TASK_TABLE_MAP = "dbt_project/seeds/task_table_map.csv"
 # the history events each evaluation hands the notifier: more than builds record between two of its ticks
 EVENTS_HANDED_OVER = 200

@@ -1,0 +1,15 @@
+"""The asset, check and metadata keys more than one room names: the capture writes them, checks and alerts
+read them. Light: only Dagster's key types."""
+
+import dagster as dg
+
+FLOWER_TASKS = dg.AssetKey(["flower", "tasks"])
+# the materialisation metadata where a capture records Flower's count of tasks seen when its walk began
+TASKS_SEEN_METADATA = "flower_tasks_seen_at_walk"
+COVERAGE_MART = dg.AssetKey(["marts", "task_coverage_hourly"])
+ALERTS_MART = dg.AssetKey(["marts", "task_failure_alerts"])
+
+COMPLETENESS_CHECK = dg.AssetCheckKey(FLOWER_TASKS, "every_task_in_flower_is_loaded")
+COVERAGE_CHECK = dg.AssetCheckKey(COVERAGE_MART, "task_attempts_coverage")
+FRESHNESS_CHECK = dg.AssetCheckKey(FLOWER_TASKS, "recent_task_events")
+ALERTS_CHECK = dg.AssetCheckKey(ALERTS_MART, "task_failure_alerts_open")

@@ -1,0 +1,5 @@
+"""`python -m orchestration.serve` (`make serve`)."""
+
+from orchestration.serve.server import main
+
+main()
