@@ -13,9 +13,9 @@ from typing import Any
 import dagster as dg
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-from orchestration.dbt.project import dbt_project
 from orchestration.keys import COMPLETENESS_CHECK, COVERAGE_MART, FLOWER_TASKS
 from orchestration.runs.writer import writing_the_warehouse
+from orchestration.settings import DBT_MANIFEST
 from orchestration.warehouse.engine import make_pipeline, query_rows
 from sources.flower.completeness import CheckReader, compare, last_walk
 from sources.flower.loaded import loaded_times
@@ -186,7 +186,7 @@ def _metadata(value: Any) -> dg.MetadataValue:
 
 def source_freshness(table: str) -> dict[str, float]:
     """warn_after / error_after of a Flower source table in the dbt project (seconds): one place to set them."""
-    manifest = json.loads(dbt_project.manifest_path.read_text())
+    manifest = json.loads(DBT_MANIFEST.read_text())
     freshness = manifest["sources"][f"source.taskline.flower.{table}"].get("freshness") or {}
     return {
         level: rule["count"] * FRESHNESS_PERIODS_S[rule["period"]]
