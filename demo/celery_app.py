@@ -104,7 +104,7 @@ def noop(n: int = 0) -> None:
     """Does nothing: the benchmark sends tens of thousands of these to fill Flower."""
 
 
-# --- Celery's own failure modes, as a real worker reports them (tests/test_flower_edge_cases.py) -----------
+# --- Celery's own failure modes, as a real worker reports them (tests/sources/flower/test_flower_edge_cases.py) -----------
 
 
 @app.task(name="edge.hard_time_limit", time_limit=1)

@@ -28,7 +28,7 @@ from tests.fixtures.logins import PASSWORD, USER, self_signed_certificate, users
 
 pytestmark = pytest.mark.end_to_end
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FLOWER_SETTINGS = {"SOURCES__FLOWER__USERNAME": "ops", "SOURCES__FLOWER__PASSWORD": "not-used-here"}
 
 

@@ -14,7 +14,7 @@ import requests
 
 from demo.sqlflow_standin import BUSY, DEMO_USER_ID, DEMO_USERS, DENIED, DemoJob, SQLFlowStandIn
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "demo" / "sql"
+SQL_DIR = Path(__file__).resolve().parents[3] / "demo" / "sql"
 SECRET = DEMO_USERS[DEMO_USER_ID]
 
 

@@ -6,7 +6,7 @@ import time
 from sources.flower.client import FlowerApi
 from sources.flower.completeness import CheckReader, HeldTask, Sweep, compare
 from tests.fixtures.recorded_flower import PASSWORD, USERNAME
-from tests.test_flower_source import load, received_every, rows, walk_state
+from tests.sources.flower.test_flower_source import load, received_every, rows, walk_state
 
 
 def loaded_times() -> dict[str, float | None]:

@@ -33,7 +33,7 @@ from tests.fixtures.postgres import PostgresWarehouse
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 MAIN_JOB = [str(BIN / "dagster"), "asset", "materialize", "-m", "orchestration.definitions", "--select", "*"]
 WORKSPACE = ["-w", str(ROOT / "workspace.yaml")]

@@ -9,7 +9,9 @@ import pytest
 from sources.sqlflow.lineage import joined_warnings, normalise_lineage, qualify
 from sources.sqlflow.source import job_row
 
-SAMPLES = Path(__file__).parent / "recordings" / "sqlflow"  # verbatim vendor bodies (sqlflow-api.md §11)
+SAMPLES = (
+    Path(__file__).resolve().parents[2] / "recordings" / "sqlflow"
+)  # verbatim vendor bodies (sqlflow-api.md §11)
 
 
 def sample(name: str) -> dict:

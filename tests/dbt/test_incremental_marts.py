@@ -25,6 +25,7 @@ from pytest_httpserver import HTTPServer
 
 from orchestration.warehouse.engine import make_pipeline
 from sources.flower import flower_source
+from tests.dbt.test_dbt_marts import DAY1, DAY2, HOUR, LTV_ERROR, PAYMENT_ERROR, serve_flower, task
 from tests.fixtures.dbt_cli import (
     DBT_DIR,
     change_logs,
@@ -34,7 +35,6 @@ from tests.fixtures.dbt_cli import (
     incremental_models,
     run_dbt,
 )
-from tests.test_dbt_marts import DAY1, DAY2, HOUR, LTV_ERROR, PAYMENT_ERROR, serve_flower, task
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from tests.fixtures.postgres import PostgresWarehouse, new_warehouse
 
 pytestmark = pytest.mark.end_to_end
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 MAIN_JOB = [DAGSTER, "asset", "materialize", "-m", "orchestration.definitions", "--select", "*"]
 

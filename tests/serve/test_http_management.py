@@ -49,11 +49,11 @@ from tests.fixtures.logins import (
     self_signed_certificate,
     users_file,
 )
-from tests.test_dead_runs import StallingProxy, assert_every_task_once_in_its_final_state
+from tests.runs.test_dead_runs import StallingProxy, assert_every_task_once_in_its_final_state
 
 pytestmark = pytest.mark.end_to_end
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NEVER = "0 0 1 1 *"  # a cron that does not tick during a test
 FINISHED = ("SUCCESS", "FAILURE", "CANCELED")
 SCREENSHOTS = ROOT / "tests" / "screenshots"

@@ -16,7 +16,7 @@ from sources.sqlflow.lineage import normalise_lineage
 from sources.sqlflow.source import job_options, job_row
 from tests.fixtures.dbt_cli import dbt
 
-RECORDINGS = Path(__file__).parent / "recordings" / "sqlflow"
+RECORDINGS = Path(__file__).resolve().parents[2] / "recordings" / "sqlflow"
 TOKEN_PATH = "/user/generateToken"
 JOBS_PATH = "/sqlflow/job/displayUserJobsSummary"
 

@@ -22,7 +22,7 @@ from orchestration.warehouse.engine import make_pipeline
 from sources.flower import FlowerAuthError, FlowerUnreachableError, flower_source
 from tests.fixtures.counting_proxy import CountingProxy
 from tests.fixtures.deployments import deployment
-from tests.test_flower_source import flower_tables, rows
+from tests.sources.flower.test_flower_source import flower_tables, rows
 
 pytestmark = pytest.mark.integration
 

@@ -26,8 +26,10 @@ from tests.fixtures.flower_tasks_api import serve_tasks
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parent.parent
-RECORDINGS = Path(__file__).parent / "recordings" / "flower"  # bodies recorded from a real Flower 2.2 stack
+ROOT = Path(__file__).resolve().parents[2]
+RECORDINGS = (
+    Path(__file__).resolve().parents[1] / "recordings" / "flower"
+)  # bodies recorded from a real Flower 2.2 stack
 
 DAY1 = datetime(2026, 11, 20, tzinfo=UTC).timestamp()
 DAY2 = datetime(2026, 11, 21, tzinfo=UTC).timestamp()

@@ -1,7 +1,7 @@
 """The Dagster jobs on a PostgreSQL warehouse: loads of both sources at once, and bad warehouse settings.
 
 Flower answers over real HTTP (pytest-httpserver, recorded bodies and the demo-shop tasks of
-tests/test_dbt_marts.py), SQLFlow is the stand-in, PostgreSQL a throw-away server (tests/fixtures/postgres.py).
+tests/dbt/test_dbt_marts.py), SQLFlow is the stand-in, PostgreSQL a throw-away server (tests/fixtures/postgres.py).
 """
 
 import json
@@ -18,14 +18,14 @@ from pytest_httpserver import HTTPServer
 
 from demo.sqlflow_standin import DEMO_USER_ID, DEMO_USERS, SQLFlowStandIn
 from orchestration.serve.server import initialise_storage
+from tests.dbt.test_dbt_marts import TASKS, recorded_body, serve_flower
+from tests.demo.test_end_to_end import EXPECTED_TABLE_EDGES
 from tests.fixtures.deployments import deployment
 from tests.fixtures.postgres import PostgresWarehouse
-from tests.test_dbt_marts import TASKS, recorded_body, serve_flower
-from tests.test_end_to_end import EXPECTED_TABLE_EDGES
 
 pytestmark = pytest.mark.postgres
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 FLOWER_TASKS = len(recorded_body("api_tasks_all_trimmed.json")) + len(TASKS)
 SQLFLOW_WAIT_S = 180.0

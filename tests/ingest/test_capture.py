@@ -15,12 +15,17 @@ from demo.workload import send_noop_tasks, wait_until_flower_has, wait_until_idl
 from orchestration.serve.server import initialise_storage
 from sources.flower.pressure import tasks_seen
 from sources.flower.settings import flower_settings
+from tests.dbt.test_dbt_marts import serve_flower
 from tests.fixtures.deployments import deployment
-from tests.test_dbt_marts import serve_flower
-from tests.test_dead_runs import StallingProxy
-from tests.test_flower_integration import load, loaded_states, send_quick_tasks, send_without_sent_events
-from tests.test_flower_source import rows
-from tests.test_postgres_orchestration import FLOWER_TASKS, launch
+from tests.runs.test_dead_runs import StallingProxy
+from tests.sources.flower.test_flower_integration import (
+    load,
+    loaded_states,
+    send_quick_tasks,
+    send_without_sent_events,
+)
+from tests.sources.flower.test_flower_source import rows
+from tests.warehouse.test_postgres_orchestration import FLOWER_TASKS, launch
 
 pytestmark = pytest.mark.integration
 
