@@ -100,7 +100,7 @@ class Service:
 
 def readme_block(marker: str) -> str:
     """The fenced block that follows `<!-- http-management:<marker> -->` in the README."""
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "orchestration" / "serve" / "README.md").read_text()
     found = re.search(rf"<!-- http-management:{marker} -->\n```\w+\n(.*?)\n```", readme, re.S)
     assert found, f"README has no http-management:{marker} block"
     return found.group(1)

@@ -40,7 +40,7 @@ DAGSTER_TABLES = {"runs", "event_logs", "jobs", "instigators", "daemon_heartbeat
 
 def readme_instance_settings() -> str:
     """The dagster.yaml block of the README's "Dagster's instance on PostgreSQL" section."""
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "orchestration" / "serve" / "README.md").read_text()
     found = re.search(r"<!-- postgres-instance:dagster.yaml -->\n```yaml\n(.*?)\n```", readme, re.S)
     assert found, "README has no postgres-instance:dagster.yaml block"
     return found.group(1) + "\n"
