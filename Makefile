@@ -32,7 +32,7 @@ demo: setup
 test: setup lint
 	$(BIN)/pytest -q
 
-# the loop while you work (under 2 minutes): lint, the unit tests and the dbt unit tests; `make test` adds
+# the quick loop while you work: lint, the unit tests and the dbt unit tests; `make test` adds
 # the integration, postgres and end_to_end tiers (pyproject.toml's markers)
 check: setup lint
 	$(BIN)/pytest -q -m unit -x
@@ -66,7 +66,7 @@ bench: setup
 	$(BIN)/python -m tests.bench.bench_dbt
 	$(BIN)/python -m tests.bench.bench_flower_load
 	$(BIN)/python -m tests.bench.bench_capture
-	# make serve's login under a flood of wrong passwords, in front of a real dagster-webserver (~3 minutes)
+	# make serve's login under a flood of wrong passwords, in front of a real dagster-webserver
 	$(BIN)/python -m tests.bench.bench_login --dagster
 
 clean:
