@@ -1,6 +1,9 @@
 """The dbt project and the dagster-dbt resource that runs it, with a manifest made current without a manual step."""
 
+import os
+import shutil
 import sys
+import tempfile
 from functools import cached_property
 from pathlib import Path
 
@@ -44,6 +47,9 @@ class DbtFailure(dg.Failure):
 # profile; the warehouse it points at is part of it, so a parse made for another warehouse is redone here
 # once instead of in full by every dbt step of every run
 PARSED_FOR = dbt_project.project_dir / dbt_project.target_path / ".parsed_for_warehouse"
+# what `dbt parse` writes that dagster-dbt reads: the manifest, and the parse every invocation starts from
+PARTIAL_PARSE = "partial_parse.msgpack"
+PARSE_ARTIFACTS = ("manifest.json", PARTIAL_PARSE)
 
 
 def parsed_for() -> str:
@@ -80,14 +86,19 @@ def raise_for_dbt(invocation: DbtCliInvocation) -> None:
 
 def prepare_manifest() -> None:
     """No manual dbt step on a fresh clone: `dbt parse` (no database connection) writes the manifest when it
-    is stale. One process at a time: code locations loading together (the webserver and the daemon, two jobs
-    started at once) would otherwise read the manifest while another writes it."""
+    is stale. One process parses at a time, and its files replace the old ones whole: a code location loading
+    meanwhile (the webserver and the daemon, two jobs started at once) reads the old manifest or the new one,
+    never one half written."""
     publish_warehouse_settings()  # dbt parses for the warehouse the settings choose
     with taking_turns(PARSED_FOR.with_name(".parse.lock")):
         if manifest_is_stale(dbt_project):
-            raise_for_dbt(
-                dbt_cli.cli(
-                    ["parse", "--quiet"], target_path=dbt_project.target_path, raise_on_error=False
-                ).wait()
-            )
+            target = dbt_project.project_dir / dbt_project.target_path
+            with tempfile.TemporaryDirectory(dir=target, prefix=".parse-") as parsed:
+                if (target / PARTIAL_PARSE).exists():  # dbt's partial parse starts from it
+                    shutil.copy2(target / PARTIAL_PARSE, parsed)
+                raise_for_dbt(
+                    dbt_cli.cli(["parse", "--quiet"], target_path=Path(parsed), raise_on_error=False).wait()
+                )
+                for artifact in PARSE_ARTIFACTS:
+                    os.replace(Path(parsed) / artifact, target / artifact)
             PARSED_FOR.write_text(parsed_for())
