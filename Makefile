@@ -29,8 +29,10 @@ lock: $(BIN)/uv
 demo: setup
 	$(BIN)/python -m demo.run_demo
 
+# the tiers on two workers, each test module whole on one (its expensive fixtures start once); the slowest
+# tests listed at the end
 test: setup lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadscope --durations=25
 
 # the quick loop while you work: lint, the unit tests and the dbt unit tests; `make test` adds
 # the integration, postgres and end_to_end tiers (pyproject.toml's markers)

@@ -1,6 +1,7 @@
 """Shared pytest wiring: every test gets its own warehouse file and dlt working dir, and a tier marker."""
 
 import os
+import tempfile
 
 import pytest
 
@@ -10,6 +11,8 @@ from orchestration.settings import DEMO_SHOP_SETTING
 os.environ[DEMO_SHOP_SETTING] = "true"
 # CI runs as root: the `make serve`s the tests start accept that (test_serve_login checks the refusal)
 os.environ["TASKLINE_ALLOW_ROOT"] = "1"
+# the dbt docs runs write go to this test process's own directory, not into the checkout another shares
+os.environ["TASKLINE_DOCS_DIR"] = tempfile.mkdtemp(prefix="taskline-docs-")
 
 pytest_plugins = [
     "tests.fixtures.flower_stack",
