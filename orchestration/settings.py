@@ -109,8 +109,8 @@ SETTINGS = (
 )
 BY_NAME = {setting.name: setting for setting in SETTINGS}
 
-# dlt's own settings taskline reads through dlt (the warehouse's; the sources' are their typed configs,
-# sources/flower/settings.py and sources/sqlflow/settings.py): (sections, field) as dlt resolves them
+# the warehouse's settings taskline leaves to dlt (dlt's own names; dlt resolves them, from the environment or
+# .dlt/). The sources' settings are their typed dlt configs: sources/flower/settings.py, sources/sqlflow/settings.py
 POSTGRES_CREDENTIALS = "DESTINATION__POSTGRES__CREDENTIALS"
 DUCKDB_GLOBAL_CONFIG = "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"
 DLT_SETTINGS = (POSTGRES_CREDENTIALS, DUCKDB_GLOBAL_CONFIG)
