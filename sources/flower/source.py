@@ -41,8 +41,8 @@ def flower_source(
     """Flower's workers (snapshot), tasks (every task that may have changed, merged on uuid), queue lengths
     and the task names seen.
 
-    `settings` (FlowerSettings) is resolved by dlt from SOURCES__FLOWER__<NAME> or [sources.flower], where its
-    defaults are too; a value passed by name here wins. Credentials are checked at the first request. A bearer
+    dlt resolves `settings` (FlowerSettings: the types and defaults) from SOURCES__FLOWER__<NAME> or
+    [sources.flower]; the parameters before it are only there so a caller can set one by name. Credentials are checked at the first request. A bearer
     `token`, when set, is sent instead of basic auth (for a proxy in front of Flower).
     The workers snapshot comes first: every task attempt its counters include is visible to the tasks walk
     that follows, which lets the coverage mart compare the two.

@@ -166,8 +166,9 @@ def sqlflow_source(
     ignore_user_token: bool = dlt.config.value,
     settings: SQLFlowSettings = dlt.config.value,
 ) -> tuple[DltResource, ...]:
-    """SQLFlow jobs and lineage. `settings` (SQLFlowSettings) is resolved by dlt from SOURCES__SQLFLOW__<NAME>
-    or [sources.sqlflow], where its defaults are too; a value passed by name here wins. Credentials are
+    """SQLFlow jobs and lineage. dlt resolves `settings` (SQLFlowSettings: the types and defaults) from
+    SOURCES__SQLFLOW__<NAME> or [sources.sqlflow]; the parameters before it are only there so a caller can
+    set one by name. Credentials are
     checked at the first request, not here, so the source can be built (e.g. by Dagster at import) without
     secrets. `ignore_user_token`: the server is set so (a self-hosted SQLFlow 6.1.0.1+) and needs no
     credentials."""
