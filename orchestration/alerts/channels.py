@@ -3,15 +3,16 @@
 Light on purpose (no Dagster, no dbt): `make serve` checks these settings before it starts anything.
 """
 
-import os
 import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-SLACK_WEBHOOK_URL = "TASKLINE_SLACK_WEBHOOK_URL"
-WEBHOOK_URL = "TASKLINE_WEBHOOK_URL"
-UI_URL = "TASKLINE_UI_URL"
+from orchestration import settings
+
+SLACK_WEBHOOK_URL = settings.SLACK_WEBHOOK_URL
+WEBHOOK_URL = settings.WEBHOOK_URL
+UI_URL = settings.UI_URL
 
 
 class NotifyError(Exception):
@@ -25,7 +26,7 @@ class Channel:
     label: str
 
     def url(self) -> str:
-        return os.environ[self.setting]
+        return settings.value(self.setting)
 
     def payload(self, message: dict[str, Any]) -> dict[str, Any]:
         if self.name == "slack":
@@ -48,7 +49,7 @@ def configured_channels(environ: dict[str, str]) -> list[Channel]:
     """The channels whose setting is set, each an http(s) URL; a malformed one is one sentence naming it."""
     channels = []
     for channel in CHANNELS:
-        given = environ.get(channel.setting)
+        given = settings.read(channel.setting, environ)
         if not given:
             continue
         if not is_http_url(given):
@@ -81,7 +82,7 @@ def is_http_url(given: str) -> bool:
 
 
 def ui_url(environ: dict[str, str]) -> str:
-    given = environ.get(UI_URL)
+    given = settings.read(UI_URL, environ)
     if given:
         return given.rstrip("/")
-    return f"http://{environ.get('TASKLINE_HOST', '127.0.0.1')}:{environ.get('TASKLINE_PORT', '3000')}"
+    return f"http://{settings.value(settings.HOST, environ)}:{settings.value(settings.PORT, environ)}"

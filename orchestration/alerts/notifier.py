@@ -14,7 +14,6 @@ environment when a message goes and never logged, stored or shown.
 """
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -23,6 +22,7 @@ import dagster as dg
 import requests
 from dagster._core.event_api import EventLogCursor
 
+from orchestration import settings
 from orchestration.alerts.channels import (
     SLACK_WEBHOOK_URL,
     WEBHOOK_URL,
@@ -247,14 +247,14 @@ def deliver_due(state: NotifierState, channels: list[Channel], log) -> int:
 )
 def taskline_notifications(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     try:
-        channels = configured_channels(dict(os.environ))
+        channels = configured_channels(settings.environment())
     except NotifyError as error:
         return dg.SkipReason(str(error))
     state = NotifierState.from_cursor(context.cursor)
     if state is None:
         context.update_cursor(starting_state(context.instance).to_cursor())
         return dg.SkipReason("Started: from now on, alerts and taskline's own failures are sent.")
-    ui = ui_url(dict(os.environ))
+    ui = ui_url(settings.environment())
     messages = [
         *alert_messages(context.instance, state, ui),
         *self_check_messages(context.instance, state, ui),

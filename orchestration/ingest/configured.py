@@ -4,9 +4,11 @@ and schedule), so a team with Flower but no SQLFlow (or the other way round) run
 import logging
 from dataclasses import dataclass
 
-import dlt
+from dlt.common.configuration.specs import BaseConfiguration
 
+from sources.flower.settings import flower_credentials
 from sources.sqlflow.auth import LEGACY_USER_ID
+from sources.sqlflow.settings import sqlflow_credentials
 
 logger = logging.getLogger("taskline")
 
@@ -51,31 +53,33 @@ def _settings(name: str, label: str, given: set[str], missing: set[str]) -> Sour
     )
 
 
-def _given(source: str) -> set[str]:
-    return {key for key in CREDENTIALS[source] if dlt.secrets.get(f"sources.{source}.{key}")}
+def _given(source: str, credentials: BaseConfiguration) -> set[str]:
+    """The credential settings that are set, in the credentials dlt resolved for `source`."""
+    return {key for key in CREDENTIALS[source] if getattr(credentials, key)}
 
 
-def flower_settings() -> SourceSettings:
+def flower_configured() -> SourceSettings:
     """Basic auth needs both halves; a bearer token alone is enough."""
-    given = _given("flower")
+    given = _given("flower", flower_credentials())
     missing = set() if "token" in given or not given else {"username", "password"} - given
     return _settings("flower", "Flower", given, missing)
 
 
-def sqlflow_settings() -> SourceSettings:
+def sqlflow_configured() -> SourceSettings:
     """userId and secret key; the legacy on-premise user needs no secret, a server that ignores tokens
     (`ignore_user_token`) neither."""
-    given = _given("sqlflow")
-    if str(dlt.config.get("sources.sqlflow.ignore_user_token")).lower() == "true":
+    credentials = sqlflow_credentials()
+    given = _given("sqlflow", credentials)
+    if credentials.ignore_user_token:
         return _settings("sqlflow", "SQLFlow", {*given, "ignore_user_token"}, set())
-    legacy = dlt.secrets.get("sources.sqlflow.user_id") == LEGACY_USER_ID
+    legacy = credentials.user_id == LEGACY_USER_ID
     missing = set() if not given or legacy else {"user_id", "secret_key"} - given
     return _settings("sqlflow", "SQLFlow", given, missing)
 
 
 def configured_sources(announce: bool = True) -> dict[str, SourceSettings]:
     """Every source with its settings; with `announce`, logs one line for each source left out."""
-    settings = {source.name: source for source in (flower_settings(), sqlflow_settings())}
+    settings = {source.name: source for source in (flower_configured(), sqlflow_configured())}
     for source in settings.values():
         if announce and not source.configured:
             logger.warning(

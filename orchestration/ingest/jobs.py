@@ -13,21 +13,20 @@ both sources read the other one as empty until its first load, and `flower_marts
 Runs may overlap; their writing steps take turns on the warehouse writer lock (orchestration/runs/writer.py).
 """
 
-import os
-
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
+from orchestration import settings
 from orchestration.keys import FLOWER_TASKS, TASKS_SEEN_METADATA
 from sources.flower.client import FlowerError
 from sources.flower.pressure import new_since, tasks_seen
 from sources.flower.settings import flower_settings
 
-# job → (schedule name, default cron, the environment variable that changes it)
+# job → (schedule name, the setting of its cron: orchestration/settings.py has the default)
 SCHEDULES = {
-    "flower_capture": ("flower_capture_every_5_minutes", "*/5 * * * *", "TASKLINE_FLOWER_CAPTURE_SCHEDULE"),
-    "flower_marts": ("flower_marts_every_15_minutes", "*/15 * * * *", "TASKLINE_FLOWER_MARTS_SCHEDULE"),
-    "sqlflow_load": ("sqlflow_hourly", "0 * * * *", "TASKLINE_SQLFLOW_SCHEDULE"),
+    "flower_capture": ("flower_capture_every_5_minutes", settings.FLOWER_CAPTURE_SCHEDULE),
+    "flower_marts": ("flower_marts_every_15_minutes", settings.FLOWER_MARTS_SCHEDULE),
+    "sqlflow_load": ("sqlflow_hourly", settings.SQLFLOW_SCHEDULE),
 }
 # /metrics answers in milliseconds: the trigger can look often
 PRESSURE_SENSOR_INTERVAL_S = 5
@@ -79,8 +78,8 @@ def source_jobs(name: str, loads: dg.AssetsDefinition, alone: bool) -> list[Unre
 
 
 def job_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
-    name, default_cron, variable = SCHEDULES[job.name]
-    cron = os.environ.get(variable, default_cron)
+    name, variable = SCHEDULES[job.name]
+    cron = settings.value(variable)
     if job.name != "flower_marts":
         return dg.ScheduleDefinition(
             name=name, job=job, cron_schedule=cron, default_status=dg.DefaultScheduleStatus.RUNNING
@@ -113,15 +112,15 @@ def capture_on_pressure(capture: UnresolvedAssetJobDefinition) -> dg.SensorDefin
         ),
     )
     def sensor(context: dg.SensorEvaluationContext):
-        settings = flower_settings()
+        flower = flower_settings()
         try:
-            seen = tasks_seen(settings.api.get_text("metrics"))
+            seen = tasks_seen(flower.api.get_text("metrics"))
         except FlowerError as error:
             return dg.SkipReason(f"Flower's new tasks not counted (the schedule still captures): {error}")
         readings = (_int(context.cursor), seen_at_last_capture(context.instance))
         references = [reading for reading in readings if reading is not None]
         new = new_since(seen, max(references, default=None))
-        threshold = settings.capture_threshold
+        threshold = flower.capture_threshold
         if new < threshold:
             return dg.SkipReason(
                 f"{new} new tasks in Flower since the last capture; a capture starts at {threshold}."

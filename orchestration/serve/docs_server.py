@@ -8,11 +8,11 @@ Loopback only: on a server the docs are at /docs/ of `make serve`, behind its lo
 
 import argparse
 import contextlib
-import os
 import sys
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
+from orchestration import settings
 from orchestration.settings import DOCS_DIR
 
 HOST = "127.0.0.1"
@@ -20,7 +20,7 @@ HOST = "127.0.0.1"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=os.environ.get("DBT_DOCS_PORT", "8580"))
+    parser.add_argument("--port", type=int, default=settings.value(settings.DOCS_PORT))
     args = parser.parse_args()
     if not (DOCS_DIR / "index.html").exists():
         sys.exit(

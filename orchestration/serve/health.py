@@ -9,7 +9,6 @@ states and times only).
 
 import argparse
 import json
-import os
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -17,10 +16,11 @@ import dagster as dg
 import requests
 from dagster._daemon.controller import DEFAULT_HEARTBEAT_INTERVAL_SECONDS, get_daemon_statuses
 
+from orchestration import settings
+
 SOURCES = ("flower", "sqlflow")
-# seconds past Dagster's 30 s heartbeat interval a daemon may stay silent before it counts as stopped:
-# Dagster's own 1800 s is longer than a full Flower lasts at 70 tasks/s (100,000 / 70 = 24 min)
-HEARTBEAT_TOLERANCE_S = float(os.environ.get("TASKLINE_HEALTH_HEARTBEAT_TOLERANCE_S", "120"))
+# seconds past Dagster's 30 s heartbeat interval a daemon may stay silent before it counts as stopped
+HEARTBEAT_TOLERANCE_S = settings.heartbeat_tolerance_s()
 
 
 def iso(timestamp: float | None) -> str | None:

@@ -5,7 +5,6 @@ retrying with tracebacks. The settings are read as the user wrote them; values g
 from the environment (where the password belongs), and no value is ever written anywhere.
 """
 
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import Any
 import psycopg2
 import yaml
 
+from orchestration import settings
 from orchestration.warehouse.engine import (
     CONNECT_TIMEOUT_S,
     causes,
@@ -62,7 +62,7 @@ class PostgresStorage:
 
     def resolved(self) -> dict[str, Any]:
         """The settings with the environment's values in place of `{env: NAME}`."""
-        unset = [(key, name) for key, name in self.environment_variables() if name not in os.environ]
+        unset = [(key, name) for key, name in self.environment_variables() if settings.named(name) is None]
         if unset:
             key, name = unset[0]
             raise InstanceStorageError(
@@ -118,7 +118,7 @@ def _env_references(value: Any, key: str) -> Iterator[tuple[str, str]]:
 def _resolve(value: Any) -> Any:
     if isinstance(value, dict):
         if set(value) == {"env"}:
-            return os.environ[value["env"]]
+            return settings.named(value["env"])
         return {key: _resolve(nested) for key, nested in value.items()}
     return value
 

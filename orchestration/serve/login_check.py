@@ -45,9 +45,10 @@ from pathlib import Path
 
 import bcrypt
 
+from orchestration import settings
 from orchestration.serve.proxy import REALM, Account, ProxyError
 
-CADDY = "TASKLINE_CADDY"
+CADDY = settings.CADDY
 NJS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so"
 # the account unknown names are checked against; a tab is no character `make user` accepts in a name
 DECOY = "\tunknown"
@@ -66,7 +67,7 @@ VERIFIED_USER = "$login_user"
 
 def caddy_binary(environ: dict[str, str]) -> str:
     """TASKLINE_CADDY when set, else caddy on the PATH (Debian's package puts it in /usr/bin)."""
-    given = environ.get(CADDY)
+    given = settings.read(CADDY, environ)
     found = shutil.which(given) if given else shutil.which("caddy")
     if found is None:
         where = f"{CADDY}={given}" if given else "caddy (on the PATH)"

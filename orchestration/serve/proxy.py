@@ -28,10 +28,12 @@ from dataclasses import dataclass
 from ipaddress import ip_address
 from pathlib import Path
 
-PASSWORD_FILE = "TASKLINE_PASSWORD_FILE"
-TLS_CERT, TLS_KEY = "TASKLINE_TLS_CERT", "TASKLINE_TLS_KEY"
-NO_LOGIN = "TASKLINE_ALLOW_NO_LOGIN"  # the opt-out, for people whose own proxy does the login
-NGINX = "TASKLINE_NGINX"
+from orchestration import settings
+
+PASSWORD_FILE = settings.PASSWORD_FILE
+TLS_CERT, TLS_KEY = settings.TLS_CERT, settings.TLS_KEY
+NO_LOGIN = settings.NO_LOGIN  # the opt-out, for people whose own proxy does the login
+NGINX = settings.NGINX
 REALM = "taskline"
 ROLES = ("viewer", "operator")
 DEFAULT_ROLE = "viewer"
@@ -92,7 +94,7 @@ def login_settings(environ: dict[str, str]) -> Login | None:
     from orchestration.serve import login_check  # it imports this module's ProxyError and Account
 
     tls = tls_settings(environ)
-    given = environ.get(PASSWORD_FILE)
+    given = settings.read(PASSWORD_FILE, environ)
     if not given:
         if tls:
             raise ProxyError(
@@ -160,7 +162,7 @@ def refuse_readable_by_others(path: Path, what: str) -> None:
 
 def tls_settings(environ: dict[str, str]) -> tuple[Path, Path] | None:
     """The certificate and key, both readable and matching each other; None when neither is set."""
-    cert, key = environ.get(TLS_CERT), environ.get(TLS_KEY)
+    cert, key = settings.read(TLS_CERT, environ), settings.read(TLS_KEY, environ)
     if not cert and not key:
         return None
     if not cert or not key:
@@ -201,7 +203,7 @@ def tls_problem(cert: Path, key: Path, error: OSError) -> str:
 
 def nginx_binary(environ: dict[str, str]) -> str:
     """TASKLINE_NGINX when set, else nginx on the PATH or in Debian's /usr/sbin."""
-    given = environ.get(NGINX)
+    given = settings.read(NGINX, environ)
     found = shutil.which(given) if given else shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
     if found is None:
         where = f"{NGINX}={given}" if given else "nginx (on the PATH or in /usr/sbin)"

@@ -32,6 +32,7 @@ from typing import Any
 import requests
 import yaml
 
+from orchestration import settings
 from orchestration.alerts.channels import SLACK_WEBHOOK_URL, WEBHOOK_URL, NotifyError, configured_channels
 from orchestration.serve import login_check
 from orchestration.serve.instance_storage import (
@@ -69,7 +70,7 @@ STOP_TIMEOUT_S = 20.0
 CADDY_READY_S = 30.0
 # a Caddy of an earlier users' file answers the checks nginx's old workers still send for this long
 RETIRE_AFTER_S = 5.0
-ALLOW_ROOT = "TASKLINE_ALLOW_ROOT"
+ALLOW_ROOT = settings.ALLOW_ROOT
 # files taskline and Dagster write under DAGSTER_HOME: runs, logs, the instance's settings
 OWNER_ONLY = 0o077
 
@@ -80,7 +81,7 @@ class ServeError(Exception):
 
 def dagster_home(environ: dict[str, str]) -> Path:
     """DAGSTER_HOME (default .dagster_home/ in the project), created when missing, as an absolute path."""
-    given = environ.get("DAGSTER_HOME")
+    given = settings.read(settings.DAGSTER_HOME, environ)
     home = Path(given).expanduser().resolve() if given else DEFAULT_DAGSTER_HOME
     setting = f"DAGSTER_HOME={given}" if given else f"the default DAGSTER_HOME {home}"
     if home.exists() and not home.is_dir():
@@ -314,7 +315,7 @@ def check_workspace(workspace: Path) -> None:
 
 def check_not_root(environ: dict[str, str]) -> None:
     """Runs execute as the user who serves: as root, any step is root's."""
-    if os.geteuid() == 0 and environ.get(ALLOW_ROOT) != "1":
+    if os.geteuid() == 0 and settings.read(ALLOW_ROOT, environ) != "1":
         raise ServeError(
             "started as root, every run and the login proxy's workers would run as root: start it as an "
             f"unprivileged user (e.g. `sudo -u taskline make serve`), or set {ALLOW_ROOT}=1 to accept that."
@@ -337,7 +338,7 @@ def checked_login(host: str, environ: dict[str, str]) -> Login | None:
     except ProxyError as error:
         raise ServeError(str(error)) from None
     if login is None and not is_loopback(host):
-        if environ.get(NO_LOGIN) != "1":
+        if settings.read(NO_LOGIN, environ) != "1":
             raise ServeError(
                 f"serving on {host} without a login would let anyone who reaches it launch and delete runs: "
                 f"set {PASSWORD_FILE} (add users with `make user NAME=…`), or {NO_LOGIN}=1 if a proxy of your "
@@ -563,16 +564,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--host", default=os.environ.get("TASKLINE_HOST", "127.0.0.1"))
-    parser.add_argument("--port", default=os.environ.get("TASKLINE_PORT", "3000"))
+    parser.add_argument("--host", default=settings.value(settings.HOST))
+    parser.add_argument("--port", default=settings.value(settings.PORT))
     parser.add_argument(
         "--workspace",
         type=lambda given: Path(given).expanduser().resolve(),
-        default=os.environ.get("TASKLINE_WORKSPACE") or None,
+        default=settings.read(settings.WORKSPACE) or None,
         help="a workspace.yaml naming code servers on other machines (default: this project's code)",
     )
     args = parser.parse_args()
     try:
-        sys.exit(serve(args.host, port_number(args.port), dict(os.environ), args.workspace))
+        sys.exit(serve(args.host, port_number(args.port), settings.environment(), args.workspace))
     except ServeError as error:
         sys.exit(f"taskline serve: {error}")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import bcrypt
 
+from orchestration import settings
 from orchestration.serve.proxy import (
     DEFAULT_ROLE,
     PASSWORD_FILE,
@@ -95,7 +96,7 @@ def main() -> None:
         "--role", dest="given_role", choices=ROLES, help="with `add`: the role (default viewer)"
     )
     args = parser.parse_args()
-    given = os.environ.get(PASSWORD_FILE)
+    given = settings.read(PASSWORD_FILE)
     try:
         if not given:
             raise ProxyError(f"set {PASSWORD_FILE} to the users' file (e.g. /etc/taskline/users).")

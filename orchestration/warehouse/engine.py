@@ -18,10 +18,12 @@ from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.destinations.impl.postgres.configuration import PostgresCredentials
 
-DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
-ENGINE_SETTING = "TASKLINE_WAREHOUSE"
+from orchestration import settings
+
+DEFAULT_WAREHOUSE = settings.DEFAULT_WAREHOUSE
+ENGINE_SETTING = settings.WAREHOUSE
 ENGINES = ("duckdb", "postgres")
-POSTGRES_SETTING = "DESTINATION__POSTGRES__CREDENTIALS"
+POSTGRES_SETTING = settings.POSTGRES_CREDENTIALS
 POSTGRES_FORM = (
     "postgresql://user:password@host:port/database, or the credentials under [destination.postgres] "
     "in .dlt/secrets.toml"
@@ -47,11 +49,11 @@ class WarehouseUnavailableError(RuntimeError):
 
 def warehouse_engine() -> str:
     """`duckdb` (the default) or `postgres`, from TASKLINE_WAREHOUSE."""
-    engine = os.environ.get(ENGINE_SETTING, "duckdb").strip().lower() or "duckdb"
+    given = settings.value(ENGINE_SETTING)
+    engine = given.strip().lower() or "duckdb"
     if engine not in ENGINES:
         raise WarehouseUnavailableError(
-            f"{ENGINE_SETTING}={os.environ[ENGINE_SETTING]!r} names no warehouse taskline knows: set it to "
-            f"{' or '.join(ENGINES)}."
+            f"{ENGINE_SETTING}={given!r} names no warehouse taskline knows: set it to {' or '.join(ENGINES)}."
         )
     return engine
 
@@ -61,13 +63,13 @@ def is_postgres() -> bool:
 
 
 def warehouse_path() -> Path:
-    return Path(os.environ.get("DUCKDB_PATH", DEFAULT_WAREHOUSE)).expanduser().resolve()
+    return Path(settings.value(settings.DUCKDB_PATH)).expanduser().resolve()
 
 
 def publish_warehouse_path() -> Path:
     """Pin DUCKDB_PATH to an absolute path so dbt, which runs inside dbt_project/, opens the same file."""
     path = warehouse_path()
-    os.environ["DUCKDB_PATH"] = str(path)
+    os.environ[settings.DUCKDB_PATH] = str(path)
     return path
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from orchestration import settings
 from orchestration.warehouse.engine import (
     check_postgres_connection,
     describe_postgres,
@@ -24,9 +25,7 @@ from orchestration.warehouse.engine import (
     postgres_credentials,
 )
 
-LOCK_TIMEOUT_ENV = "TASKLINE_WAREHOUSE_LOCK_TIMEOUT_S"
-# longer than a large load or dbt build, shorter than a pile-up of scheduled runs
-DEFAULT_LOCK_TIMEOUT_S = 1800.0
+LOCK_TIMEOUT_ENV = settings.WAREHOUSE_LOCK_TIMEOUT_S
 POLL_INTERVAL_S = 0.5
 # set for the processes a writing step starts: who they write for
 WRITER_ENV = "TASKLINE_WAREHOUSE_WRITER"
@@ -41,9 +40,7 @@ def lock_file(warehouse: Path) -> Path:
 
 
 def lock_timeout_s() -> float:
-    raw = os.environ.get(LOCK_TIMEOUT_ENV)
-    if raw is None:
-        return DEFAULT_LOCK_TIMEOUT_S
+    raw = settings.value(LOCK_TIMEOUT_ENV)
     try:
         timeout = float(raw)
     except ValueError:

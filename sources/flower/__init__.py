@@ -7,6 +7,7 @@ durable history: tasks are merged on `uuid` and never deleted; workers and queue
   tasks.py      the tasks walk: which tasks a run reads, on every Flower 2.x
   snapshots.py  workers, task types, queue lengths
   source.py     the dlt source
+  settings.py   every Flower setting as one typed dlt config (FlowerSettings): the source's and the checks'
 """
 
 from sources.flower.client import FlowerAuthError, FlowerConfigError, FlowerError, FlowerUnreachableError

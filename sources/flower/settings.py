@@ -1,14 +1,18 @@
-"""The Flower settings read outside a load (the completeness check, the capture trigger), from the same
-SOURCES__FLOWER__* / [sources.flower] as the source."""
+"""Every Flower setting as one typed dlt config: what the source reads and what the checks outside a load (the
+completeness check, the capture trigger) read, from SOURCES__FLOWER__<NAME> or [sources.flower]."""
 
-from dataclasses import dataclass
-
-import dlt
-from dlt.common.configuration.inject import with_config
+from dlt.common.configuration import configspec, resolve_configuration
+from dlt.common.configuration.specs import BaseConfiguration
+from dlt.common.typing import TSecretStrValue
 
 from sources.flower.client import FlowerApi
-from sources.flower.source import DEFAULT_BASE_URL, DEFAULT_PAGE_SIZE
 
+SECTIONS = ("sources", "flower")
+DEFAULT_BASE_URL = "http://127.0.0.1:5555"
+# Flower sorts every task it holds for each page and serialises each task of it: at 100,000 held, reading
+# them all took 72 s in pages of 1,000, 14.5 s in pages of 10,000, 11.8 s in 20,000 (`make bench`); a page
+# of 10,000 is ~8 MB of JSON, ~60 MB in Python while it is turned into rows
+DEFAULT_PAGE_SIZE = 10_000
 # Flower's own default for --max_tasks
 DEFAULT_MAX_TASKS = 100_000
 # a capture starts once Flower has seen this share of max_tasks in new tasks since the last one began: the
@@ -18,45 +22,70 @@ DEFAULT_CAPTURE_AT_FILL = 0.25
 DEFAULT_TASKS_PER_CHECK = 20_000
 
 
-@dataclass(frozen=True)
-class FlowerSettings:
-    api: FlowerApi
-    page_size: int
-    tasks_per_check: int
-    max_tasks: int
-    capture_at_fill: float
+@configspec
+class FlowerCredentials(BaseConfiguration):
+    """Basic auth (both halves), or a bearer `token` (sent instead, for a proxy in front of Flower)."""
+
+    username: TSecretStrValue | None = None
+    password: TSecretStrValue | None = None
+    token: TSecretStrValue | None = None
+
+
+@configspec
+class FlowerSettings(FlowerCredentials):
+    """The Flower server, how a load reads it (flower_source) and how the checks outside a load do."""
+
+    base_url: str = DEFAULT_BASE_URL
+    page_size: int = DEFAULT_PAGE_SIZE
+    request_timeout: float = 30
+    # a run re-reads the tasks received up to this long before the previous run began
+    lookback_minutes: float = 10
+    # args, kwargs and result: Python reprs that may hold personal data
+    include_payloads: bool = True
+    # one extra HTTP call per task
+    with_task_info: bool = False
+    tasks_per_check: int = DEFAULT_TASKS_PER_CHECK
+    max_tasks: int = DEFAULT_MAX_TASKS
+    capture_at_fill: float = DEFAULT_CAPTURE_AT_FILL
+
+    @property
+    def api(self) -> FlowerApi:
+        """A client of this Flower (it connects at its first request)."""
+        return FlowerApi(self.base_url, self.username, self.password, self.token, self.request_timeout)
 
     @property
     def capture_threshold(self) -> int:
         """New tasks since the last capture that start the next one."""
         return max(1, int(self.max_tasks * self.capture_at_fill))
 
+    def check_page_size(self) -> None:
+        at_least(self.page_size, "page_size", 1)
 
-@with_config(sections=("sources", "flower"))
-def flower_settings(
-    base_url: str = DEFAULT_BASE_URL,
-    username: str | None = dlt.secrets.value,
-    password: str | None = dlt.secrets.value,
-    token: str | None = dlt.secrets.value,
-    page_size: int = DEFAULT_PAGE_SIZE,
-    request_timeout: float = 30,
-    tasks_per_check: int = DEFAULT_TASKS_PER_CHECK,
-    max_tasks: int = DEFAULT_MAX_TASKS,
-    capture_at_fill: float = DEFAULT_CAPTURE_AT_FILL,
-) -> FlowerSettings:
-    for name, value, low in (
-        ("page_size", page_size, 1),
-        ("tasks_per_check", tasks_per_check, 1),
-        ("max_tasks", max_tasks, 1),
-    ):
-        if value < low:
+    def check(self) -> None:
+        """Every value in its range; the error names the setting to fix."""
+        for name, low in (("page_size", 1), ("tasks_per_check", 1), ("max_tasks", 1)):
+            at_least(getattr(self, name), name, low)
+        if not 0 < self.capture_at_fill < 1:
             raise ValueError(
-                f"Flower {name} must be at least {low}, got {value} (SOURCES__FLOWER__{name.upper()})"
+                f"Flower capture_at_fill must be between 0 and 1 (a share of max_tasks), got {self.capture_at_fill} "
+                "(SOURCES__FLOWER__CAPTURE_AT_FILL)"
             )
-    if not 0 < capture_at_fill < 1:
+
+
+def at_least(value: int, name: str, low: int) -> None:
+    if value < low:
         raise ValueError(
-            f"Flower capture_at_fill must be between 0 and 1 (a share of max_tasks), got {capture_at_fill} "
-            "(SOURCES__FLOWER__CAPTURE_AT_FILL)"
+            f"Flower {name} must be at least {low}, got {value} (SOURCES__FLOWER__{name.upper()})"
         )
-    api = FlowerApi(base_url, username, password, token, request_timeout)
-    return FlowerSettings(api, page_size, tasks_per_check, max_tasks, capture_at_fill)
+
+
+def flower_settings() -> FlowerSettings:
+    """The Flower settings as dlt resolves them for the source, checked."""
+    settings = resolve_configuration(FlowerSettings(), sections=SECTIONS)
+    settings.check()
+    return settings
+
+
+def flower_credentials() -> FlowerCredentials:
+    """Only the credentials (nothing else is read, so nothing else can fail)."""
+    return resolve_configuration(FlowerCredentials(), sections=SECTIONS, accept_partial=True)

@@ -5,8 +5,8 @@ import os
 import dlt
 from dlt.sources import DltResource
 
-from sources.flower.client import FlowerApi
 from sources.flower.rows import task_columns
+from sources.flower.settings import FlowerSettings
 from sources.flower.snapshots import (
     QUEUE_LENGTH_COLUMNS,
     TASK_TYPE_COLUMNS,
@@ -17,11 +17,6 @@ from sources.flower.snapshots import (
 )
 from sources.flower.tasks import changed_tasks, task_details
 
-DEFAULT_BASE_URL = "http://127.0.0.1:5555"
-# Flower sorts every task it holds for each page and serialises each task of it: at 100,000 held, reading
-# them all took 72 s in pages of 1,000, 14.5 s in pages of 10,000, 11.8 s in 20,000 (`make bench`); a page
-# of 10,000 is ~8 MB of JSON, ~60 MB in Python while it is turned into rows
-DEFAULT_PAGE_SIZE = 10_000
 # dlt adds its _dlt_load_id / _dlt_id columns to Arrow data only when its parquet normaliser is told to;
 # that setting is global, so the source sets it (unless the environment already does), whatever the cwd.
 ARROW_ROW_COLUMNS_SETTINGS = (
@@ -30,31 +25,34 @@ ARROW_ROW_COLUMNS_SETTINGS = (
 )
 
 
-@dlt.source(name="flower", section="flower")
+@dlt.source(name="flower", section="flower", spec=FlowerSettings)
 def flower_source(
-    base_url: str = DEFAULT_BASE_URL,
+    base_url: str = dlt.config.value,
     username: str | None = dlt.secrets.value,
     password: str | None = dlt.secrets.value,
     token: str | None = dlt.secrets.value,
-    page_size: int = DEFAULT_PAGE_SIZE,
-    lookback_minutes: float = 10,
-    include_payloads: bool = True,
-    with_task_info: bool = False,
-    request_timeout: float = 30,
+    page_size: int = dlt.config.value,
+    lookback_minutes: float = dlt.config.value,
+    include_payloads: bool = dlt.config.value,
+    with_task_info: bool = dlt.config.value,
+    request_timeout: float = dlt.config.value,
+    settings: FlowerSettings = dlt.config.value,
 ) -> list[DltResource]:
     """Flower's workers (snapshot), tasks (every task that may have changed, merged on uuid), queue lengths
     and the task names seen.
 
-    Settings resolve from SOURCES__FLOWER__<NAME> or [sources.flower]; credentials are checked at the first
-    request. A bearer `token`, when set, is sent instead of basic auth (for a proxy in front of Flower).
+    dlt resolves `settings` (FlowerSettings: the types and defaults) from SOURCES__FLOWER__<NAME> or
+    [sources.flower]; the parameters before it are only there so a caller can set one by name. Credentials are checked at the first request. A bearer
+    `token`, when set, is sent instead of basic auth (for a proxy in front of Flower).
     The workers snapshot comes first: every task attempt its counters include is visible to the tasks walk
     that follows, which lets the coverage mart compare the two.
     """
     for setting in ARROW_ROW_COLUMNS_SETTINGS:
         os.environ.setdefault(setting, "true")
-    if page_size < 1:
-        raise ValueError(f"Flower page_size must be at least 1, got {page_size} (SOURCES__FLOWER__PAGE_SIZE)")
-    api = FlowerApi(base_url, username, password, token, request_timeout)
+    settings.check_page_size()
+    api = settings.api
+    page_size, lookback_minutes = settings.page_size, settings.lookback_minutes
+    include_payloads = settings.include_payloads
     tasks = dlt.resource(
         changed_tasks(api, page_size, lookback_minutes, include_payloads),
         name="tasks",
@@ -78,7 +76,7 @@ def flower_source(
             queue_lengths(api), name="queues_length", write_disposition="append", columns=QUEUE_LENGTH_COLUMNS
         ),
     ]
-    if with_task_info:
+    if settings.with_task_info:
         info = dlt.transformer(
             task_details,
             name="task_info",

@@ -17,12 +17,12 @@ from sources.sqlflow.errors import SQLFlowAuthError, SQLFlowConfigError, SQLFlow
 from sources.sqlflow.failures import FailureLog
 from sources.sqlflow.lineage import LINEAGE_KEYS, has_lineage, normalise_lineage
 from sources.sqlflow.run_counts import fresh_run_counts
+from sources.sqlflow.settings import SQLFlowSettings
 from sources.sqlflow.sql_files import match_sql_files
 from sources.sqlflow.tables import LineageTables, job_lineage_columns, jobs_columns, query_lineage_columns
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://api.gudusoft.com/gspLive_backend"
 JOBS_ENDPOINT = "sqlflow/job/displayUserJobsSummary"
 JOB_EXPORT_ENDPOINT = "sqlflow/job/exportLineageAsJson"
 QUERY_ENDPOINT = "sqlflow/generation/sqlflow"
@@ -153,28 +153,41 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@dlt.source(name="sqlflow", section="sqlflow")
+@dlt.source(name="sqlflow", section="sqlflow", spec=SQLFlowSettings)
 def sqlflow_source(
-    base_url: str = DEFAULT_BASE_URL,
-    user_id: str | None = None,
-    secret_key: TSecretStrValue | None = None,
-    sql_paths: list[str] | None = None,
-    dbvendor: str = "dbvpostgresql",
-    show_relation_type: str = "fdd",
-    ignore_record_set: bool = True,
-    request_timeout: float = 120.0,
-    ignore_user_token: bool = False,
+    base_url: str = dlt.config.value,
+    user_id: TSecretStrValue | None = dlt.secrets.value,
+    secret_key: TSecretStrValue | None = dlt.secrets.value,
+    sql_paths: list[str] | None = dlt.config.value,
+    dbvendor: str = dlt.config.value,
+    show_relation_type: str = dlt.config.value,
+    ignore_record_set: bool = dlt.config.value,
+    request_timeout: float = dlt.config.value,
+    ignore_user_token: bool = dlt.config.value,
+    settings: SQLFlowSettings = dlt.config.value,
 ) -> tuple[DltResource, ...]:
-    """SQLFlow jobs and lineage. Credentials are checked at the first request, not here, so the source can
-    be built (e.g. by Dagster at import) without secrets. `ignore_user_token`: the server is set so (a
-    self-hosted SQLFlow 6.1.0.1+) and needs no credentials."""
-    client = SQLFlowClient(base_url, user_id, secret_key, request_timeout, ignore_user_token)
+    """SQLFlow jobs and lineage. dlt resolves `settings` (SQLFlowSettings: the types and defaults) from
+    SOURCES__SQLFLOW__<NAME> or [sources.sqlflow]; the parameters before it are only there so a caller can
+    set one by name. Credentials are
+    checked at the first request, not here, so the source can be built (e.g. by Dagster at import) without
+    secrets. `ignore_user_token`: the server is set so (a self-hosted SQLFlow 6.1.0.1+) and needs no
+    credentials."""
+    client = SQLFlowClient(
+        settings.base_url,
+        settings.user_id,
+        settings.secret_key,
+        settings.request_timeout,
+        settings.ignore_user_token,
+    )
     job_list = JobList(client)
-    options = {"showRelationType": show_relation_type, "ignoreRecordSet": form_bool(ignore_record_set)}
+    options = {
+        "showRelationType": settings.show_relation_type,
+        "ignoreRecordSet": form_bool(settings.ignore_record_set),
+    }
     return (
         jobs_resource(job_list),
         job_lineage_resource(client, job_list, options),
-        query_lineage_resource(client, sql_paths or [], dbvendor, options),
+        query_lineage_resource(client, settings.sql_paths or [], settings.dbvendor, options),
     )
 
 

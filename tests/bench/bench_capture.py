@@ -27,7 +27,7 @@ from demo.stack import FlowerStack, free_port
 from demo.workload import NOOP_TASK, send_noop_tasks, wait_until_flower_has, wait_until_idle
 from orchestration.ingest.jobs import IN_PROGRESS, PRESSURE_SENSOR_INTERVAL_S
 from sources.flower.client import FlowerApi
-from sources.flower.source import DEFAULT_PAGE_SIZE
+from sources.flower.settings import DEFAULT_PAGE_SIZE
 from sources.flower.tasks import TasksWalk
 from tests.bench.bench_flower_load import steps_of_latest_run
 

@@ -988,7 +988,7 @@ def test_injecting_again_replaces_the_earlier_auth_fields():
 
 def test_a_server_that_ignores_tokens_needs_only_its_address(monkeypatch, tmp_path):
     """Self-hosted SQLFlow 6.1.0.1+ with ignore_user_token=true: no generateToken, no userId or token sent."""
-    from orchestration.ingest.configured import sqlflow_settings
+    from orchestration.ingest.configured import sqlflow_configured
 
     monkeypatch.chdir(tmp_path)
     for name in ("SOURCES__SQLFLOW__USER_ID", "SOURCES__SQLFLOW__SECRET_KEY"):
@@ -996,7 +996,7 @@ def test_a_server_that_ignores_tokens_needs_only_its_address(monkeypatch, tmp_pa
     monkeypatch.setenv("SOURCES__SQLFLOW__IGNORE_USER_TOKEN", "true")
     with SQLFlowStandIn(jobs=[DemoJob("open_job", {"a.sql": LINEAGE_SQL})], ignore_user_token=True) as server:
         monkeypatch.setenv("SOURCES__SQLFLOW__BASE_URL", server.base_url)
-        settings = sqlflow_settings()
+        settings = sqlflow_configured()
         run("jobs", "job_lineage")
 
         assert server.calls(TOKEN_PATH) == []
