@@ -9,7 +9,7 @@ from pathlib import Path
 from demo.dev import demo_dagster_home, local_stack
 from demo.summary import print_summary
 from demo.workload import run_workload
-from orchestration.settings import DOCS_DIR
+from orchestration.settings import docs_dir
 from orchestration.warehouse.engine import publish_warehouse_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ def main() -> None:
         materialize_everything({**os.environ, **env, "DAGSTER_HOME": str(demo_dagster_home())})
     print(f"\nWarehouse: {warehouse}")
     print(
-        f"dbt docs: {DOCS_DIR / 'static_index.html'} (one page to open in a browser; `make docs` serves them)"
+        f"dbt docs: {docs_dir() / 'static_index.html'} (one page to open in a browser; `make docs` serves them)"
     )
     print_summary(warehouse)
 

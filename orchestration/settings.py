@@ -145,5 +145,7 @@ def heartbeat_tolerance_s() -> float:
     return float(value(HEALTH_HEARTBEAT_TOLERANCE_S))
 
 
-# the docs `make docs` serves: written by the run that builds the marts, never by a separate dbt process
-DOCS_DIR = Path(value(DOCS_DIR_SETTING)).resolve()
+def docs_dir() -> Path:
+    """The dbt docs `make docs` serves: written by the run that builds the marts, never by a separate dbt
+    process."""
+    return Path(value(DOCS_DIR_SETTING)).resolve()

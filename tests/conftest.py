@@ -5,14 +5,14 @@ import tempfile
 
 import pytest
 
-from orchestration.settings import DEMO_SHOP_SETTING
+from orchestration import settings
 
 # the tests model the demo shop: its task-to-table map, for dbt here and in every process a test starts
-os.environ[DEMO_SHOP_SETTING] = "true"
+os.environ[settings.DEMO_SHOP_SETTING] = "true"
 # CI runs as root: the `make serve`s the tests start accept that (test_serve_login checks the refusal)
-os.environ["TASKLINE_ALLOW_ROOT"] = "1"
+os.environ[settings.ALLOW_ROOT] = "1"
 # the dbt docs runs write go to this test process's own directory, not into the checkout another shares
-os.environ["TASKLINE_DOCS_DIR"] = tempfile.mkdtemp(prefix="taskline-docs-")
+os.environ[settings.DOCS_DIR_SETTING] = tempfile.mkdtemp(prefix="taskline-docs-")
 
 pytest_plugins = [
     "tests.fixtures.flower_stack",

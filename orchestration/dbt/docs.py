@@ -7,7 +7,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from orchestration.dbt.project import dbt_project, raise_for_dbt
-from orchestration.settings import DOCS_DIR
+from orchestration.settings import docs_dir
 from orchestration.warehouse.engine import query_rows
 
 # the schemas dbt docs describe: what their catalog lists
@@ -28,12 +28,11 @@ def docs_fingerprint() -> str:
 
 def refresh_docs_when_stale(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> None:
     """Regenerate the docs (their catalog reads every table) only when the project or a table's columns changed."""
-    fingerprint, stored = docs_fingerprint(), DOCS_DIR / ".fingerprint"
-    if (DOCS_DIR / "index.html").exists() and stored.exists() and stored.read_text() == fingerprint:
-        context.log.info(f"dbt docs in {DOCS_DIR} are up to date (no model or column changed)")
+    docs = docs_dir()
+    fingerprint, stored = docs_fingerprint(), docs / ".fingerprint"
+    if (docs / "index.html").exists() and stored.exists() and stored.read_text() == fingerprint:
+        context.log.info(f"dbt docs in {docs} are up to date (no model or column changed)")
         return
-    raise_for_dbt(
-        dbt.cli(["docs", "generate", "--static"], target_path=DOCS_DIR, raise_on_error=False).wait()
-    )
+    raise_for_dbt(dbt.cli(["docs", "generate", "--static"], target_path=docs, raise_on_error=False).wait())
     stored.write_text(fingerprint)
-    context.log.info(f"dbt docs refreshed in {DOCS_DIR} (make docs serves them)")
+    context.log.info(f"dbt docs refreshed in {docs} (make docs serves them)")

@@ -13,7 +13,7 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 from orchestration import settings
-from orchestration.settings import DOCS_DIR
+from orchestration.settings import docs_dir
 
 HOST = "127.0.0.1"
 
@@ -22,17 +22,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=settings.value(settings.DOCS_PORT))
     args = parser.parse_args()
-    if not (DOCS_DIR / "index.html").exists():
+    docs = docs_dir()
+    if not (docs / "index.html").exists():
         sys.exit(
-            f"make docs: no dbt docs in {DOCS_DIR} yet. They are written by every run that builds the marts: "
+            f"make docs: no dbt docs in {docs} yet. They are written by every run that builds the marts: "
             "run `make demo`, or a load job (flower_load / sqlflow_load), first."
         )
-    handler = partial(SimpleHTTPRequestHandler, directory=str(DOCS_DIR))
+    handler = partial(SimpleHTTPRequestHandler, directory=str(docs))
     try:
         server = ThreadingHTTPServer((HOST, args.port), handler)
     except OSError as error:
         sys.exit(f"make docs: cannot serve on {HOST}:{args.port} ({error.strerror}): set DBT_DOCS_PORT.")
-    print(f"Serving the dbt docs of {DOCS_DIR} on http://{HOST}:{args.port} (Ctrl-C to stop)", flush=True)
+    print(f"Serving the dbt docs of {docs} on http://{HOST}:{args.port} (Ctrl-C to stop)", flush=True)
     with server, contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
 

@@ -59,7 +59,7 @@ from orchestration.serve.proxy import (
     read_users,
     write_config,
 )
-from orchestration.settings import DOCS_DIR, ROOT
+from orchestration.settings import ROOT, docs_dir
 from orchestration.warehouse.engine import connection_problem
 
 TASKLINE_INSTANCE_SETTINGS = Path(__file__).with_name("dagster.yaml")
@@ -454,7 +454,7 @@ class LoginProxy:
 
     def write(self, users: dict[str, Account], caddy_socket: Path) -> Path:
         config = nginx_config(
-            self.login, users, self.host, self.port, self.upstreams, DOCS_DIR, self.run_dir, caddy_socket
+            self.login, users, self.host, self.port, self.upstreams, docs_dir(), self.run_dir, caddy_socket
         )
         try:
             return write_config(config, self.run_dir, self.login.nginx)
