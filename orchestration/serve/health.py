@@ -18,8 +18,8 @@ import requests
 from dagster._daemon.controller import DEFAULT_HEARTBEAT_INTERVAL_SECONDS, get_daemon_statuses
 
 SOURCES = ("flower", "sqlflow")
-# seconds past Dagster's 30 s heartbeat interval a daemon may stay silent before it counts as stopped:
-# Dagster's own 1800 s is longer than a full Flower lasts at 70 tasks/s (100,000 / 70 = 24 min)
+# seconds past Dagster's heartbeat interval a daemon may stay silent before it counts as stopped: Dagster's
+# own tolerance is longer than a full Flower lasts under a steady stream of tasks, before it evicts unread ones
 HEARTBEAT_TOLERANCE_S = float(os.environ.get("TASKLINE_HEALTH_HEARTBEAT_TOLERANCE_S", "120"))
 
 

@@ -22,8 +22,8 @@ bcrypt. Here nginx no longer checks passwords itself:
 The role nginx picks the webserver by is that of the user Caddy names (X-Taskline-User), never of the name
 the request claims.
 
-Unknown names: Caddy compares them against its built-in fake hash, bcrypt cost 14 (16x a `make user`
-hash: ~800 ms against ~50 ms, a name oracle). nginx's js module (njs, `libnginx-mod-http-js`) therefore
+Unknown names: Caddy compares them against its built-in fake hash, bcrypt cost 14 (16x the work of a
+`make user` hash: an unknown name answers far slower, a name oracle). nginx's js module (njs, `libnginx-mod-http-js`) therefore
 checks every login whose name is not in the users' file (compared exactly) as DECOY, an account with a
 random password hashed at the users' cost, with the whole `name:password` as the password: a wrong password
 costs one bcrypt at the same cost for any name, and is cached per name and password for any name (were it

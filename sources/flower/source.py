@@ -18,9 +18,9 @@ from sources.flower.snapshots import (
 from sources.flower.tasks import changed_tasks, task_details
 
 DEFAULT_BASE_URL = "http://127.0.0.1:5555"
-# Flower sorts every task it holds for each page and serialises each task of it: at 100,000 held, reading
-# them all took 72 s in pages of 1,000, 14.5 s in pages of 10,000, 11.8 s in 20,000 (`make bench`); a page
-# of 10,000 is ~8 MB of JSON, ~60 MB in Python while it is turned into rows
+# Flower sorts every task it holds for each page and serialises each task of it: small pages repeat that
+# sort many times, and larger pages gain little more (`make bench` compares them); a page's JSON, and more so
+# its Python objects while it is turned into rows, is what a larger page costs in memory
 DEFAULT_PAGE_SIZE = 10_000
 # dlt adds its _dlt_load_id / _dlt_id columns to Arrow data only when its parquet normaliser is told to;
 # that setting is global, so the source sets it (unless the environment already does), whatever the cwd.
