@@ -523,7 +523,7 @@ class LoginProxy:
     def start(self, env: dict[str, str], webserver: list[str], operator_url: str) -> list[subprocess.Popen]:
         self.env = env
         viewer_port = str(self.upstreams.viewer)
-        health = [sys.executable, "-m", "orchestration.health", "--port", str(self.upstreams.health)]
+        health = [sys.executable, "-m", "orchestration.serve.health", "--port", str(self.upstreams.health)]
         self.caddy = self.start_caddy(env, self.caddy_config, self.caddy_socket)
         self.nginx = start(nginx_command(self.login.nginx, self.config), env)
         return [
