@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 
 from orchestration.keys import ALERTS_CHECK, ALERTS_MART
-from orchestration.runs.writer import writing_the_warehouse
+from orchestration.runs.writer import reading_in_turn
 from orchestration.warehouse.engine import query_records
 
 TASK_TABLE_MAP = "dbt_project/seeds/task_table_map.csv"
@@ -120,8 +120,8 @@ def jsonable(row: dict[str, Any]) -> dict[str, Any]:
     ),
 )
 def task_failure_alerts_open(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    # DuckDB lets no one read while another process writes: take the writers' turn
-    with writing_the_warehouse(context.op_execution_context):
+    # DuckDB lets no one read while another process writes: a reader's turn, on the writers' lock
+    with reading_in_turn(context.op_execution_context):
         rows = query_records(ALERTS_SQL, ALERT_COLUMNS)
         events = query_records(EVENTS_SQL, EVENT_COLUMNS)
     return alerts_result(rows, events)

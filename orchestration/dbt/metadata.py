@@ -16,7 +16,8 @@ STORED_FAILURES_SHOWN = 20
 def with_table_metadata(context: dg.AssetExecutionContext, invocation: DbtCliInvocation) -> Iterator:
     """dbt's events, each built model's with its row count and column schema, read in two queries once dbt is
     done. dagster-dbt's fetch_row_counts/fetch_column_metadata query model by model (and parent by parent) and
-    parse every model's SQL for column lineage: 13 s of a no-change `flower_load` at 10M tasks."""
+    parse every model's SQL for column lineage, which grew with the warehouse until it was most of a
+    no-change `flower_load`."""
     events = list(invocation.stream())  # DuckDB: the file is ours again only once dbt has exited
     built = [
         invocation.manifest["nodes"][event.metadata["unique_id"].text]

@@ -23,8 +23,9 @@ WITHOUT_UNIT_TESTS = ("--exclude-resource-type", "unit_test")
 
 class TasklineDbtCli(DbtCliResource):
     """dagster-dbt's resource, knowing the version of the dbt pinned beside it instead of asking
-    `dbt --version` in a new process (3 s of every run on two cores), and without the dbt adapter it opens in
-    this process for its per-model metadata queries (1-2 s a step): `with_table_metadata` reads that instead."""
+    `dbt --version` in a new process (a new Python importing dbt, on every run), and without the dbt adapter
+    it opens in this process for its per-model metadata queries (an adapter set up in every step):
+    `with_table_metadata` reads that instead."""
 
     # both override dagster-dbt internals of the pinned 0.29.27: re-read them when upgrading
     @cached_property

@@ -14,7 +14,7 @@ import dagster as dg
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from orchestration.keys import COMPLETENESS_CHECK, COVERAGE_MART, FLOWER_TASKS
-from orchestration.runs.writer import writing_the_warehouse
+from orchestration.runs.writer import reading_in_turn
 from orchestration.settings import DBT_MANIFEST
 from orchestration.warehouse.engine import make_pipeline, query_rows
 from sources.flower.completeness import CheckReader, compare, last_walk
@@ -57,7 +57,7 @@ LATEST_INTERVALS_SQL = """
 )
 def task_attempts_coverage(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     # DuckDB lets no one read while another process writes: take the writers' turn
-    with writing_the_warehouse(context.op_execution_context):
+    with reading_in_turn(context.op_execution_context):
         return coverage_result(latest_intervals())
 
 
@@ -136,7 +136,7 @@ def every_task_in_flower_is_loaded(context: dg.AssetCheckExecutionContext) -> dg
     reader = CheckReader(settings.api, settings.page_size, settings.tasks_per_check)
     # the look-back's tasks were new to the previous check's head already: the sweep covers them again
     held, sweep = reader.tasks(notes.get("previous_start", notes.get("line")), sweep_from, recheck)
-    with writing_the_warehouse(context.op_execution_context):
+    with reading_in_turn(context.op_execution_context):
         loaded = loaded_times(pipeline, [task.uuid for task in held])
     result = compare(held, loaded, walk["walked_from"])
     swept_at = time.time() if sweep.wrapped else previous.get("full_sweep_completed_at")
@@ -218,7 +218,7 @@ def newest_task_event() -> datetime | None:
     ),
 )
 def recent_task_events(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    with writing_the_warehouse(context.op_execution_context):
+    with reading_in_turn(context.op_execution_context):
         newest = newest_task_event()
     limits = source_freshness("tasks")
     if newest is None:

@@ -30,7 +30,7 @@ SCHEDULES = {
 }
 # /metrics answers in milliseconds: the trigger can look often
 PRESSURE_SENSOR_INTERVAL_S = 5
-# a run takes 10-20 s from its request to its walk (queue, a new process loading the code): the next capture
+# a run takes a while from its request to its walk (queue, a new process loading the code): the next capture
 # is requested once the previous one has started, so its start-up overlaps the other's walk
 STARTING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
 IN_PROGRESS = [*STARTING, dg.DagsterRunStatus.STARTED]

@@ -4,7 +4,7 @@ from typing import Any
 
 import dagster as dg
 
-from orchestration.runs.writer import writing_the_warehouse
+from orchestration.runs.writer import reading_in_turn
 from orchestration.warehouse.engine import query_records
 
 # resource → (its asset, its failures table, the key column, what a key is)
@@ -91,7 +91,7 @@ def lineage_check(resource: str) -> dg.AssetChecksDefinition:
         ),
     )
     def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        with writing_the_warehouse(context.op_execution_context):
+        with reading_in_turn(context.op_execution_context):
             own_options = jobs_with_own_options() if resource == "job_lineage" else []
             return failures_result(open_failures(table, key), key, what, own_options)
 

@@ -1,7 +1,8 @@
 """Runs: what every warehouse-writing step runs inside (the writer's turn, dead runs reaped first, trouble as
-one sentence) and the sensor that reaps dead runs for the daemon (may import warehouse/ only).
+one sentence), what the read-only asset checks run inside (a reader's turn), and the sensor that reaps dead
+runs for the daemon (may import warehouse/ only).
 
-writer (`writing_the_warehouse`), reaper (dead runs marked failed, and its sensor).
+writer (`writing_the_warehouse`, `reading_in_turn`), reaper (dead runs marked failed, and its sensor).
 """
 
 import dagster as dg

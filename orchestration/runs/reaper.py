@@ -19,8 +19,8 @@ UNFINISHED_STATUSES = [
     dg.DagsterRunStatus.CANCELING,
 ]
 # A process's start time comes from the boot clock, which drifts from the wall clock of the run's start
-# (NTP slewing; a paused or snapshotted VM: 4 s within one run here, enough for a tolerance of 1 s to mark
-# that live run failed). A pid reused within a minute of the run's start would need the run dead and the pid space wrapped
+# (NTP slewing; a paused or snapshotted VM: seconds within one run here, enough for a tolerance of a second
+# to mark that live run failed). A pid reused within a minute of the run's start would need the run dead and the pid space wrapped
 # within that minute.
 START_TOLERANCE_S = 60.0
 

@@ -1,5 +1,6 @@
 """What every warehouse-writing step (dlt loads, dbt build) runs inside: dead runs reaped, the writers' turns,
-and warehouse trouble reported as one sentence.
+and warehouse trouble reported as one sentence; and what the read-only asset checks run inside: a reader's
+turn, warehouse trouble reported alike.
 
 DuckDB: one writer at a time (a file lock beside the warehouse); a lock conflict is named with its holder.
 PostgreSQL: many writers at once; only writers of the same thing take turns (loads of one source, dbt
@@ -42,10 +43,33 @@ def writing_the_warehouse(
         reap_dead_runs(context.instance, context.log)
     except Exception as error:  # housekeeping: never the reason a load fails
         context.log.warning(f"Could not check for dead runs: {error}")
-    holder = {"pid": os.getpid(), "run": context.run_id, "step": str(context.op_handle)}
-    try:
-        with _turn(holder, context.log.info, turn, schemas):
+    with _trouble_as_one_sentence(), _turn(_holder(context), context.log.info, turn, schemas):
+        yield
+
+
+@contextmanager
+def reading_in_turn(context: dg.OpExecutionContext) -> Iterator[None]:
+    """Read the warehouse in the block (the asset checks, which write nothing). On DuckDB in a turn all the
+    same, on the writers' lock: DuckDB lets one process at a time open the file, reading or writing.
+    PostgreSQL's readers take no turn. No dead runs reaped and nothing checked for writing; any warehouse
+    trouble ends the check with one clear sentence, as for writers."""
+    with _trouble_as_one_sentence():
+        if is_postgres():
             yield
+        else:
+            with exclusive_writer(warehouse_path(), _holder(context), context.log.info):
+                yield
+
+
+def _holder(context: dg.OpExecutionContext) -> dict:
+    """Who holds the turn, written into the lock so a waiter can name it."""
+    return {"pid": os.getpid(), "run": context.run_id, "step": str(context.op_handle)}
+
+
+@contextmanager
+def _trouble_as_one_sentence() -> Iterator[None]:
+    try:
+        yield
     except (WarehouseBusyError, WarehouseLockedError, WarehouseUnavailableError) as error:
         raise dg.Failure(str(error)) from None
     except Exception as error:

@@ -19,7 +19,8 @@ from dagster._daemon.controller import DEFAULT_HEARTBEAT_INTERVAL_SECONDS, get_d
 from orchestration import settings
 
 SOURCES = ("flower", "sqlflow")
-# seconds past Dagster's 30 s heartbeat interval a daemon may stay silent before it counts as stopped
+# seconds past Dagster's heartbeat interval a daemon may stay silent before it counts as stopped: Dagster's
+# own tolerance is longer than a full Flower lasts under a steady stream of tasks, before it evicts unread ones
 HEARTBEAT_TOLERANCE_S = settings.heartbeat_tolerance_s()
 
 

@@ -22,8 +22,8 @@ bcrypt. Here nginx no longer checks passwords itself:
 The role nginx picks the webserver by is that of the user Caddy names (X-Taskline-User), never of the name
 the request claims.
 
-Unknown names: Caddy compares them against its built-in fake hash, bcrypt cost 14 (16x a `make user`
-hash: ~800 ms against ~50 ms, a name oracle). nginx's js module (njs, `libnginx-mod-http-js`) therefore
+Unknown names: Caddy compares them against its built-in fake hash, bcrypt cost 14 (16x the work of a
+`make user` hash: an unknown name answers far slower, a name oracle). nginx's js module (njs, `libnginx-mod-http-js`) therefore
 checks every login whose name is not in the users' file (compared exactly) as DECOY, an account with a
 random password hashed at the users' cost, with the whole `name:password` as the password: a wrong password
 costs one bcrypt at the same cost for any name, and is cached per name and password for any name (were it
@@ -215,7 +215,18 @@ def nginx_lines(users: dict[str, Account], run_dir: Path, caddy: Path) -> NginxL
     """The directives that send every login to Caddy (listening on `caddy`) through the gate (see the
     module's docstring); writes the njs script they load."""
     gate = run_dir / "login-gate.sock"
-    http = f"""js_import login_check from {write_njs(users, run_dir)};
+    return NginxLines(
+        main=f"load_module {NJS_MODULE};",
+        http=gate_lines(write_njs(users, run_dir), run_dir, gate, caddy),
+        server=checked_server_lines(gate),
+        unauthenticated="auth_request off;",
+    )
+
+
+def gate_lines(njs: Path, run_dir: Path, gate: Path, caddy: Path) -> str:
+    """Inside `http {`: the njs script's import, the limits' zones and the gate server on `gate`, which asks
+    Caddy (on `caddy`) and holds failed and refused checks."""
+    return f"""js_import login_check from {njs};
   js_set $login_authorization login_check.authorization;
   limit_conn_zone $http_x_taskline_client zone=login_checks:1m;
   # a request without a password (a browser's first, before the login prompt's answer) checks nothing: it
@@ -256,7 +267,11 @@ def nginx_lines(users: dict[str, Account], run_dir: Path, caddy: Path) -> NginxL
       try_files /nothing =429;
     }}
   }}"""
-    server = f"""auth_request /_login_check;
+
+
+def checked_server_lines(gate: Path) -> str:
+    """Inside the public server: every request's login asked of the gate, refusals held there a while."""
+    return f"""auth_request /_login_check;
     auth_request_set {VERIFIED_USER} $upstream_http_{USER_HEADER.lower().replace("-", "_")};
     auth_request_set $login_status $upstream_status;
     # the gate's 403 is "too many checks from this address": the gate holds the answer (429) a while, so
@@ -282,6 +297,3 @@ def nginx_lines(users: dict[str, Account], run_dir: Path, caddy: Path) -> NginxL
       proxy_set_header X-Taskline-Client $remote_addr;
       proxy_read_timeout {CHECK_TIMEOUT_S}s;
     }}"""
-    return NginxLines(
-        main=f"load_module {NJS_MODULE};", http=http, server=server, unauthenticated="auth_request off;"
-    )

@@ -16,6 +16,7 @@ a browser sends for another site (its Origin or Sec-Fetch-Site says so) is refus
 page of the UI.
 """
 
+import dataclasses
 import os
 import pwd
 import re
@@ -27,6 +28,12 @@ import subprocess
 from dataclasses import dataclass
 from ipaddress import ip_address
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import jinja2
+
+if TYPE_CHECKING:
+    from orchestration.serve.login_check import NginxLines
 
 from orchestration import settings
 
@@ -34,6 +41,7 @@ PASSWORD_FILE = settings.PASSWORD_FILE
 TLS_CERT, TLS_KEY = settings.TLS_CERT, settings.TLS_KEY
 NO_LOGIN = settings.NO_LOGIN  # the opt-out, for people whose own proxy does the login
 NGINX = settings.NGINX
+NGINX_TEMPLATE = "nginx.conf.j2"  # beside this module
 REALM = "taskline"
 ROLES = ("viewer", "operator")
 DEFAULT_ROLE = "viewer"
@@ -42,11 +50,11 @@ USER_NAME = re.compile(r"[A-Za-z0-9._@+-]{1,64}")
 # the hashes Caddy's http_basic checks: bcrypt (what `make user` writes), 60 characters; no plain text
 HASH_PREFIXES = ("$2a$", "$2b$", "$2y$")
 BCRYPT_LENGTH = 60
-# GraphQL requests per client address. Once a login is checked (and cached) a request costs the proxy well
-# under a millisecond, so the bound is Dagster's webserver (~285 requests/s of a job-and-asset listing on 2
-# cores, `make bench`): one logged-in client, a dashboard or a script polling runs, may use ~a third of
-# it (issue 28 asks for 50/s), the UI's bursts pass at once, and a client hammering mutations is still
-# held at 100/s, leaving the webserver to the others. (Was 10/s, which alone capped a client below 50.)
+# GraphQL requests per client address. Once a login is checked (and cached) a request costs the proxy next
+# to nothing, so the bound is what Dagster's webserver answers (`make bench` measures it): one logged-in
+# client, a dashboard or a script polling runs, may use about a third of it (issue 28 asks for 50/s), the
+# UI's bursts pass at once, and a client hammering mutations is still held, leaving the webserver to the
+# others. (A rate of 10/s alone capped a client below what issue 28 asks.)
 GRAPHQL_REQUESTS = "rate=100r/s", "burst=200 nodelay"
 
 
@@ -243,16 +251,41 @@ class Upstreams:
     health: int
 
 
-def role_map(users: dict[str, Account], verified_user: str) -> str:
-    """nginx's map from the user the password check verified (never the name a request claims) to the
-    webserver of their role (a viewer's by default). Regular expressions, case-sensitive: nginx compares a
-    map's plain strings ignoring case, and `Ops` is not `ops`."""
-    operators = "".join(
-        f'    "~^{re.escape(name)}$" operator_webserver;\n'
-        for name, account in users.items()
-        if account.role == "operator"
+def operator_patterns(users: dict[str, Account]) -> list[str]:
+    """The operators' names as the regular expressions of nginx's role map: case-sensitive, since nginx
+    compares a map's plain strings ignoring case, and `Ops` is not `ops`."""
+    return [f"~^{re.escape(name)}$" for name, account in users.items() if account.role == "operator"]
+
+
+@dataclass(frozen=True)
+class NginxContext:
+    """What nginx.conf.j2 is rendered from."""
+
+    run_dir: Path
+    worker_user: str | None  # the user nginx's workers run as, when nginx is started as root
+    check: "NginxLines"  # the login check's lines (login_check.py)
+    verified_user: str  # nginx's variable holding the user the password check verified
+    operator_patterns: list[str]
+    listen: str
+    tls: tuple[Path, Path] | None
+    upstreams: Upstreams
+    docs_dir: Path
+    temp_kinds: tuple[str, ...] = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    graphql_rate: str = GRAPHQL_REQUESTS[0]
+    graphql_burst: str = GRAPHQL_REQUESTS[1]
+    forwarded: str = FORWARDED
+
+
+def render_nginx(context: NginxContext) -> str:
+    """nginx.conf.j2 (beside this module) filled in from `context`; a name it lacks is an error."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
     )
-    return f"  map {verified_user} $role_webserver {{\n    default viewer_webserver;\n{operators}  }}"
+    fields = {field.name: getattr(context, field.name) for field in dataclasses.fields(context)}
+    return environment.get_template(NGINX_TEMPLATE).render(fields)
 
 
 def nginx_config(
@@ -270,103 +303,21 @@ def nginx_config(
     checks and GraphQL rate-limited per client address. Writes the njs script it loads."""
     from orchestration.serve import login_check  # it imports this module's ProxyError and Account
 
-    check = login_check.nginx_lines(users, run_dir, caddy_socket)
-    temp_paths = "\n".join(
-        f"  {kind}_temp_path {run_dir / kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    tls = (
-        f"ssl_certificate {login.tls[0]};\n    ssl_certificate_key {login.tls[1]};\n"
-        "    ssl_protocols TLSv1.2 TLSv1.3;\n"
-        '    add_header Strict-Transport-Security "max-age=31536000" always;'
-        if login.tls
-        else ""
-    )
     # as root (allowed only with TASKLINE_ALLOW_ROOT=1): workers of root too, who read the users' file and docs
-    worker_user = f"user {pwd.getpwuid(os.getuid()).pw_name};" if os.geteuid() == 0 else ""
-    return f"""# written by `make serve` (orchestration/serve/proxy.py) on every start: edit that file, not this one
-daemon off;
-pid {run_dir / "nginx.pid"};
-error_log stderr warn;
-worker_processes auto;
-{worker_user}
-{check.main}
-events {{ worker_connections 1024; }}
-http {{
-{temp_paths}
-  access_log off;
-  server_tokens off;
-  # a redirect names no host: the Host a request brings is not trusted
-  absolute_redirect off;
-  types {{ text/html html; text/css css; application/javascript js; application/json json;
-          image/svg+xml svg; image/png png; image/x-icon ico; font/woff2 woff2; }}
-  default_type application/octet-stream;
-  charset utf-8;
-  map $http_upgrade $connection_upgrade {{ default upgrade; "" close; }}
-  # 1 when a browser sends this for another site's page: an Origin that is not this site's (browsers send it
-  # on every cross-origin request and the websocket), or a Sec-Fetch-Site that says so
-  map "$http_origin|$scheme://$http_host" $foreign_origin {{
-    default 1;
-    "~^\\|" 0;
-    "~^([^|]+)\\|\\1$" 0;
-  }}
-  map $http_sec_fetch_site $other_site {{ default 1; "" 0; same-origin 0; none 0; }}
-  # another site may link to a page of the UI (an alert's link), a top-level GET; it may send nothing else
-  map "$foreign_origin$other_site|$request_method|$http_sec_fetch_mode" $cross_site_refused {{
-    default 1;
-    "~^00\\|" 0;
-    "~^01\\|(GET|HEAD)\\|navigate$" 0;
-  }}
-  # GraphQL only as the UI sends it: POST with a JSON body (its `?op=` names the operation; Dagster reads the
-  # body), or GET with no argument at all (the websocket, the GraphiQL page); a GET argument is a query a link
-  # or an <img> could carry, however it is encoded
-  map "$request_method|$content_type|$args" $graphql_forgeable {{
-    default 1;
-    "~^POST\\|application/json" 0;
-    "~^GET\\|[^|]*\\|$" 0;
-  }}
-{role_map(users, login_check.VERIFIED_USER)}
-  {check.http}
-  limit_req_zone $binary_remote_addr zone=graphql:1m {GRAPHQL_REQUESTS[0]};
-  limit_req_status 429;
-  upstream operator_webserver {{ server 127.0.0.1:{upstreams.operator}; keepalive 16; }}
-  upstream viewer_webserver {{ server 127.0.0.1:{upstreams.viewer}; keepalive 16; }}
-
-  server {{
-    listen {listen_address(host, port)}{" ssl" if login.tls else ""};
-    {tls}
-    {check.server}
-    proxy_http_version 1.1;
-    if ($cross_site_refused) {{ return 403; }}
-
-    location = /health {{
-      {check.unauthenticated}
-      proxy_pass http://127.0.0.1:{upstreams.health}/health;
-    }}
-    location = /docs {{ return 301 /docs/; }}
-    location /docs/ {{
-      alias {docs_dir}/;
-      index index.html;
-    }}
-    # notebooks are not part of taskline (and would render files named by the request)
-    location ~ ^/(dagit/)?notebook {{ return 404; }}
-    location /graphql {{
-      if ($graphql_forgeable) {{ return 403; }}
-      limit_req zone=graphql {GRAPHQL_REQUESTS[1]};
-      proxy_pass http://$role_webserver;
-      {FORWARDED}
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-      proxy_read_timeout 1h;
-    }}
-    location / {{
-      proxy_pass http://$role_webserver;
-      {FORWARDED}
-      proxy_set_header Connection "";
-    }}
-  }}
-}}
-"""
+    worker_user = pwd.getpwuid(os.getuid()).pw_name if os.geteuid() == 0 else None
+    return render_nginx(
+        NginxContext(
+            run_dir=run_dir,
+            worker_user=worker_user,
+            check=login_check.nginx_lines(users, run_dir, caddy_socket),
+            verified_user=login_check.VERIFIED_USER,
+            operator_patterns=operator_patterns(users),
+            listen=listen_address(host, port),
+            tls=login.tls,
+            upstreams=upstreams,
+            docs_dir=docs_dir,
+        )
+    )
 
 
 def write_config(config: str, run_dir: Path, nginx: str) -> Path:

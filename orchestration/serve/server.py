@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -382,55 +383,96 @@ def serve(host: str, port: int, environ: dict[str, str], workspace: Path | None 
 def start_services(
     host: str, port: int, login: Login | None, environ: dict[str, str], workspace: Path | None
 ) -> int:
+    """The instance prepared, then the daemon, the webserver and (with a login) the front, until one exits."""
     home = dagster_home(environ)
-    added = ensure_instance_settings(home)
-    ensure_port_free(host, port)
-    kept_in = initialise_storage(home)
+    prepare_instance(home, host, port)
     env = {**environ, "DAGSTER_HOME": str(home)}
-    binaries = Path(sys.executable).parent
-    workspace_option = ["-w", str(workspace or ROOT / "workspace.yaml")]
-    webserver_host, webserver_port = ("127.0.0.1", free_loopback_port()) if login else (host, port)
-    webserver_url = f"http://{webserver_host}:{webserver_port}"
-    webserver = [str(binaries / "dagster-webserver"), *workspace_option]
-    print(
-        f"DAGSTER_HOME={home}: runs, events and schedules in {kept_in}"
-        + (f" (added to its dagster.yaml: {', '.join(added)})" if added else "")
-    )
+    dagster = Dagster.on(host, port, workspace, behind_login=login is not None)
     processes: list[subprocess.Popen] = []
     front: LoginProxy | None = None
     with stopped_on_signals(), tempfile.TemporaryDirectory(prefix="taskline-proxy-") as run_dir:
         try:
-            front = login and LoginProxy(login, host, port, webserver_port, Path(run_dir))
-            processes.append(start([str(binaries / "dagster-daemon"), "run", *workspace_option], env))
-            processes.append(start([*webserver, "-h", webserver_host, "-p", str(webserver_port)], env))
-            if front:
-                processes.extend(front.start(env, webserver, webserver_url))
-            wait_until(
-                lambda: answers(f"{webserver_url}/server_info"),
-                processes,
-                f"the Dagster UI ({webserver_url})",
-            )
-            if front:
-                front.wait_until_ready(processes)
-            print(
-                f"taskline is up: {front.describe() if front else f'Dagster UI on {webserver_url}'} (daemon "
-                "running schedules); Ctrl-C stops everything",
-                flush=True,
-            )
+            front = login and LoginProxy(login, host, port, dagster.port, Path(run_dir))
+            start_all(dagster, front, env, processes)
+            wait_until_up(dagster, front, processes)
             warn_when_root()
-            while all(process.poll() is None for process in processes):
-                time.sleep(0.5)
-                if front:
-                    front.reload_when_users_change(processes)
-            ended = next(process for process in processes if process.poll() is not None)
-            print(
-                f"{Path(ended.args[0]).name} exited with code {ended.returncode}: stopping", file=sys.stderr
-            )
-            return ended.returncode or 1
+            return run_until_one_exits(processes, front)
         except KeyboardInterrupt:
             return 0
         finally:
             stop(processes + (front.retiring if front else []))
+
+
+def prepare_instance(home: Path, host: str, port: int) -> None:
+    """DAGSTER_HOME's settings completed, the port checked free, the instance's storage ready; says where."""
+    added = ensure_instance_settings(home)
+    ensure_port_free(host, port)
+    kept_in = initialise_storage(home)
+    print(
+        f"DAGSTER_HOME={home}: runs, events and schedules in {kept_in}"
+        + (f" (added to its dagster.yaml: {', '.join(added)})" if added else "")
+    )
+
+
+@dataclass(frozen=True)
+class Dagster:
+    """The commands of the daemon and the (operators') webserver, and where the webserver listens: on
+    host:port itself, or on a loopback port behind the login."""
+
+    daemon: list[str]
+    webserver: list[str]  # without its address
+    host: str
+    port: int
+
+    @classmethod
+    def on(cls, host: str, port: int, workspace: Path | None, behind_login: bool) -> "Dagster":
+        binaries = Path(sys.executable).parent
+        workspace_option = ["-w", str(workspace or ROOT / "workspace.yaml")]
+        webserver_host, webserver_port = ("127.0.0.1", free_loopback_port()) if behind_login else (host, port)
+        return cls(
+            daemon=[str(binaries / "dagster-daemon"), "run", *workspace_option],
+            webserver=[str(binaries / "dagster-webserver"), *workspace_option],
+            host=webserver_host,
+            port=webserver_port,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def start_all(
+    dagster: Dagster, front: "LoginProxy | None", env: dict[str, str], processes: list[subprocess.Popen]
+) -> None:
+    """The daemon, the webserver, then the front's processes, each added to `processes` once started (so a
+    failure stops those already running)."""
+    processes.append(start(dagster.daemon, env))
+    processes.append(start([*dagster.webserver, "-h", dagster.host, "-p", str(dagster.port)], env))
+    if front:
+        processes.extend(front.start(env, dagster.webserver, dagster.url))
+
+
+def wait_until_up(dagster: Dagster, front: "LoginProxy | None", processes: list[subprocess.Popen]) -> None:
+    """The Dagster UI answers (and the front's services do), then says where to go."""
+    wait_until(lambda: answers(f"{dagster.url}/server_info"), processes, f"the Dagster UI ({dagster.url})")
+    if front:
+        front.wait_until_ready(processes)
+    print(
+        f"taskline is up: {front.describe() if front else f'Dagster UI on {dagster.url}'} (daemon "
+        "running schedules); Ctrl-C stops everything",
+        flush=True,
+    )
+
+
+def run_until_one_exits(processes: list[subprocess.Popen], front: "LoginProxy | None") -> int:
+    """Watches the processes (and the users' file) until one exits; its code, never 0."""
+    while all(process.poll() is None for process in processes):
+        time.sleep(0.5)
+        if front:
+            front.reload_when_users_change(processes)
+    ended = next(process for process in processes if process.poll() is not None)
+    print(f"{Path(ended.args[0]).name} exited with code {ended.returncode}: stopping", file=sys.stderr)
+    return ended.returncode or 1
 
 
 class LoginProxy:
@@ -482,7 +524,7 @@ class LoginProxy:
     def start(self, env: dict[str, str], webserver: list[str], operator_url: str) -> list[subprocess.Popen]:
         self.env = env
         viewer_port = str(self.upstreams.viewer)
-        health = [sys.executable, "-m", "orchestration.health", "--port", str(self.upstreams.health)]
+        health = [sys.executable, "-m", "orchestration.serve.health", "--port", str(self.upstreams.health)]
         self.caddy = self.start_caddy(env, self.caddy_config, self.caddy_socket)
         self.nginx = start(nginx_command(self.login.nginx, self.config), env)
         return [

@@ -30,7 +30,8 @@ from orchestration.serve.proxy import (
     read_users,
 )
 
-# 2^10 bcrypt rounds: about 50 ms for Caddy to check a login on this project's 2-core machine (once: it caches)
+# 2^10 bcrypt rounds: slow enough against guessing, quick enough that a login's check (once: Caddy caches it)
+# goes unnoticed (`make bench` times it)
 BCRYPT_COST = 10
 
 

@@ -1,7 +1,7 @@
 """Does the warehouse hold every task Flower holds, as new as Flower has it? The load proving itself.
 
 Each check compares tasks Flower holds with the warehouse by uuid and last-event time, without re-reading a
-full Flower every time (100,000 tasks cost Flower ~11 s of its single thread, even in pages of 10,000):
+full Flower every time (reading all it holds takes Flower's single thread long, even in large pages):
 - the tasks new to the load: not received yet, or received since the previous walk began (few when little
   is new; the look-back's tasks were new to the previous check);
 - the next `tasks_per_check` tasks of Flower's whole list (newest received first), from where the previous

@@ -3,8 +3,8 @@
 Flower holds at most `--max_tasks` tasks and evicts the least recently touched one for every new task past
 that. A task the last capture read can go; one it has not read is lost. So what puts tasks at risk is the
 number of new tasks Flower has seen since the last capture began, against its capacity. /metrics answers
-that in milliseconds from its event counters, where one /api/tasks request sorts every task Flower holds
-(0.3 s at 100,000; `make bench`).
+that at once from its event counters, where one /api/tasks request sorts every task Flower holds (a cost
+that grows with what it holds; `make bench`).
 """
 
 import logging

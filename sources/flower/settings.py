@@ -9,16 +9,17 @@ from sources.flower.client import FlowerApi
 
 SECTIONS = ("sources", "flower")
 DEFAULT_BASE_URL = "http://127.0.0.1:5555"
-# Flower sorts every task it holds for each page and serialises each task of it: at 100,000 held, reading
-# them all took 72 s in pages of 1,000, 14.5 s in pages of 10,000, 11.8 s in 20,000 (`make bench`); a page
-# of 10,000 is ~8 MB of JSON, ~60 MB in Python while it is turned into rows
+# Flower sorts every task it holds for each page and serialises each task of it: small pages repeat that
+# sort many times, and larger pages gain little more (`make bench` compares them); a page's JSON, and more so
+# its Python objects while it is turned into rows, is what a larger page costs in memory
 DEFAULT_PAGE_SIZE = 10_000
 # Flower's own default for --max_tasks
 DEFAULT_MAX_TASKS = 100_000
 # a capture starts once Flower has seen this share of max_tasks in new tasks since the last one began: the
 # rest of Flower's room is the time a capture has to start and read before unread tasks are evicted
 DEFAULT_CAPTURE_AT_FILL = 0.25
-# tasks of the completeness sweep per check: at 100,000 held a full sweep takes 5 checks, each ~3 s of Flower
+# tasks of the completeness sweep per check: a full Flower is swept over a few checks, none holding Flower's
+# single thread long (`make bench` times them)
 DEFAULT_TASKS_PER_CHECK = 20_000
 
 

@@ -15,7 +15,7 @@ from sources.sqlflow.transport import transport_error
 logger = logging.getLogger(__name__)
 
 # what a call about one SQL file or job retries: not a read timeout, which a heavy file gives every time,
-# so retrying it would cost RUNTIME__REQUEST_MAX_ATTEMPTS × the timeout (~8 min by default) for nothing.
+# so retrying it would cost RUNTIME__REQUEST_MAX_ATTEMPTS × the timeout for nothing.
 # A connect timeout is a ConnectionError, and still retried.
 ONE_ITEM_RETRIED = (RequestsConnectionError, ChunkedEncodingError)
 

@@ -3,8 +3,9 @@
 import hashlib
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import dlt
@@ -145,6 +146,37 @@ def skipped(counts: dict[str, int], unchanged: bool, due: bool) -> bool:
     return False
 
 
+def too_large(sql_file: str, content: bytes) -> SQLFlowError | None:
+    """The error of a file over what query mode takes (never sent), or None."""
+    if len(content) <= QUERY_MODE_MAX_BYTES:
+        return None
+    return SQLFlowError(
+        f"SQLFlow: {sql_file} is {len(content):,} bytes, over the {QUERY_MODE_MAX_BYTES:,} query "
+        "mode takes: not sent. Split it, or submit it as a SQLFlow job.",
+        code="too_large",
+    )
+
+
+def lineage_or_error(subject: str, fetch: Callable[[], Envelope]) -> Envelope | SQLFlowError:
+    """What `fetch` answers for `subject` (a job or a SQL file) when it carries lineage in detail, else the
+    error that leaves this one subject for a later run (logged). An unreachable server, refused credentials
+    or wrong settings stop the run instead: every other call would fail alike (a read timeout is not among
+    them: a heavy file fails alone)."""
+    try:
+        return with_lineage(with_detail(fetch()), subject)
+    except (SQLFlowUnreachableError, SQLFlowAuthError, SQLFlowConfigError):
+        raise
+    except SQLFlowError as error:
+        logger.warning("SQLFlow: %s: no lineage this run, tried again later: %s", subject, error)
+        return error
+
+
+def failed(counts: dict[str, int], failures: FailureLog, key: str, version: str, error: SQLFlowError) -> Any:
+    """The failure of one job or file this run, counted: the row that records it (and its back-off)."""
+    counts["failed"] += 1
+    return failures.failed(key, version, error)
+
+
 def form_bool(value: bool) -> str:
     return "true" if value else "false"
 
@@ -226,16 +258,13 @@ def job_lineage_resource(client: SQLFlowClient, job_list: JobList, options: dict
             if skipped(counts, exported.get(job_id) == version, failures.due(job_id, version)):
                 continue
             counts["sent"] += 1
-            try:
-                own = job_options(job, options)
-                answer = client.call(JOB_EXPORT_ENDPOINT, {"jobId": job_id, **own}, for_one_item=True)
-                envelope = with_lineage(with_detail(answer), f"job {job_id}")
-            except (SQLFlowUnreachableError, SQLFlowAuthError, SQLFlowConfigError):
-                raise  # the server or the settings, not this job: every other call would fail alike
-            except SQLFlowError as error:
-                logger.warning("SQLFlow: job %s: no lineage this run, tried again later: %s", job_id, error)
-                counts["failed"] += 1
-                yield failures.failed(job_id, version, error)
+            own = job_options(job, options)
+            form = {"jobId": job_id, **own}
+            envelope = lineage_or_error(
+                f"job {job_id}", partial(client.call, JOB_EXPORT_ENDPOINT, form, for_one_item=True)
+            )
+            if isinstance(envelope, SQLFlowError):
+                yield failed(counts, failures, job_id, version, envelope)
                 continue
             summary = {
                 "job_changed_at": changed_at,
@@ -276,26 +305,15 @@ def query_lineage_resource(
             digest = hashlib.sha256(content).hexdigest()
             if skipped(counts, sent.get(sql_file) == digest, failures.due(sql_file, digest)):
                 continue
-            if len(content) > QUERY_MODE_MAX_BYTES:
-                error = SQLFlowError(
-                    f"SQLFlow: {sql_file} is {len(content):,} bytes, over the {QUERY_MODE_MAX_BYTES:,} query "
-                    "mode takes: not sent. Split it, or submit it as a SQLFlow job.",
-                    code="too_large",
-                )
+            if error := too_large(sql_file, content):
                 logger.warning("%s", error)
-                counts["failed"] += 1
-                yield failures.failed(sql_file, digest, error)
+                yield failed(counts, failures, sql_file, digest, error)
                 continue
             counts["sent"] += 1
-            try:
-                form = {"sqltext": sql, "dbvendor": dbvendor, **options}
-                envelope = with_lineage(with_detail(client.lineage(QUERY_ENDPOINT, form)), sql_file)
-            except (SQLFlowUnreachableError, SQLFlowAuthError, SQLFlowConfigError):
-                raise  # a read timeout is not among them: a heavy file fails alone
-            except SQLFlowError as error:
-                logger.warning("SQLFlow: %s: no lineage this run, tried again later: %s", sql_file, error)
-                counts["failed"] += 1
-                yield failures.failed(sql_file, digest, error)
+            form = {"sqltext": sql, "dbvendor": dbvendor, **options}
+            envelope = lineage_or_error(sql_file, partial(client.lineage, QUERY_ENDPOINT, form))
+            if isinstance(envelope, SQLFlowError):
+                yield failed(counts, failures, sql_file, digest, envelope)
                 continue
             summary = {
                 "content_sha256": digest,
@@ -308,14 +326,22 @@ def query_lineage_resource(
             counts["loaded"] += 1
             if resolved := failures.resolve(sql_file):
                 yield resolved
-        for sql_file in [sql_file for sql_file in failures.open if sql_file not in current]:
-            yield failures.resolve(sql_file)  # deleted or emptied: nothing left to fail
-        gone = [sql_file for sql_file in sent if sql_file not in current]
-        for sql_file in gone:
-            reason = "is empty now" if sql_file in emptied else "no longer matches sql_paths"
-            logger.warning("SQLFlow: %s %s: its lineage is retired from the marts", sql_file, reason)
-            del sent[sql_file]  # sent again, and so un-retired, if it comes back
-        if gone:
-            yield from tables.retired_items(gone, utc_now())
+        yield from retired_files(current, emptied, sent, failures, tables)
 
     return query_lineage
+
+
+def retired_files(
+    current: set[str], emptied: set[str], sent: dict[str, str], failures: FailureLog, tables: LineageTables
+) -> Iterator[Any]:
+    """Files sent before that are gone from this run (deleted, emptied, no longer matched): their failures
+    resolved, their lineage retired from the marts."""
+    for sql_file in [sql_file for sql_file in failures.open if sql_file not in current]:
+        yield failures.resolve(sql_file)  # deleted or emptied: nothing left to fail
+    gone = [sql_file for sql_file in sent if sql_file not in current]
+    for sql_file in gone:
+        reason = "is empty now" if sql_file in emptied else "no longer matches sql_paths"
+        logger.warning("SQLFlow: %s %s: its lineage is retired from the marts", sql_file, reason)
+        del sent[sql_file]  # sent again, and so un-retired, if it comes back
+    if gone:
+        yield from tables.retired_items(gone, utc_now())

@@ -25,8 +25,8 @@
     No ASOF join in PostgreSQL: attempts and interval ends in one time line per worker, where an end sorts
     after an attempt at the same time; an end and the attempts since the end before it share a number (the
     ends before them), so each attempt finds its interval by window functions, without a join (joining on
-    that number, PostgreSQL misestimated the rows and compared every attempt with every interval: 6 s of a
-    1,000,000-task incremental build).
+    that number, PostgreSQL misestimated the rows and compared every attempt with every interval, most of
+    a large incremental build).
 -#}
 {% macro postgres__attempts_per_interval(attempts, intervals) -%}
     with

@@ -1,7 +1,7 @@
 {#-
     Pre-hook of the lineage marts. PostgreSQL estimates the lineage views' filtered joins at a few rows where
-    there are thousands and plans them as nested loops: lineage_column_edges took 200 s for 10,000
-    relationships, 0.2 s with hash joins, which suit every join there. Scoped to the model's transaction.
+    there are thousands and plans them as nested loops, which made lineage_column_edges far slower than
+    with hash joins, which suit every join there. Scoped to the model's transaction.
 -#}
 {% macro prefer_hash_joins() -%}
     {{ return(adapter.dispatch('prefer_hash_joins')()) }}
