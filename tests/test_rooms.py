@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-ORCHESTRATION = Path(__file__).resolve().parents[1] / "orchestration"
+from tests.fixtures.paths import ROOT
+
+ORCHESTRATION = ROOT / "orchestration"
 # orchestration/__init__.py's floors: a room imports its own modules and the rooms on lower floors
 FLOORS = {
     "settings": 1,

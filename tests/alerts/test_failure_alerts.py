@@ -24,7 +24,7 @@ from demo.workload import wait_until_flower_shows_final
 from orchestration.alerts.channels import SLACK_WEBHOOK_URL, UI_URL, WEBHOOK_URL
 from orchestration.keys import ALERTS_CHECK
 from tests.fixtures.deployments import deployment
-from tests.sources.flower.test_flower_integration import libfaketime
+from tests.fixtures.live_flower import libfaketime
 
 pytestmark = pytest.mark.integration
 

@@ -24,8 +24,9 @@ from pytest_httpserver import HTTPServer
 
 from orchestration.warehouse.engine import make_pipeline
 from sources.flower import flower_source
-from tests.dbt.test_dbt_marts import DAY2, HOUR, TASKS, load_warehouse, recorded_body, serve_flower, task
 from tests.fixtures.dbt_cli import dbt, incremental_models
+from tests.fixtures.demo_tasks import DAY2, HOUR, TASKS, task
+from tests.fixtures.marts_sources import load_warehouse, recorded_body, serve_flower
 from tests.fixtures.postgres import PostgresWarehouse, new_warehouse
 
 pytestmark = pytest.mark.postgres

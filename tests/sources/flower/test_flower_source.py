@@ -12,10 +12,7 @@ import re
 import socket
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
-import dlt
-import duckdb
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 from werkzeug import Request, Response
@@ -24,7 +21,6 @@ from orchestration.warehouse.engine import make_pipeline
 from sources.flower import (
     FlowerAuthError,
     FlowerConfigError,
-    FlowerError,
     FlowerUnreachableError,
     flower_source,
 )
@@ -35,61 +31,14 @@ from tests.fixtures.recorded_flower import (
     TOKEN,
     USERNAME,
     RecordedFlower,
+    load,
+    load_fails,
+    received_every,
     recorded,
     respond,
+    walk_state,
 )
-
-
-@pytest.fixture
-def fast_retries(monkeypatch):
-    """Two attempts, no backoff: keeps the retry tests fast while still proving the count is bounded."""
-    monkeypatch.setenv("RUNTIME__REQUEST_MAX_ATTEMPTS", "2")
-    monkeypatch.setenv("RUNTIME__REQUEST_BACKOFF_FACTOR", "0")
-
-
-def load(flower: RecordedFlower, **options) -> dlt.Pipeline:
-    pipeline = make_pipeline("flower")
-    source_options = {"base_url": flower.base_url, "username": USERNAME, "password": PASSWORD} | options
-    pipeline.run(flower_source(**source_options))
-    return pipeline
-
-
-def load_fails(flower: RecordedFlower, **options) -> FlowerError:
-    """Run a load that must fail; return the FlowerError dlt wrapped."""
-    with pytest.raises(PipelineStepFailed) as failure:
-        load(flower, **options)
-    error = failure.value
-    while error is not None and not isinstance(error, FlowerError):
-        error = error.__cause__
-    assert error is not None, f"no FlowerError in {failure.value!r}"
-    assert str(error) in str(failure.value)
-    return error
-
-
-def rows(sql: str) -> list[tuple]:
-    """Read the warehouse directly (the file dbt reads), not through dlt."""
-    with duckdb.connect(str(warehouse()), read_only=True) as connection:
-        return connection.execute(sql).fetchall()
-
-
-def warehouse() -> Path:
-    from orchestration.warehouse.engine import warehouse_path
-
-    return warehouse_path()
-
-
-def flower_tables() -> set[str]:
-    if not warehouse().exists():
-        return set()
-    return {
-        name
-        for (name,) in rows("select table_name from information_schema.tables where table_schema='flower'")
-    }
-
-
-def column_types(table: str) -> dict[str, str]:
-    sql = f"select column_name, data_type from information_schema.columns where table_name='{table}'"
-    return dict(rows(sql + " and table_schema='flower'"))
+from tests.fixtures.warehouse_reads import column_types, flower_tables, rows, warehouse
 
 
 def at(epoch: float) -> datetime:
@@ -299,19 +248,6 @@ def test_values_of_the_wrong_kind_load_replaced_and_say_which_task_and_field(flo
 
 
 # --- incremental ------------------------------------------------------------------------------------------
-
-
-def walk_state(pipeline: dlt.Pipeline) -> dict:
-    return pipeline.state["sources"]["flower"]["resources"]["tasks"]
-
-
-def received_every(flower: RecordedFlower, count: int, every_s: float, state: str = "SUCCESS") -> float:
-    """Replace the recording with `count` tasks received `every_s` apart, the newest now; returns now."""
-    now = time.time()
-    flower.tasks.clear()
-    for index in range(count):
-        flower.add_task(f"task-{index:03d}", now - index * every_s, state=state)
-    return now
 
 
 def test_incremental_run_reads_tasks_received_since_the_last_walk_began_minus_the_window(flower):
