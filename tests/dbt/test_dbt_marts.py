@@ -51,14 +51,26 @@ def rows(marts, sql: str) -> list[tuple]:
 WINDOW_END = datetime(2026, 11, 22, 2, 50, 56, 858139, tzinfo=UTC)  # the latest recorded task event
 
 
-def test_fct_task_runs_has_one_row_per_task_with_timings_and_parsed_exceptions(marts):
-    demo = rows(
-        marts,
-        """select task_id, state, finished_at, runtime_s, queue_wait_s, retries, exception_type,
+DEMO_RUNS = """select task_id, state, finished_at, runtime_s, queue_wait_s, retries, exception_type,
                   exception_message, is_failure, is_retried, activity_day
-           from marts.fct_task_runs where task_name like 'etl.%' order by task_id""",
-    )
-    assert demo == [
+           from marts.fct_task_runs where task_name like 'etl.%' order by task_id"""
+
+
+def demo_runs(marts, *task_ids: str) -> list[tuple]:
+    """The rows of DEMO_RUNS for `task_ids`, in that order (the test of one row per task checks the rest)."""
+    by_task = {row[0]: row for row in rows(marts, DEMO_RUNS)}
+    return [by_task[task_id] for task_id in task_ids]
+
+
+def test_fct_task_runs_has_one_row_per_task(marts):
+    assert [row[0] for row in rows(marts, DEMO_RUNS)] == [
+        "t01", "t02", "t03", "t04", "t05", "t06", "t07", "t08", "t09", "t10", "t11", "t12", "t13", "t14", "t15"
+    ]  # fmt: skip
+    assert rows(marts, "select count(*), count(distinct task_id) from marts.fct_task_runs") == [(27, 27)]
+
+
+def test_fct_task_runs_gives_successes_their_runtime_queue_wait_and_day(marts):
+    assert demo_runs(marts, "t01", "t03", "t06", "t07", "t10", "t12") == [
         (
             "t01",
             "SUCCESS",
@@ -72,46 +84,7 @@ def test_fct_task_runs_has_one_row_per_task_with_timings_and_parsed_exceptions(m
             False,
             date(2026, 11, 20),
         ),
-        (
-            "t02",
-            "FAILURE",
-            at(DAY1 + 11 * HOUR + 5.5),
-            5.0,
-            0.5,
-            0,
-            "ConnectionError",
-            "orders API timed out",
-            True,
-            False,
-            date(2026, 11, 20),
-        ),
         ("t03", "SUCCESS", at(DAY2 + HOUR + 5), 4.0, 1.0, 0, None, None, False, False, date(2026, 11, 21)),
-        (
-            "t04",
-            "FAILURE",
-            at(DAY1 + 12 * HOUR + 3),
-            1.0,
-            2.0,
-            0,
-            "ValueError",
-            "invalid currency 'XXX' in payment 42",
-            True,
-            False,
-            date(2026, 11, 20),
-        ),
-        (
-            "t05",
-            "FAILURE",
-            at(DAY2 + 2 * HOUR + 2),
-            1.0,
-            1.0,
-            0,
-            "ValueError",
-            "invalid currency 'XXX' in payment 42",
-            True,
-            False,
-            date(2026, 11, 21),
-        ),
         (
             "t06",
             "SUCCESS",
@@ -140,6 +113,76 @@ def test_fct_task_runs_has_one_row_per_task_with_timings_and_parsed_exceptions(m
             date(2026, 11, 21),
         ),
         (
+            "t10",
+            "SUCCESS",
+            at(DAY2 + 7 * HOUR + 10),
+            8.0,
+            2.0,
+            0,
+            None,
+            None,
+            False,
+            False,
+            date(2026, 11, 21),
+        ),
+        (
+            "t12",
+            "SUCCESS",
+            at(DAY2 + 8 * HOUR + 1.5),
+            0.5,
+            1.0,
+            0,
+            None,
+            None,
+            False,
+            False,
+            date(2026, 11, 21),
+        ),
+    ]
+
+
+def test_fct_task_runs_parses_the_exception_type_and_message_of_failures(marts):
+    assert demo_runs(marts, "t02", "t04", "t05", "t08", "t09") == [
+        (
+            "t02",
+            "FAILURE",
+            at(DAY1 + 11 * HOUR + 5.5),
+            5.0,
+            0.5,
+            0,
+            "ConnectionError",
+            "orders API timed out",
+            True,
+            False,
+            date(2026, 11, 20),
+        ),
+        (
+            "t04",
+            "FAILURE",
+            at(DAY1 + 12 * HOUR + 3),
+            1.0,
+            2.0,
+            0,
+            "ValueError",
+            "invalid currency 'XXX' in payment 42",
+            True,
+            False,
+            date(2026, 11, 20),
+        ),
+        (
+            "t05",
+            "FAILURE",
+            at(DAY2 + 2 * HOUR + 2),
+            1.0,
+            1.0,
+            0,
+            "ValueError",
+            "invalid currency 'XXX' in payment 42",
+            True,
+            False,
+            date(2026, 11, 21),
+        ),
+        (
             "t08",
             "FAILURE",
             at(DAY2 + 5 * HOUR + 2),
@@ -165,33 +208,12 @@ def test_fct_task_runs_has_one_row_per_task_with_timings_and_parsed_exceptions(m
             False,
             date(2026, 11, 21),
         ),
-        (
-            "t10",
-            "SUCCESS",
-            at(DAY2 + 7 * HOUR + 10),
-            8.0,
-            2.0,
-            0,
-            None,
-            None,
-            False,
-            False,
-            date(2026, 11, 21),
-        ),
-        ("t11", "STARTED", None, None, 1.0, 0, None, None, False, False, date(2026, 11, 21)),
-        (
-            "t12",
-            "SUCCESS",
-            at(DAY2 + 8 * HOUR + 1.5),
-            0.5,
-            1.0,
-            0,
-            None,
-            None,
-            False,
-            False,
-            date(2026, 11, 21),
-        ),
+    ]
+
+
+def test_fct_task_runs_names_the_time_limit_that_ended_a_run_and_its_day(marts):
+    """t13 hit the hard limit; t15 started before midnight and failed after, on its soft limit."""
+    assert demo_runs(marts, "t13", "t15") == [
         (
             "t13",
             "FAILURE",
@@ -204,19 +226,6 @@ def test_fct_task_runs_has_one_row_per_task_with_timings_and_parsed_exceptions(m
             True,
             False,
             date(2026, 11, 1),
-        ),
-        (
-            "t14",
-            "REVOKED",
-            at(DAY1 + 13 * HOUR + 1),
-            None,
-            None,
-            0,
-            None,
-            None,
-            False,
-            False,
-            date(2026, 11, 20),
         ),
         (
             "t15",
@@ -235,13 +244,34 @@ def test_fct_task_runs_has_one_row_per_task_with_timings_and_parsed_exceptions(m
     assert rows(marts, "select exception_class_path from marts.fct_task_runs where task_id = 't13'") == [
         ("celery.exceptions.TimeLimitExceeded",)
     ]
+
+
+def test_fct_task_runs_keeps_runs_without_a_runtime_unfinished_or_revoked(marts):
+    assert demo_runs(marts, "t11", "t14") == [
+        ("t11", "STARTED", None, None, 1.0, 0, None, None, False, False, date(2026, 11, 21)),
+        (
+            "t14",
+            "REVOKED",
+            at(DAY1 + 13 * HOUR + 1),
+            None,
+            None,
+            0,
+            None,
+            None,
+            False,
+            False,
+            date(2026, 11, 20),
+        ),
+    ]
+
+
+def test_fct_task_runs_counts_the_recorded_flaky_tasks_by_outcome_and_retries(marts):
     flaky = rows(
         marts,
         """select state, exception_type, count(*), sum(retries), count(*) filter (where runtime_s > 0)
            from marts.fct_task_runs where task_name = 'tasks.flaky' group by all order by all""",
     )
     assert flaky == [("FAILURE", "ValueError", 6, 12, 6), ("SUCCESS", "RuntimeError", 6, 12, 6)]
-    assert rows(marts, "select count(*), count(distinct task_id) from marts.fct_task_runs") == [(27, 27)]
 
 
 def test_task_failure_daily_counts_runs_on_the_utc_day_they_finished(marts):
