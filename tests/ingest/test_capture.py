@@ -27,13 +27,6 @@ pytestmark = pytest.mark.integration
 defs = deployment("flower")
 
 
-@pytest.fixture
-def stack(flower_stack, monkeypatch):
-    for name, value in flower_stack.source_env().items():
-        monkeypatch.setenv(name, value)
-    return flower_stack
-
-
 def seen_now() -> int:
     return tasks_seen(flower_settings().api.get_text("metrics"))
 

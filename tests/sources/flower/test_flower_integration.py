@@ -32,14 +32,6 @@ from tests.fixtures.warehouse_reads import flower_tables, rows
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def stack(flower_stack, monkeypatch):
-    """The shared stack, with SOURCES__FLOWER__* pointing the source at it (the documented settings)."""
-    for name, value in flower_stack.source_env().items():
-        monkeypatch.setenv(name, value)
-    return flower_stack
-
-
 def test_every_task_of_a_workload_lands_exactly_once(stack):
     workload = run_workload(stack)
     load()
