@@ -1,7 +1,7 @@
 """The dbt project on PostgreSQL builds the same marts as on DuckDB, row for row, also incrementally.
 
 The raw data is loaded once through the real dlt sources (Flower over real HTTP, the SQLFlow stand-in; see
-tests/dbt/test_dbt_marts.py) into DuckDB, then copied table by table into a throw-away PostgreSQL through dlt
+tests/fixtures/marts_sources.py) into DuckDB, then copied table by table into a throw-away PostgreSQL through dlt
 with dlt's own schema of those tables (same columns, same types, the same `_dlt_load_id`s: incremental
 builds key on them). `dbt build` then runs on each engine, and every table of schema `marts` is compared.
 A second Flower load with changed and new tasks follows, built incrementally on both and compared again.

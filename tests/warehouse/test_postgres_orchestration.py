@@ -1,7 +1,7 @@
 """The Dagster jobs on a PostgreSQL warehouse: loads of both sources at once, and bad warehouse settings.
 
 Flower answers over real HTTP (pytest-httpserver, recorded bodies and the demo-shop tasks of
-tests/dbt/test_dbt_marts.py), SQLFlow is the stand-in, PostgreSQL a throw-away server (tests/fixtures/postgres.py).
+tests/fixtures/demo_tasks.py), SQLFlow is the stand-in, PostgreSQL a throw-away server (tests/fixtures/postgres.py).
 """
 
 import json
