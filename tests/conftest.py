@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.fixtures.flower_stack",
     "tests.fixtures.postgres",
     "tests.fixtures.recorded_flower",
+    "tests.fixtures.sqlflow_loads",
     "tests.fixtures.sqlflow_standin",
 ]
 

@@ -1,7 +1,6 @@
 """The Dagster code location: asset keys, groups, lineage edges, checks, jobs, schedules and sensors."""
 
 import json
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -12,8 +11,7 @@ from orchestration.dbt.project import PARSED_FOR, dbt_project, parsed_for
 from orchestration.keys import ALERTS_CHECK
 from tests.fixtures.deployments import deployment
 from tests.fixtures.holders import waiting_for_its_turn
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.fixtures.paths import ROOT
 
 FLOWER_ASSETS = {"flower/tasks", "flower/workers", "flower/task_types", "flower/queues_length"}
 SQLFLOW_ASSETS = {"sqlflow/jobs", "sqlflow/job_lineage", "sqlflow/query_lineage"}

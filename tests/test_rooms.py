@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-ORCHESTRATION = Path(__file__).resolve().parents[1] / "orchestration"
+from tests.fixtures.paths import ROOT
+
+ORCHESTRATION = ROOT / "orchestration"
 # orchestration/__init__.py's floors: a room imports its own modules and the rooms on lower floors
 FLOORS = {
     "settings": 1,
@@ -56,3 +58,34 @@ def test_a_room_imports_only_itself_and_lower_floors(path):
 def test_every_room_has_a_floor():
     rooms = {path.relative_to(ORCHESTRATION).parts[0].removesuffix(".py") for path in MODULES} - {"__init__"}
     assert rooms == set(FLOORS)
+
+
+# ---- the tests mirror the rooms: shared helpers live in tests/fixtures/ (and tests/bench/'s helper modules)
+
+TESTS = ROOT / "tests"
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module the module at `path` imports by absolute name (at the top or inside functions)."""
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            modules |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+    return modules
+
+
+def test_no_module_under_tests_imports_a_test_module_or_a_benchmark():
+    """A helper two test modules share is in tests/fixtures/; a benchmark imports tests/bench/'s helper
+    modules, never another benchmark's entry module."""
+    entry_modules = []
+    for path in sorted(TESTS.rglob("*.py")):
+        if "recordings" in path.relative_to(TESTS).parts:
+            continue
+        entry_modules += [
+            f"{path.relative_to(TESTS)} imports {module}"
+            for module in sorted(imported_modules(path))
+            if module.startswith("tests.") and module.rsplit(".", 1)[-1].startswith(("test_", "bench_"))
+        ]
+    assert entry_modules == []

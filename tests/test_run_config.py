@@ -13,8 +13,8 @@ import yaml
 
 from tests.fixtures.deployments import deployment
 from tests.fixtures.launches import SHELL_OVERRIDE_REFUSED, shell_override
+from tests.fixtures.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 defs = deployment("flower", "sqlflow")
 JOBS = defs.get_repository_def().get_all_jobs()
 

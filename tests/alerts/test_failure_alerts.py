@@ -7,8 +7,10 @@ of failures two hours ahead (one alert window later), recovery four hours ahead.
 """
 
 import json
+import logging
 import socket
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import dagster as dg
@@ -24,7 +26,7 @@ from demo.workload import wait_until_flower_shows_final
 from orchestration.alerts.channels import SLACK_WEBHOOK_URL, UI_URL, WEBHOOK_URL
 from orchestration.keys import ALERTS_CHECK
 from tests.fixtures.deployments import deployment
-from tests.sources.flower.test_flower_integration import libfaketime
+from tests.fixtures.live_flower import libfaketime
 
 pytestmark = pytest.mark.integration
 
@@ -91,9 +93,9 @@ def send(stack: FlowerStack, region: str, count: int, queue: str, first_batch: i
     return task_ids
 
 
-def kinds(receiver: Receiver) -> list[str]:
+def kinds(bodies: list[dict]) -> list[str]:
     """What each message a receiver got was about (Slack's carry only text: told by how it starts)."""
-    return [body.get("kind") or slack_kind(body["text"]) for body in receiver.bodies()]
+    return [body.get("kind") or slack_kind(body["text"]) for body in bodies]
 
 
 def slack_kind(text: str) -> str:
@@ -111,142 +113,243 @@ def alerts_check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
     return evaluation
 
 
-@pytest.fixture
-def receivers():
+class Records(logging.Handler):
+    """Every log record while the scenario runs, as caplog would hold them for one test."""
+
+    def __init__(self):
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@dataclass
+class Scenario:
+    """What each phase of the scenario left: the notifier's ticks, the alerts check's evaluations, and the
+    messages each receiver had got by then."""
+
+    started: str = ""
+    baseline: dg.AssetCheckEvaluation | None = None
+    baseline_tick: str = ""
+    spike: dg.AssetCheckEvaluation | None = None
+    spike_tick: str = ""
+    slack_after_spike: list[dict] = field(default_factory=list)
+    webhook_up_tick: str = ""
+    hook_after_webhook_up: list[dict] = field(default_factory=list)
+    repeat_tick: str = ""
+    recovered: dg.AssetCheckEvaluation | None = None
+    recovered_tick: str = ""
+    slack_after_recovery: list[dict] = field(default_factory=list)
+    hook_after_recovery: list[dict] = field(default_factory=list)
+    quiet_passed: bool | None = None
+    quiet_tick: str = ""
+    slack_after_quiet: list[dict] = field(default_factory=list)
+    hook_after_quiet: list[dict] = field(default_factory=list)
+    failed_success: bool | None = None
+    failed_run_id: str = ""
+    failed_tick: str = ""
+    slack_after_failed_run: list[dict] = field(default_factory=list)
+    hook_after_failed_run: list[dict] = field(default_factory=list)
+    history: list[tuple] = field(default_factory=list)
+    cursor: str = ""
+    logged: list[str] = field(default_factory=list)
+    records: list[logging.LogRecord] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory) -> Scenario:
+    """One real stack, three phases in time (baseline, spike two hours ahead, recovery four hours ahead), a
+    quiet load, a failed capture: run once, every test asserts on what a phase left."""
+    tmp_path = tmp_path_factory.mktemp("failure_alerts")
     slack, hook = Receiver(SLACK_PATH), Receiver(HOOK_PATH)
-    yield slack, hook
-    slack.stop()
-    hook.stop()
-
-
-def test_a_failure_spike_opens_one_alert_and_resolves_it_once_on_every_channel(
-    tmp_path, monkeypatch, receivers, caplog
-):
-    slack, hook = receivers
     skew = {"FAKETIME_DONT_FAKE_MONOTONIC": "1", "LD_PRELOAD": libfaketime()}
-    with (
-        FlowerStack(tmp_path / "stack") as stack,
-        SQLFlowStandIn() as sqlflow,
-        dg.DagsterInstance.local_temp(str(tmp_path)) as instance,
-    ):
-        for name, value in demo_source_env(stack, sqlflow).items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("SOURCES__FLOWER__LOOKBACK_MINUTES", "1")
-        monkeypatch.setenv(SLACK_WEBHOOK_URL, slack.url)
-        monkeypatch.setenv(WEBHOOK_URL, hook.url)
-        monkeypatch.setenv(UI_URL, UI)
-        monkeypatch.setattr(notify, "RETRY_FIRST_S", 0.2)
-        stack.start_worker(f"w-2h@{socket.gethostname()}", "two_hours_on", {**skew, "FAKETIME": "+2h"})
-        stack.start_worker(f"w-4h@{socket.gethostname()}", "four_hours_on", {**skew, "FAKETIME": "+4h"})
-        definitions = deployment("flower", "sqlflow")
-        notifier = Notifier(instance)
-        slack.start()  # Slack answers throughout; the webhook is down until the spike was sent
+    seen = Scenario()
+    records = Records()
+    logging.getLogger().addHandler(records)
+    try:
+        with (
+            pytest.MonkeyPatch.context() as monkeypatch,
+            FlowerStack(tmp_path / "stack") as stack,
+            SQLFlowStandIn() as sqlflow,
+            dg.DagsterInstance.local_temp(str(tmp_path)) as instance,
+        ):
+            # what conftest's isolated_warehouse gives each test: this fixture outlives one test
+            monkeypatch.setenv("DUCKDB_PATH", str(tmp_path / "warehouse.duckdb"))
+            monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt_data"))
+            for name, value in demo_source_env(stack, sqlflow).items():
+                monkeypatch.setenv(name, value)
+            monkeypatch.setenv("SOURCES__FLOWER__LOOKBACK_MINUTES", "1")
+            monkeypatch.setenv(SLACK_WEBHOOK_URL, slack.url)
+            monkeypatch.setenv(WEBHOOK_URL, hook.url)
+            monkeypatch.setenv(UI_URL, UI)
+            monkeypatch.setattr(notify, "RETRY_FIRST_S", 0.2)
+            stack.start_worker(f"w-2h@{socket.gethostname()}", "two_hours_on", {**skew, "FAKETIME": "+2h"})
+            stack.start_worker(f"w-4h@{socket.gethostname()}", "four_hours_on", {**skew, "FAKETIME": "+4h"})
+            definitions = deployment("flower", "sqlflow")
+            notifier = Notifier(instance)
+            slack.start()  # Slack answers throughout; the webhook is down until the spike was sent
 
-        def run(job: str) -> dg.ExecuteInProcessResult:
-            result = definitions.resolve_job_def(job).execute_in_process(
-                instance=instance, raise_on_error=False
-            )
-            assert result.success or job == "flower_capture"
-            return result
+            def run(job: str) -> dg.ExecuteInProcessResult:
+                result = definitions.resolve_job_def(job).execute_in_process(
+                    instance=instance, raise_on_error=False
+                )
+                assert result.success or job == "flower_capture"
+                return result
 
-        assert notifier.tick() == "Started: from now on, alerts and taskline's own failures are sent."
-        run("sqlflow_load")
-        send(stack, "eu", 20, "celery")
-        baseline = alerts_check(run("flower_load"))
-        assert (baseline.passed, baseline.description) == (True, "No task's failures spike.")
-        assert notifier.tick() == "0 new messages; 0 sent, 0 waiting."
+            seen.started = notifier.tick()
+            run("sqlflow_load")
+            send(stack, "eu", 20, "celery")
+            seen.baseline = alerts_check(run("flower_load"))
+            seen.baseline_tick = notifier.tick()
 
-        send(stack, "apac", 6, "two_hours_on")
-        send(stack, "eu", 2, "two_hours_on", first_batch=100)
-        spike = alerts_check(run("flower_load"))
-        assert (spike.passed, spike.severity) == (False, dg.AssetCheckSeverity.ERROR)
-        assert spike.description == f"error: {OPENED}"
-        [alert] = spike.metadata["alerts"].value
-        assert {
-            key: alert[key] for key in ("task_name", "alert_level", "window_runs", "window_failures")
-        } == {
-            "task_name": "etl.extract_orders",
-            "alert_level": "error",
-            "window_runs": 8,
-            "window_failures": 6,
-        }
-        # the workers two and four hours ahead start their attempts outside the interval of their snapshots:
-        # the coverage check warns, as its description says clock skew makes it, and that is news too
-        assert notifier.tick() == "2 new messages; 2 sent, 2 waiting."  # the webhook is down
-        assert kinds(slack) == ["alert_opened", "check_failed"]
-        assert slack.bodies()[0]["text"] == (
-            f"[error] {OPENED} <{UI}/assets/marts/task_failure_alerts?view=checks|Open in Dagster>"
-        )
-        assert slack.bodies()[1]["text"].startswith(
-            "taskline's check `task_attempts_coverage` on marts/task_coverage_hourly failed (warn): 8 of 8 task "
-            "attempts the workers counted since their previous snapshot are not in the warehouse"
-        )
+            send(stack, "apac", 6, "two_hours_on")
+            send(stack, "eu", 2, "two_hours_on", first_batch=100)
+            seen.spike = alerts_check(run("flower_load"))
+            seen.spike_tick = notifier.tick()
+            seen.slack_after_spike = slack.bodies()
 
-        hook.start()
-        time.sleep(0.5)  # past the first retry's back-off
-        assert notifier.tick() == "0 new messages; 2 sent, 0 waiting."
-        assert kinds(hook) == ["alert_opened", "check_failed"]
-        opened = hook.bodies()[0]
-        assert {key: opened[key] for key in ("source", "task_name", "event", "alert_level", "text")} == {
-            "source": "taskline",
-            "task_name": "etl.extract_orders",
-            "event": "opened",
-            "alert_level": "error",
-            "text": f"[error] {OPENED}",
-        }
-        assert (opened["window_runs"], opened["window_failures"], opened["baseline_runs"]) == (8, 6, 20)
-        assert opened["tables_at_risk"] == [
-            "raw.orders (written)",
-            "staging.orders_enriched (depth 1)",
-            "analytics.customer_ltv (depth 2)",
-            "analytics.daily_revenue (depth 2)",
-            "reporting.exec_dashboard (depth 3)",
-        ]
-        assert notifier.tick() == "0 new messages; 0 sent, 0 waiting."  # nothing twice
+            hook.start()
+            time.sleep(0.5)  # past the first retry's back-off
+            seen.webhook_up_tick = notifier.tick()
+            seen.hook_after_webhook_up = hook.bodies()
+            seen.repeat_tick = notifier.tick()
 
-        send(stack, "eu", 10, "four_hours_on", first_batch=200)
-        recovered = alerts_check(run("flower_load"))
-        assert (recovered.passed, recovered.description) == (True, "No task's failures spike.")
-        assert notifier.tick() == "1 new messages; 2 sent, 0 waiting."  # coverage still warns: not again
-        since = datetime.fromisoformat(opened["opened_at"]).isoformat(timespec="minutes")
-        resolved = (
-            f"Resolved (alerting since {since}): `etl.extract_orders` failed 0 of 10 runs in the last hour (0%) "
-            "— usually 21% (6 of 28 over the previous 7 days)."
-        )
-        assert kinds(slack)[2:] == kinds(hook)[2:] == ["alert_resolved"]
-        assert (
-            slack.bodies()[2]["text"]
-            == f"{resolved} <{UI}/assets/marts/task_failure_alerts?view=checks|Open in Dagster>"
-        )
-        assert hook.bodies()[2]["text"] == resolved
-        assert hook.bodies()[2]["alert_id"] == opened["alert_id"]
+            send(stack, "eu", 10, "four_hours_on", first_batch=200)
+            seen.recovered = alerts_check(run("flower_load"))
+            seen.recovered_tick = notifier.tick()
+            seen.slack_after_recovery, seen.hook_after_recovery = slack.bodies(), hook.bodies()
 
-        assert alerts_check(run("flower_load")).passed  # no new task: the alert stays resolved
-        assert notifier.tick() == "1 new messages; 2 sent, 0 waiting."  # no attempt now: coverage passes
-        assert kinds(slack)[3:] == kinds(hook)[3:] == ["check_passed"]
+            seen.quiet_passed = alerts_check(run("flower_load")).passed
+            seen.quiet_tick = notifier.tick()
+            seen.slack_after_quiet, seen.hook_after_quiet = slack.bodies(), hook.bodies()
 
-        stack.stop_flower()
-        failed = run("flower_capture")
-        assert not failed.success
-        assert notifier.tick() == "1 new messages; 2 sent, 0 waiting."
-        stack.start_flower()
-        assert kinds(slack)[4:] == kinds(hook)[4:] == ["run_failed"]
-        assert hook.bodies()[4]["run_id"] == failed.run_id
-        assert hook.bodies()[4]["text"].startswith(
-            f"taskline run of `flower_capture` failed (run {failed.run_id[:8]}): "
-        )
-        assert slack.bodies()[4]["text"].endswith(f"<{UI}/runs/{failed.run_id}|Open in Dagster>")
+            stack.stop_flower()
+            failed = run("flower_capture")
+            seen.failed_success, seen.failed_run_id = failed.success, failed.run_id
+            seen.failed_tick = notifier.tick()
+            stack.start_flower()
+            seen.slack_after_failed_run, seen.hook_after_failed_run = slack.bodies(), hook.bodies()
 
-        history = [
-            (event["event_id"], event["event"], event["alert_id"])
-            for event in alerts_check(run("flower_load")).metadata["alert_events"].value
-        ]
-        assert history == [(1, "opened", opened["alert_id"]), (2, "resolved", opened["alert_id"])]
+            seen.history = [
+                (event["event_id"], event["event"], event["alert_id"])
+                for event in alerts_check(run("flower_load")).metadata["alert_events"].value
+            ]
+            seen.cursor = notifier.cursor
+            seen.logged = [
+                str(entry) for run in instance.get_runs() for entry in instance.all_logs(run.run_id)
+            ]
+    finally:
+        logging.getLogger().removeHandler(records)
+        slack.stop()
+        hook.stop()
+    seen.records = records.records
+    return seen
 
-        # webhook URLs are credentials: nowhere but in the environment
-        logged = [str(entry) for run in instance.get_runs() for entry in instance.all_logs(run.run_id)]
-        for secret in (SLACK_PATH, HOOK_PATH):
-            assert secret not in notifier.cursor
-            # the receivers' own request log (werkzeug) shows where they were posted to; taskline's shows nothing
-            assert not [r for r in caplog.records if r.name != "werkzeug" and secret in r.getMessage()]
-            assert not [entry for entry in logged if secret in entry]
+
+def test_the_notifier_starts_and_ordinary_runs_raise_no_alert(scenario):
+    assert scenario.started == "Started: from now on, alerts and taskline's own failures are sent."
+    baseline = scenario.baseline
+    assert (baseline.passed, baseline.description) == (True, "No task's failures spike.")
+    assert scenario.baseline_tick == "0 new messages; 0 sent, 0 waiting."
+
+
+def test_a_failure_spike_fails_the_alerts_check_with_one_alert(scenario):
+    spike = scenario.spike
+    assert (spike.passed, spike.severity) == (False, dg.AssetCheckSeverity.ERROR)
+    assert spike.description == f"error: {OPENED}"
+    [alert] = spike.metadata["alerts"].value
+    assert {key: alert[key] for key in ("task_name", "alert_level", "window_runs", "window_failures")} == {
+        "task_name": "etl.extract_orders",
+        "alert_level": "error",
+        "window_runs": 8,
+        "window_failures": 6,
+    }
+
+
+def test_the_spike_reaches_slack_at_once_and_waits_for_the_webhook_that_is_down(scenario):
+    # the workers two and four hours ahead start their attempts outside the interval of their snapshots:
+    # the coverage check warns, as its description says clock skew makes it, and that is news too
+    assert scenario.spike_tick == "2 new messages; 2 sent, 2 waiting."  # the webhook is down
+    slack_bodies = scenario.slack_after_spike
+    assert kinds(slack_bodies) == ["alert_opened", "check_failed"]
+    assert slack_bodies[0]["text"] == (
+        f"[error] {OPENED} <{UI}/assets/marts/task_failure_alerts?view=checks|Open in Dagster>"
+    )
+    assert slack_bodies[1]["text"].startswith(
+        "taskline's check `task_attempts_coverage` on marts/task_coverage_hourly failed (warn): 8 of 8 task "
+        "attempts the workers counted since their previous snapshot are not in the warehouse"
+    )
+
+
+def test_the_webhook_gets_the_waiting_messages_once_it_is_up_and_nothing_twice(scenario):
+    assert scenario.webhook_up_tick == "0 new messages; 2 sent, 0 waiting."
+    assert kinds(scenario.hook_after_webhook_up) == ["alert_opened", "check_failed"]
+    opened = scenario.hook_after_webhook_up[0]
+    assert {key: opened[key] for key in ("source", "task_name", "event", "alert_level", "text")} == {
+        "source": "taskline",
+        "task_name": "etl.extract_orders",
+        "event": "opened",
+        "alert_level": "error",
+        "text": f"[error] {OPENED}",
+    }
+    assert (opened["window_runs"], opened["window_failures"], opened["baseline_runs"]) == (8, 6, 20)
+    assert opened["tables_at_risk"] == [
+        "raw.orders (written)",
+        "staging.orders_enriched (depth 1)",
+        "analytics.customer_ltv (depth 2)",
+        "analytics.daily_revenue (depth 2)",
+        "reporting.exec_dashboard (depth 3)",
+    ]
+    assert scenario.repeat_tick == "0 new messages; 0 sent, 0 waiting."  # nothing twice
+
+
+def test_recovery_resolves_the_alert_once_on_every_channel(scenario):
+    recovered = scenario.recovered
+    assert (recovered.passed, recovered.description) == (True, "No task's failures spike.")
+    assert scenario.recovered_tick == "1 new messages; 2 sent, 0 waiting."  # coverage still warns: not again
+    opened = scenario.hook_after_webhook_up[0]
+    since = datetime.fromisoformat(opened["opened_at"]).isoformat(timespec="minutes")
+    resolved = (
+        f"Resolved (alerting since {since}): `etl.extract_orders` failed 0 of 10 runs in the last hour (0%) "
+        "— usually 21% (6 of 28 over the previous 7 days)."
+    )
+    slack_bodies, hook_bodies = scenario.slack_after_recovery, scenario.hook_after_recovery
+    assert kinds(slack_bodies)[2:] == kinds(hook_bodies)[2:] == ["alert_resolved"]
+    assert (
+        slack_bodies[2]["text"]
+        == f"{resolved} <{UI}/assets/marts/task_failure_alerts?view=checks|Open in Dagster>"
+    )
+    assert hook_bodies[2]["text"] == resolved
+    assert hook_bodies[2]["alert_id"] == opened["alert_id"]
+
+
+def test_a_load_with_no_new_task_keeps_the_alert_resolved_and_the_coverage_check_passes_again(scenario):
+    assert scenario.quiet_passed  # no new task: the alert stays resolved
+    assert scenario.quiet_tick == "1 new messages; 2 sent, 0 waiting."  # no attempt now: coverage passes
+    assert kinds(scenario.slack_after_quiet)[3:] == kinds(scenario.hook_after_quiet)[3:] == ["check_passed"]
+
+
+def test_a_failed_run_is_told_on_every_channel(scenario):
+    assert not scenario.failed_success
+    assert scenario.failed_tick == "1 new messages; 2 sent, 0 waiting."
+    slack_bodies, hook_bodies = scenario.slack_after_failed_run, scenario.hook_after_failed_run
+    run_id = scenario.failed_run_id
+    assert kinds(slack_bodies)[4:] == kinds(hook_bodies)[4:] == ["run_failed"]
+    assert hook_bodies[4]["run_id"] == run_id
+    assert hook_bodies[4]["text"].startswith(f"taskline run of `flower_capture` failed (run {run_id[:8]}): ")
+    assert slack_bodies[4]["text"].endswith(f"<{UI}/runs/{run_id}|Open in Dagster>")
+
+
+def test_the_alert_history_holds_the_opening_and_the_resolution(scenario):
+    alert_id = scenario.hook_after_webhook_up[0]["alert_id"]
+    assert scenario.history == [(1, "opened", alert_id), (2, "resolved", alert_id)]
+
+
+def test_webhook_urls_are_nowhere_but_in_the_environment(scenario):
+    """Webhook URLs are credentials."""
+    for secret in (SLACK_PATH, HOOK_PATH):
+        assert secret not in scenario.cursor
+        # the receivers' own request log (werkzeug) shows where they were posted to; taskline's shows nothing
+        assert not [r for r in scenario.records if r.name != "werkzeug" and secret in r.getMessage()]
+        assert not [entry for entry in scenario.logged if secret in entry]

@@ -29,9 +29,9 @@ from orchestration.ingest.jobs import IN_PROGRESS, PRESSURE_SENSOR_INTERVAL_S
 from sources.flower.client import FlowerApi
 from sources.flower.settings import DEFAULT_PAGE_SIZE
 from sources.flower.tasks import TasksWalk
-from tests.bench.bench_flower_load import steps_of_latest_run
+from tests.bench.run_steps import steps_of_latest_run
+from tests.fixtures.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 FILL_TIMEOUT_S = 1800
 LOOKBACK_S = 10 * 60  # .dlt/config.toml's lookback_minutes

@@ -17,17 +17,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 
 from demo.dev import demo_source_env
 from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack
 from demo.workload import run_workload
-from tests.bench.bench_dbt import DAY_S, END_EPOCH, EXCEPTIONS, HISTORY_LOAD_ID, TASK_NAMES, task_rows_sql
+from tests.bench.history import DAY_S, END_EPOCH, EXCEPTIONS, HISTORY_LOAD_ID, TASK_NAMES, task_rows_sql
+from tests.bench.run_steps import steps_of_latest_run
 from tests.fixtures.dbt_cli import dbt_command
+from tests.fixtures.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 JOB = [str(Path(sys.executable).with_name("dagster")), "job", "execute", "-m", "orchestration.definitions"]
 
 
@@ -54,24 +54,6 @@ def rebuild_in_full(env: dict[str, str], workdir: Path) -> float:
             dbt_command("build", workdir, "--full-refresh"), env=env, stdout=out, stderr=out, check=True
         )
     return time.perf_counter() - started
-
-
-def steps_of_latest_run(home: Path) -> tuple[float, list[tuple[str, float]]]:
-    """The latest run's own duration and each step's, from the Dagster instance."""
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        [run] = instance.get_runs(limit=1)
-        started: dict[str, float] = {}
-        steps = []
-        records = instance.all_logs(run.run_id)
-        for record in records:
-            event = record.dagster_event
-            if event is None:
-                continue
-            if event.event_type_value == "STEP_START":
-                started[event.step_key] = record.timestamp
-            elif event.event_type_value == "STEP_SUCCESS":
-                steps.append((event.step_key, record.timestamp - started[event.step_key]))
-        return records[-1].timestamp - records[0].timestamp, steps
 
 
 def main() -> None:

@@ -3,305 +3,27 @@
 Flower answers from pytest-httpserver: the recorded `/api/tasks` body (tasks.flaky retries and failures)
 plus demo-shop tasks written in Flower's shape, and recorded worker / task type / queue bodies. SQLFlow is
 the local stand-in with its demo jobs (plus a superseded job) and the demo SQL files in query mode. Both
-pipelines run twice (worker and queue snapshots build a history), then one `dbt build` serves every test.
+pipelines run twice (worker and queue snapshots build a history), then one `dbt build` serves every test
+(tests/fixtures/demo_tasks.py and tests/fixtures/marts_sources.py hold the tasks and the load).
 """
 
-import copy
-import json
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import duckdb
 import pytest
-from pytest_httpserver import HTTPServer
 
-from demo.sqlflow_standin import DEMO_USER_ID, DEMO_USERS, DemoJob, SQLFlowStandIn, demo_jobs
-from orchestration.warehouse.engine import make_pipeline
-from sources.flower import flower_source
-from sources.sqlflow import sqlflow_source
-from tests.fixtures.dbt_cli import dbt
-from tests.fixtures.flower_tasks_api import serve_tasks
+from tests.fixtures.dbt_cli import dbt, dbt_build
+from tests.fixtures.demo_tasks import DAY1, DAY2, HOUR
+from tests.fixtures.marts_sources import (
+    EARLIER_WORKER_READ_AT,
+    EMPTIED_JOB,
+    FLAKY_ATTEMPTS,
+    RECORDED_WORKER_READ_AT,
+    load_warehouse,
+)
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
-RECORDINGS = (
-    Path(__file__).resolve().parents[1] / "recordings" / "flower"
-)  # bodies recorded from a real Flower 2.2 stack
-
-DAY1 = datetime(2026, 11, 20, tzinfo=UTC).timestamp()
-DAY2 = datetime(2026, 11, 21, tzinfo=UTC).timestamp()
-HOUR = 3600.0
-
-
-PAYMENT_ERROR = "ValueError(\"invalid currency 'XXX' in payment 42\")"
-LTV_ERROR = "UpstreamTimeout('warehouse lock \"analytics.customer_ltv\" held (pid 4242)')"
-
-
-def task(
-    uuid, name, state, received, *, started=None, finished=None, runtime=None, retries=0, exception=None
-):
-    """A task as Flower's /api/tasks reports it (epoch seconds); `finished` lands in the state's field."""
-    finished_field = {"SUCCESS": "succeeded", "FAILURE": "failed", "REVOKED": "revoked"}.get(state)
-    body = {
-        "uuid": uuid,
-        "name": name,
-        "state": state,
-        "received": received,
-        "started": started,
-        "succeeded": None,
-        "failed": None,
-        "revoked": None,
-        "retried": received + 0.5 if retries else None,
-        "runtime": runtime,
-        "retries": retries,
-        "exception": exception,
-        "worker": "w1@node1",
-        "timestamp": finished or started or received,
-        "root_id": uuid,
-        "parent_id": None,
-    }
-    if finished_field:
-        body[finished_field] = finished
-    return body
-
-
-TASKS = [
-    # day 1 (2026-11-20)
-    task(
-        "t01",
-        "etl.extract_orders",
-        "SUCCESS",
-        DAY1 + 10 * HOUR,
-        started=DAY1 + 10 * HOUR + 1,
-        finished=DAY1 + 10 * HOUR + 3,
-        runtime=2.0,
-    ),
-    task(
-        "t02",
-        "etl.extract_orders",
-        "FAILURE",
-        DAY1 + 11 * HOUR,
-        started=DAY1 + 11 * HOUR + 0.5,
-        finished=DAY1 + 11 * HOUR + 5.5,
-        exception="ConnectionError('orders API timed out')",
-    ),
-    task(
-        "t04",
-        "etl.load_payments",
-        "FAILURE",
-        DAY1 + 12 * HOUR,
-        started=DAY1 + 12 * HOUR + 2,
-        finished=DAY1 + 12 * HOUR + 3,
-        exception=PAYMENT_ERROR,
-    ),
-    task("t14", "etl.publish_dashboard", "REVOKED", DAY1 + 13 * HOUR, finished=DAY1 + 13 * HOUR + 1),
-    # day 2 (2026-11-21)
-    task(
-        "t03",
-        "etl.extract_orders",
-        "SUCCESS",
-        DAY2 + 1 * HOUR,
-        started=DAY2 + 1 * HOUR + 1,
-        finished=DAY2 + 1 * HOUR + 5,
-        runtime=4.0,
-    ),
-    task(
-        "t05",
-        "etl.load_payments",
-        "FAILURE",
-        DAY2 + 2 * HOUR,
-        started=DAY2 + 2 * HOUR + 1,
-        finished=DAY2 + 2 * HOUR + 2,
-        exception=PAYMENT_ERROR,
-    ),
-    task(
-        "t06",
-        "etl.load_payments",
-        "SUCCESS",
-        DAY2 + 3 * HOUR,
-        started=DAY2 + 3 * HOUR + 1,
-        finished=DAY2 + 3 * HOUR + 2,
-        runtime=1.0,
-    ),
-    task(
-        "t07",
-        "etl.enrich_orders",
-        "SUCCESS",
-        DAY2 + 4 * HOUR,
-        started=DAY2 + 4 * HOUR + 3,
-        finished=DAY2 + 4 * HOUR + 6,
-        runtime=3.0,
-        retries=2,
-        exception="KeyError('customer_id')",
-    ),
-    task(
-        "t08",
-        "etl.enrich_orders",
-        "FAILURE",
-        DAY2 + 5 * HOUR,
-        started=DAY2 + 5 * HOUR + 1,
-        finished=DAY2 + 5 * HOUR + 2,
-        retries=1,
-        exception="KeyError('customer_id')",
-    ),
-    task(
-        "t09",
-        "etl.refresh_customer_ltv",
-        "FAILURE",
-        DAY2 + 6 * HOUR,
-        started=DAY2 + 6 * HOUR + 1,
-        finished=DAY2 + 6 * HOUR + 31,
-        exception=LTV_ERROR,
-    ),
-    task(
-        "t10",
-        "etl.build_daily_revenue",
-        "SUCCESS",
-        DAY2 + 7 * HOUR,
-        started=DAY2 + 7 * HOUR + 2,
-        finished=DAY2 + 7 * HOUR + 10,
-        runtime=8.0,
-    ),
-    task(
-        "t12",
-        "etl.extract_customers",
-        "SUCCESS",
-        DAY2 + 8 * HOUR,
-        started=DAY2 + 8 * HOUR + 1,
-        finished=DAY2 + 8 * HOUR + 1.5,
-        runtime=0.5,
-    ),
-    # still running: the latest activity in the data, the anchor of the failure window
-    task("t11", "etl.publish_dashboard", "STARTED", DAY2 + 12 * HOUR, started=DAY2 + 12 * HOUR + 1),
-    # started before midnight, failed after: counts on the day it failed
-    task(
-        "t15",
-        "etl.build_daily_revenue",
-        "FAILURE",
-        DAY2 - 120,
-        started=DAY2 - 60,
-        finished=DAY2 + 30,
-        exception="celery.exceptions.SoftTimeLimitExceeded()",
-    ),
-    # outside the 7-day failure window
-    task(
-        "t13",
-        "etl.refresh_customer_ltv",
-        "FAILURE",
-        DAY1 - 19 * 24 * HOUR,
-        started=DAY1 - 19 * 24 * HOUR + 1,
-        finished=DAY1 - 19 * 24 * HOUR + 61,
-        exception="celery.exceptions.TimeLimitExceeded(60.0,)",
-    ),
-]
-
-# a resubmission of nightly_marts older than the demo one: its lineage must not reach the marts
-RETIRED_JOB = DemoJob(
-    job_name="nightly_marts",
-    job_id="0" * 32,
-    files={
-        "retired.sql": "INSERT INTO scratch.retired_target (order_id) SELECT o.order_id FROM raw.orders AS o;"
-    },
-    create_time="2026-11-19 02:00:00",
-    last_execute_time="2026-11-19 02:00:05",
-)
-
-
-# exported with one edge on the first load, re-run with SQL that has no lineage before the second load:
-# the re-export's empty answer must replace the old edge, not leave it behind
-EMPTIED_JOB = DemoJob(
-    job_name="emptied_backfill",
-    job_id="e" * 32,
-    files={
-        "backfill.sql": "INSERT INTO scratch.emptied_target (name) SELECT c.name FROM raw.customers AS c;"
-    },
-    create_time="2026-11-18 01:00:00",
-    last_execute_time="2026-11-18 01:00:05",
-)
-NO_LINEAGE_SQL = {
-    "backfill.sql": "CREATE TABLE scratch.emptied_target (name text); CREATE TABLE raw.customers (name text);"
-}
-
-
-def recorded_body(name: str):
-    return json.loads((RECORDINGS / name).read_text())["body"]
-
-
-# The recorded worker reply came 23 s after the last of the 12 recorded tasks.flaky tasks (3 attempts each);
-# the first load reads the worker's counter 16 s before the first of them, 36 attempts earlier.
-RECORDED_WORKER_READ_AT = 1795315879.7148604
-EARLIER_WORKER_READ_AT = 1795315800.0
-FLAKY_ATTEMPTS = 12 * 3
-
-
-def worker_reply(*, read_before_flaky: bool) -> dict:
-    """The recorded /api/workers reply, or the same worker as read before the recorded flaky tasks ran."""
-    body = copy.deepcopy(recorded_body("api_workers_refresh.json"))
-    if read_before_flaky:
-        worker = body["w1@node1"]
-        worker["timestamp"] = EARLIER_WORKER_READ_AT
-        worker["stats"]["uptime"] -= round(RECORDED_WORKER_READ_AT - EARLIER_WORKER_READ_AT)
-        worker["stats"]["total"]["tasks.flaky"] -= FLAKY_ATTEMPTS
-    return body
-
-
-def serve_flower(
-    server: HTTPServer,
-    *,
-    celery_messages: int,
-    online: bool,
-    workers: dict | None = None,
-    tasks: dict[str, dict] | None = None,
-) -> None:
-    """Flower's endpoints for one load: the same tasks each time (or `tasks`, as it is at each request), a new
-    worker/queue state."""
-    workers = workers or worker_reply(read_before_flaky=False)
-    if tasks is None:
-        tasks = {**recorded_body("api_tasks_all_trimmed.json"), **{row["uuid"]: row for row in TASKS}}
-    queues = copy.deepcopy(recorded_body("api_queues_length.json"))
-    queues["active_queues"][0]["messages"] = celery_messages  # the recorded queues are empty
-    server.clear()
-    serve_tasks(server, lambda: tasks)
-    server.expect_request("/api/workers", query_string="refresh=1").respond_with_json(workers)
-    server.expect_request("/api/workers", query_string="status=1").respond_with_json({"w1@node1": online})
-    server.expect_request(
-        "/api/workers", query_string={"workername": "w1@node1", "refresh": "1"}
-    ).respond_with_json(workers)
-    server.expect_request("/api/task/types").respond_with_json(recorded_body("api_task_types.json"))
-    server.expect_request("/api/queues/length").respond_with_json(queues)
-
-
-def point_sources_at(
-    monkeypatch: pytest.MonkeyPatch, flower: HTTPServer, sqlflow: SQLFlowStandIn, sql_paths: list[str]
-) -> None:
-    monkeypatch.setenv("SOURCES__FLOWER__BASE_URL", flower.url_for("/").rstrip("/"))
-    monkeypatch.setenv("SOURCES__FLOWER__USERNAME", "taskline")
-    monkeypatch.setenv("SOURCES__FLOWER__PASSWORD", "taskline-demo")
-    monkeypatch.setenv("SOURCES__SQLFLOW__BASE_URL", sqlflow.base_url)
-    monkeypatch.setenv("SOURCES__SQLFLOW__USER_ID", DEMO_USER_ID)
-    monkeypatch.setenv("SOURCES__SQLFLOW__SECRET_KEY", DEMO_USERS[DEMO_USER_ID])
-    monkeypatch.setenv("SOURCES__SQLFLOW__SQL_PATHS", json.dumps(sql_paths))
-
-
-def load_warehouse(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two loads of each source through the real dlt pipelines (the second re-reads and merges)."""
-    jobs = [*demo_jobs(), RETIRED_JOB, EMPTIED_JOB]
-    with HTTPServer() as flower, SQLFlowStandIn(jobs=jobs) as sqlflow:
-        point_sources_at(monkeypatch, flower, sqlflow, ["demo/sql/*.sql"])
-        for celery_messages, online, read_before_flaky in ((5, True, True), (1, False, False)):
-            workers = worker_reply(read_before_flaky=read_before_flaky)
-            serve_flower(flower, celery_messages=celery_messages, online=online, workers=workers)
-            make_pipeline("flower").run(flower_source())
-            make_pipeline("sqlflow").run(sqlflow_source())
-            sqlflow.update_job(EMPTIED_JOB.job_id, files=NO_LINEAGE_SQL)
-
-
-def dbt_build(workdir: Path, *selection: str) -> None:
-    """`dbt build` of the whole project, or of a selection (e.g. "--select", "source:sqlflow+")."""
-    dbt("build", workdir, *selection)
 
 
 @pytest.fixture(scope="module")
@@ -329,14 +51,26 @@ def rows(marts, sql: str) -> list[tuple]:
 WINDOW_END = datetime(2026, 11, 22, 2, 50, 56, 858139, tzinfo=UTC)  # the latest recorded task event
 
 
-def test_fct_task_runs_has_one_row_per_task_with_timings_and_parsed_exceptions(marts):
-    demo = rows(
-        marts,
-        """select task_id, state, finished_at, runtime_s, queue_wait_s, retries, exception_type,
+DEMO_RUNS = """select task_id, state, finished_at, runtime_s, queue_wait_s, retries, exception_type,
                   exception_message, is_failure, is_retried, activity_day
-           from marts.fct_task_runs where task_name like 'etl.%' order by task_id""",
-    )
-    assert demo == [
+           from marts.fct_task_runs where task_name like 'etl.%' order by task_id"""
+
+
+def demo_runs(marts, *task_ids: str) -> list[tuple]:
+    """The rows of DEMO_RUNS for `task_ids`, in that order (the test of one row per task checks the rest)."""
+    by_task = {row[0]: row for row in rows(marts, DEMO_RUNS)}
+    return [by_task[task_id] for task_id in task_ids]
+
+
+def test_fct_task_runs_has_one_row_per_task(marts):
+    assert [row[0] for row in rows(marts, DEMO_RUNS)] == [
+        "t01", "t02", "t03", "t04", "t05", "t06", "t07", "t08", "t09", "t10", "t11", "t12", "t13", "t14", "t15"
+    ]  # fmt: skip
+    assert rows(marts, "select count(*), count(distinct task_id) from marts.fct_task_runs") == [(27, 27)]
+
+
+def test_fct_task_runs_gives_successes_their_runtime_queue_wait_and_day(marts):
+    assert demo_runs(marts, "t01", "t03", "t06", "t07", "t10", "t12") == [
         (
             "t01",
             "SUCCESS",
@@ -350,46 +84,7 @@ def test_fct_task_runs_has_one_row_per_task_with_timings_and_parsed_exceptions(m
             False,
             date(2026, 11, 20),
         ),
-        (
-            "t02",
-            "FAILURE",
-            at(DAY1 + 11 * HOUR + 5.5),
-            5.0,
-            0.5,
-            0,
-            "ConnectionError",
-            "orders API timed out",
-            True,
-            False,
-            date(2026, 11, 20),
-        ),
         ("t03", "SUCCESS", at(DAY2 + HOUR + 5), 4.0, 1.0, 0, None, None, False, False, date(2026, 11, 21)),
-        (
-            "t04",
-            "FAILURE",
-            at(DAY1 + 12 * HOUR + 3),
-            1.0,
-            2.0,
-            0,
-            "ValueError",
-            "invalid currency 'XXX' in payment 42",
-            True,
-            False,
-            date(2026, 11, 20),
-        ),
-        (
-            "t05",
-            "FAILURE",
-            at(DAY2 + 2 * HOUR + 2),
-            1.0,
-            1.0,
-            0,
-            "ValueError",
-            "invalid currency 'XXX' in payment 42",
-            True,
-            False,
-            date(2026, 11, 21),
-        ),
         (
             "t06",
             "SUCCESS",
@@ -418,6 +113,76 @@ def test_fct_task_runs_has_one_row_per_task_with_timings_and_parsed_exceptions(m
             date(2026, 11, 21),
         ),
         (
+            "t10",
+            "SUCCESS",
+            at(DAY2 + 7 * HOUR + 10),
+            8.0,
+            2.0,
+            0,
+            None,
+            None,
+            False,
+            False,
+            date(2026, 11, 21),
+        ),
+        (
+            "t12",
+            "SUCCESS",
+            at(DAY2 + 8 * HOUR + 1.5),
+            0.5,
+            1.0,
+            0,
+            None,
+            None,
+            False,
+            False,
+            date(2026, 11, 21),
+        ),
+    ]
+
+
+def test_fct_task_runs_parses_the_exception_type_and_message_of_failures(marts):
+    assert demo_runs(marts, "t02", "t04", "t05", "t08", "t09") == [
+        (
+            "t02",
+            "FAILURE",
+            at(DAY1 + 11 * HOUR + 5.5),
+            5.0,
+            0.5,
+            0,
+            "ConnectionError",
+            "orders API timed out",
+            True,
+            False,
+            date(2026, 11, 20),
+        ),
+        (
+            "t04",
+            "FAILURE",
+            at(DAY1 + 12 * HOUR + 3),
+            1.0,
+            2.0,
+            0,
+            "ValueError",
+            "invalid currency 'XXX' in payment 42",
+            True,
+            False,
+            date(2026, 11, 20),
+        ),
+        (
+            "t05",
+            "FAILURE",
+            at(DAY2 + 2 * HOUR + 2),
+            1.0,
+            1.0,
+            0,
+            "ValueError",
+            "invalid currency 'XXX' in payment 42",
+            True,
+            False,
+            date(2026, 11, 21),
+        ),
+        (
             "t08",
             "FAILURE",
             at(DAY2 + 5 * HOUR + 2),
@@ -443,33 +208,12 @@ def test_fct_task_runs_has_one_row_per_task_with_timings_and_parsed_exceptions(m
             False,
             date(2026, 11, 21),
         ),
-        (
-            "t10",
-            "SUCCESS",
-            at(DAY2 + 7 * HOUR + 10),
-            8.0,
-            2.0,
-            0,
-            None,
-            None,
-            False,
-            False,
-            date(2026, 11, 21),
-        ),
-        ("t11", "STARTED", None, None, 1.0, 0, None, None, False, False, date(2026, 11, 21)),
-        (
-            "t12",
-            "SUCCESS",
-            at(DAY2 + 8 * HOUR + 1.5),
-            0.5,
-            1.0,
-            0,
-            None,
-            None,
-            False,
-            False,
-            date(2026, 11, 21),
-        ),
+    ]
+
+
+def test_fct_task_runs_names_the_time_limit_that_ended_a_run_and_its_day(marts):
+    """t13 hit the hard limit; t15 started before midnight and failed after, on its soft limit."""
+    assert demo_runs(marts, "t13", "t15") == [
         (
             "t13",
             "FAILURE",
@@ -482,19 +226,6 @@ def test_fct_task_runs_has_one_row_per_task_with_timings_and_parsed_exceptions(m
             True,
             False,
             date(2026, 11, 1),
-        ),
-        (
-            "t14",
-            "REVOKED",
-            at(DAY1 + 13 * HOUR + 1),
-            None,
-            None,
-            0,
-            None,
-            None,
-            False,
-            False,
-            date(2026, 11, 20),
         ),
         (
             "t15",
@@ -513,13 +244,34 @@ def test_fct_task_runs_has_one_row_per_task_with_timings_and_parsed_exceptions(m
     assert rows(marts, "select exception_class_path from marts.fct_task_runs where task_id = 't13'") == [
         ("celery.exceptions.TimeLimitExceeded",)
     ]
+
+
+def test_fct_task_runs_keeps_runs_without_a_runtime_unfinished_or_revoked(marts):
+    assert demo_runs(marts, "t11", "t14") == [
+        ("t11", "STARTED", None, None, 1.0, 0, None, None, False, False, date(2026, 11, 21)),
+        (
+            "t14",
+            "REVOKED",
+            at(DAY1 + 13 * HOUR + 1),
+            None,
+            None,
+            0,
+            None,
+            None,
+            False,
+            False,
+            date(2026, 11, 20),
+        ),
+    ]
+
+
+def test_fct_task_runs_counts_the_recorded_flaky_tasks_by_outcome_and_retries(marts):
     flaky = rows(
         marts,
         """select state, exception_type, count(*), sum(retries), count(*) filter (where runtime_s > 0)
            from marts.fct_task_runs where task_name = 'tasks.flaky' group by all order by all""",
     )
     assert flaky == [("FAILURE", "ValueError", 6, 12, 6), ("SUCCESS", "RuntimeError", 6, 12, 6)]
-    assert rows(marts, "select count(*), count(distinct task_id) from marts.fct_task_runs") == [(27, 27)]
 
 
 def test_task_failure_daily_counts_runs_on_the_utc_day_they_finished(marts):
@@ -730,137 +482,6 @@ def test_lineage_impact_is_the_shortest_path_closure_and_survives_a_cycle(marts)
         ("staging.orders_enriched", "analytics.daily_revenue", 1),
         ("staging.orders_enriched", "reporting.exec_dashboard", 2),
     ]
-
-
-# ---- SQL files deleted (and one restored): their lineage leaves the marts, and comes back ----------------
-
-DELETED_FILE = "exec_dashboard.sql"  # the only origin of every edge into reporting.exec_dashboard
-RESTORED_FILE = "daily_revenue.sql"  # deleted with it, restored before the next dbt build
-
-
-def lineage_snapshot(warehouse: Path, sql_dir: Path) -> dict[str, list[tuple]]:
-    """What the marts and the raw tables say about the two files and the table DELETED_FILE writes."""
-    deleted, restored = f"{sql_dir}/{DELETED_FILE}", f"{sql_dir}/{RESTORED_FILE}"
-    queries = {
-        "deleted_table_edges": f"""select source_table, target_table from marts.lineage_table_edges
-                                   where origin = '{deleted}' order by all""",
-        "deleted_column_edges": f"select count(*) from marts.lineage_column_edges where origin = '{deleted}'",
-        "impact": """select table_name, depth from marts.lineage_impact
-                     where downstream_table = 'reporting.exec_dashboard' order by all""",
-        "failure_impact": """select task_name, depth from marts.task_failure_impact
-                             where impacted_table = 'reporting.exec_dashboard' order by all""",
-        "restored_table_edges": f"""select source_table, target_table from marts.lineage_table_edges
-                                    where origin = '{restored}' order by all""",
-        "origins": "select distinct origin from marts.lineage_table_edges order by all",
-        "raw_summaries": """select sql_file, retired_at is not null, response_code, relationships
-                            from sqlflow.query_lineage order by all""",
-        "raw_relationships": f"""select count(*) from sqlflow.query_lineage_relationships
-                                 where sql_file = '{deleted}'""",
-    }
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return {name: con.sql(sql).fetchall() for name, sql in queries.items()}
-
-
-@pytest.fixture(scope="module")
-def retirement(tmp_path_factory) -> tuple[Path, dict[str, dict[str, list[tuple]]]]:
-    """The demo SQL files (no jobs) in a directory of their own: loaded and built; then DELETED_FILE and
-    RESTORED_FILE deleted and loaded, RESTORED_FILE put back and loaded, and built again. Returns the
-    directory and the lineage snapshots: `before`, `between` (the two loads, raw tables only), `after`."""
-    workdir = tmp_path_factory.mktemp("dbt_retirement")
-    warehouse = workdir / "warehouse.duckdb"
-    sql_dir = workdir / "sql"
-    sql_dir.mkdir()
-    for path in (ROOT / "demo" / "sql").glob("*.sql"):
-        shutil.copy(path, sql_dir)
-    restored_sql = (sql_dir / RESTORED_FILE).read_text()
-    # the lineage marts and task_failure_impact with all they need, then only what the SQLFlow load changes
-    first_build = ("--select", "+task_failure_impact", "--indirect-selection", "cautious")
-    lineage_build = ("--select", "source:sqlflow+", "--indirect-selection", "cautious")
-    with (
-        pytest.MonkeyPatch.context() as monkeypatch,
-        HTTPServer() as flower,
-        SQLFlowStandIn(jobs=[]) as sqlflow,
-    ):
-        monkeypatch.setenv("DUCKDB_PATH", str(warehouse))
-        monkeypatch.setenv("DLT_DATA_DIR", str(workdir / "dlt_data"))
-        point_sources_at(monkeypatch, flower, sqlflow, [f"{sql_dir}/*.sql"])
-        serve_flower(flower, celery_messages=0, online=True)
-        make_pipeline("flower").run(flower_source())  # the failing tasks of task_failure_impact
-        make_pipeline("sqlflow").run(sqlflow_source())
-        dbt_build(workdir, *first_build)
-        before = lineage_snapshot(warehouse, sql_dir)
-
-        (sql_dir / DELETED_FILE).unlink()
-        (sql_dir / RESTORED_FILE).unlink()
-        make_pipeline("sqlflow").run(sqlflow_source())
-        between = lineage_snapshot(warehouse, sql_dir)
-        (sql_dir / RESTORED_FILE).write_text(restored_sql)
-        make_pipeline("sqlflow").run(sqlflow_source())
-        dbt_build(workdir, *lineage_build)
-        after = lineage_snapshot(warehouse, sql_dir)
-    return sql_dir, {"before": before, "between": between, "after": after}
-
-
-def test_a_deleted_sql_file_leaves_the_lineage_marts_after_the_next_load(retirement):
-    sql_dir, snapshots = retirement
-    before, after = snapshots["before"], snapshots["after"]
-    assert before["deleted_table_edges"] == [
-        ("analytics.customer_ltv", "reporting.exec_dashboard"),
-        ("analytics.daily_revenue", "reporting.exec_dashboard"),
-    ]
-    assert before["deleted_column_edges"] == [(6,)]
-    assert before["impact"] == [
-        ("analytics.customer_ltv", 1),
-        ("analytics.daily_revenue", 1),
-        ("raw.customers", 3),
-        ("raw.orders", 3),
-        ("raw.payments", 2),
-        ("staging.orders_enriched", 2),
-    ]
-    assert before["failure_impact"] == [
-        ("etl.build_daily_revenue", 1),
-        ("etl.enrich_orders", 2),
-        ("etl.extract_orders", 3),
-        ("etl.load_payments", 2),
-        ("etl.refresh_customer_ltv", 1),
-    ]
-
-    assert after["deleted_table_edges"] == [] and after["deleted_column_edges"] == [(0,)]
-    assert after["impact"] == [] and after["failure_impact"] == []
-    demo_files = sorted(f"{sql_dir}/{path.name}" for path in (ROOT / "demo" / "sql").glob("*.sql"))
-    assert before["origins"] == [(origin,) for origin in demo_files]
-    assert after["origins"] == [(origin,) for origin in demo_files if not origin.endswith(DELETED_FILE)]
-    # the raw rows stay as history, flagged through the summary row
-    assert after["raw_relationships"] == before["raw_relationships"] == [(12,)]
-
-
-def test_a_restored_sql_file_is_back_in_the_marts_and_no_longer_retired(retirement):
-    sql_dir, snapshots = retirement
-    before, between, after = snapshots["before"], snapshots["between"], snapshots["after"]
-
-    def summaries(retired: set[str]) -> list[tuple]:
-        counts = {
-            "customer_ltv.sql": 18,
-            "daily_revenue.sql": 10,
-            "exec_dashboard.sql": 12,
-            "orders_enriched.sql": 14,
-        }
-        return [
-            (f"{sql_dir}/{name}", name in retired, 203 if name == DELETED_FILE else 200, relationships)
-            for name, relationships in counts.items()
-        ]
-
-    assert before["raw_summaries"] == summaries(retired=set())
-    assert between["raw_summaries"] == summaries(retired={DELETED_FILE, RESTORED_FILE})
-    assert after["raw_summaries"] == summaries(retired={DELETED_FILE})
-    assert (
-        after["restored_table_edges"]
-        == before["restored_table_edges"]
-        == [
-            ("raw.payments", "analytics.daily_revenue"),
-            ("staging.orders_enriched", "analytics.daily_revenue"),
-        ]
-    )
 
 
 def test_task_failure_impact_lists_written_and_downstream_tables_of_recent_failures(marts):

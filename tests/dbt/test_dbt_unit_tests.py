@@ -4,8 +4,8 @@ unit test's inputs from the warehouse), then `dbt test --select test_type:unit`.
 
 import re
 
-from tests.dbt.test_dbt_marts import load_warehouse
 from tests.fixtures.dbt_cli import dbt
+from tests.fixtures.marts_sources import load_warehouse
 
 
 def test_every_dbt_unit_test_passes(tmp_path, monkeypatch):

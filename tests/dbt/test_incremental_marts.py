@@ -25,7 +25,6 @@ from pytest_httpserver import HTTPServer
 
 from orchestration.warehouse.engine import make_pipeline
 from sources.flower import flower_source
-from tests.dbt.test_dbt_marts import DAY1, DAY2, HOUR, LTV_ERROR, PAYMENT_ERROR, serve_flower, task
 from tests.fixtures.dbt_cli import (
     DBT_DIR,
     change_logs,
@@ -35,6 +34,8 @@ from tests.fixtures.dbt_cli import (
     incremental_models,
     run_dbt,
 )
+from tests.fixtures.demo_tasks import DAY1, DAY2, HOUR, LTV_ERROR, PAYMENT_ERROR, task
+from tests.fixtures.marts_sources import serve_flower
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """The dbt project on PostgreSQL builds the same marts as on DuckDB, row for row, also incrementally.
 
 The raw data is loaded once through the real dlt sources (Flower over real HTTP, the SQLFlow stand-in; see
-tests/dbt/test_dbt_marts.py) into DuckDB, then copied table by table into a throw-away PostgreSQL through dlt
+tests/fixtures/marts_sources.py) into DuckDB, then copied table by table into a throw-away PostgreSQL through dlt
 with dlt's own schema of those tables (same columns, same types, the same `_dlt_load_id`s: incremental
 builds key on them). `dbt build` then runs on each engine, and every table of schema `marts` is compared.
 A second Flower load with changed and new tasks follows, built incrementally on both and compared again.
@@ -24,8 +24,9 @@ from pytest_httpserver import HTTPServer
 
 from orchestration.warehouse.engine import make_pipeline
 from sources.flower import flower_source
-from tests.dbt.test_dbt_marts import DAY2, HOUR, TASKS, load_warehouse, recorded_body, serve_flower, task
 from tests.fixtures.dbt_cli import dbt, incremental_models
+from tests.fixtures.demo_tasks import DAY2, HOUR, TASKS, task
+from tests.fixtures.marts_sources import load_warehouse, recorded_body, serve_flower
 from tests.fixtures.postgres import PostgresWarehouse, new_warehouse
 
 pytestmark = pytest.mark.postgres

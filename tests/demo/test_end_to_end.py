@@ -17,11 +17,12 @@ from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack
 from demo.workload import WorkloadSummary, run_workload
 from orchestration.settings import DEMO_SHOP_SETTING
+from tests.fixtures.demo_lineage import EXPECTED_TABLE_EDGES
+from tests.fixtures.paths import ROOT
 from tests.fixtures.postgres import PostgresWarehouse, new_warehouse
 
 pytestmark = pytest.mark.end_to_end
 
-ROOT = Path(__file__).resolve().parents[2]
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 MAIN_JOB = [DAGSTER, "asset", "materialize", "-m", "orchestration.definitions", "--select", "*"]
 
@@ -35,17 +36,6 @@ EXPECTED_SIGNATURES = [
         1,
         'warehouse lock "analytics.customer_ltv" held (pid 4242)',
     ),
-]
-EXPECTED_TABLE_EDGES = [
-    ("analytics.customer_ltv", "reporting.exec_dashboard"),
-    ("analytics.daily_revenue", "reporting.exec_dashboard"),
-    ("raw.customers", "staging.orders_enriched"),
-    ("raw.orders", "staging.orders_enriched"),
-    ("raw.payments", "analytics.daily_revenue"),
-    ("scratch.payment_recon_a", "scratch.payment_recon_b"),
-    ("scratch.payment_recon_b", "scratch.payment_recon_a"),
-    ("staging.orders_enriched", "analytics.customer_ltv"),
-    ("staging.orders_enriched", "analytics.daily_revenue"),
 ]
 EXPECTED_IMPACT = [
     ("etl.enrich_orders", "staging.orders_enriched", 0),

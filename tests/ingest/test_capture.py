@@ -15,28 +15,16 @@ from demo.workload import send_noop_tasks, wait_until_flower_has, wait_until_idl
 from orchestration.serve.server import initialise_storage
 from sources.flower.pressure import tasks_seen
 from sources.flower.settings import flower_settings
-from tests.dbt.test_dbt_marts import serve_flower
+from tests.fixtures.dagster_cli import launch
 from tests.fixtures.deployments import deployment
-from tests.runs.test_dead_runs import StallingProxy
-from tests.sources.flower.test_flower_integration import (
-    load,
-    loaded_states,
-    send_quick_tasks,
-    send_without_sent_events,
-)
-from tests.sources.flower.test_flower_source import rows
-from tests.warehouse.test_postgres_orchestration import FLOWER_TASKS, launch
+from tests.fixtures.live_flower import load, loaded_states, send_quick_tasks, send_without_sent_events
+from tests.fixtures.marts_sources import FLOWER_TASKS, serve_flower
+from tests.fixtures.stalling_proxy import StallingProxy
+from tests.fixtures.warehouse_reads import rows
 
 pytestmark = pytest.mark.integration
 
 defs = deployment("flower")
-
-
-@pytest.fixture
-def stack(flower_stack, monkeypatch):
-    for name, value in flower_stack.source_env().items():
-        monkeypatch.setenv(name, value)
-    return flower_stack
 
 
 def seen_now() -> int:

@@ -17,12 +17,12 @@ from demo.sqlflow_standin import DEMO_USERS, SQLFlowStandIn
 from demo.stack import FlowerStack
 from demo.workload import run_workload
 from orchestration.ingest.configured import configured_sources
-from tests.demo.test_end_to_end import EXPECTED_TABLE_EDGES
+from tests.fixtures.demo_lineage import EXPECTED_TABLE_EDGES
 from tests.fixtures.deployments import deployment
+from tests.fixtures.paths import ROOT
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 LINEAGE_MARTS = ("lineage_table_edges", "lineage_column_edges", "lineage_impact")
 # the demo's failing tasks and the tables the seed says they write: depth 0 of task_failure_impact
 WRITTEN_BY_FAILURES = [

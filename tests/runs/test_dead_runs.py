@@ -12,28 +12,24 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import dagster as dg
-import duckdb
 import pytest
-import requests
 
 from demo.dev import demo_source_env
 from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack, pids_in_group
-from demo.workload import flower_tasks, run_workload, send_noop_tasks, wait_until_flower_has, wait_until_idle
+from demo.workload import run_workload, send_noop_tasks, wait_until_flower_has, wait_until_idle
+from tests.fixtures.final_states import assert_every_task_once_in_its_final_state, query
 from tests.fixtures.holders import duckdb_held_open
-from tests.fixtures.postgres import PostgresWarehouse
+from tests.fixtures.paths import ROOT
+from tests.fixtures.stalling_proxy import StallingProxy
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 MAIN_JOB = [str(BIN / "dagster"), "asset", "materialize", "-m", "orchestration.definitions", "--select", "*"]
 WORKSPACE = ["-w", str(ROOT / "workspace.yaml")]
@@ -74,61 +70,6 @@ def env(stack, sqlflow, isolated_warehouse, tmp_path) -> dict[str, str]:
         "DUCKDB_PATH": str(isolated_warehouse),
         "DAGSTER_HOME": str(home),
     }
-
-
-# --- a real HTTP hop that stalls the walk -------------------------------------------------------------
-
-
-class StallingProxy:
-    """Forwards everything to Flower, but holds the first request for a later /api/tasks page until
-    `release` is set: the run is then mid-extract for as long as the test needs."""
-
-    def __init__(self, upstream: str):
-        self.upstream = upstream
-        self.held = threading.Event()
-        self.release = threading.Event()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                proxy._forward(self)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> "StallingProxy":
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _forward(self, request: BaseHTTPRequestHandler) -> None:
-        url = urlsplit(request.path)
-        offset = int(parse_qs(url.query).get("offset", ["0"])[0])
-        if url.path == "/api/tasks" and offset > 0 and not self.release.is_set():
-            self.held.set()
-            self.release.wait()
-        answer = requests.get(
-            self.upstream + request.path,
-            headers={"Authorization": request.headers.get("Authorization", "")},
-            timeout=30,
-        )
-        with contextlib.suppress(OSError):  # the caller may have been killed meanwhile
-            request.send_response(answer.status_code)
-            request.send_header("Content-Type", answer.headers.get("Content-Type", "application/json"))
-            request.send_header("Content-Length", str(len(answer.content)))
-            request.end_headers()
-            request.wfile.write(answer.content)
 
 
 # --- processes ------------------------------------------------------------------------------------------
@@ -238,27 +179,6 @@ def assert_finished(warehouse: Path, load_id: str) -> None:
 
 
 # --- what the warehouse and the instance hold ------------------------------------------------------------
-
-
-def query(warehouse: Path | PostgresWarehouse, sql: str) -> list[tuple]:
-    """The rows of `sql` in the DuckDB file at `warehouse`, or in a PostgreSQL warehouse."""
-    if isinstance(warehouse, PostgresWarehouse):
-        return warehouse.query(sql)
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.sql(sql).fetchall()
-
-
-def assert_every_task_once_in_its_final_state(
-    warehouse: Path | PostgresWarehouse, stack: FlowerStack, at_least: int = 0
-) -> None:
-    expected = {uuid: task["state"] for uuid, task in flower_tasks(stack).items()}
-    assert len(expected) >= at_least
-    raw = query(warehouse, "select uuid, state from flower.tasks")
-    assert len(raw) == len(expected)
-    assert dict(raw) == expected
-    marts = query(warehouse, "select task_id, state from marts.fct_task_runs")
-    assert len(marts) == len(expected)
-    assert dict(marts) == expected
 
 
 def runs_oldest_first(env: dict[str, str]) -> list[dg.DagsterRun]:

@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 
 from orchestration.runs.reaper import reap_dead_runs, reap_dead_runs_sensor
+from tests.fixtures.dagster_runs import started_run
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)"]
 POOL = "duckdb_warehouse"
@@ -28,24 +29,6 @@ def sleeper():
     yield process
     process.kill()
     process.wait()
-
-
-def started_run(instance: dg.DagsterInstance, pid: int, started_at: float) -> str:
-    """A run STARTED at `started_at` by process `pid`, as its run worker records it."""
-    run = instance.add_run(dg.DagsterRun(job_name="flower_load", status=dg.DagsterRunStatus.NOT_STARTED))
-    start = dg.DagsterEvent(dg.DagsterEventType.RUN_START.value, job_name=run.job_name, pid=pid)
-    instance.handle_new_event(
-        dg.EventLogEntry(
-            error_info=None,
-            level=logging.DEBUG,
-            user_message="",
-            run_id=run.run_id,
-            timestamp=started_at,
-            dagster_event=start,
-        )
-    )
-    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
-    return run.run_id
 
 
 def status(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRunStatus:

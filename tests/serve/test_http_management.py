@@ -38,8 +38,9 @@ from requests.auth import HTTPBasicAuth
 
 from demo.dev import demo_source_env
 from demo.sqlflow_standin import SQLFlowStandIn
-from demo.stack import FlowerStack, free_port
+from demo.stack import FlowerStack
 from demo.workload import flower_tasks, run_workload, wait_until_flower_shows_final
+from tests.fixtures.final_states import assert_every_task_once_in_its_final_state
 from tests.fixtures.launches import SHELL_OVERRIDE_REFUSED, shell_override
 from tests.fixtures.logins import (
     PASSWORD,
@@ -49,13 +50,12 @@ from tests.fixtures.logins import (
     self_signed_certificate,
     users_file,
 )
-from tests.runs.test_dead_runs import StallingProxy, assert_every_task_once_in_its_final_state
+from tests.fixtures.paths import ROOT
+from tests.fixtures.served import FINISHED, NEVER, served, wait_for_status
+from tests.fixtures.stalling_proxy import StallingProxy
 
 pytestmark = pytest.mark.end_to_end
 
-ROOT = Path(__file__).resolve().parents[2]
-NEVER = "0 0 1 1 *"  # a cron that does not tick during a test
-FINISHED = ("SUCCESS", "FAILURE", "CANCELED")
 SCREENSHOTS = ROOT / "tests" / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
@@ -147,40 +147,6 @@ def service(tmp_path_factory) -> Iterator[Service]:
                 certificate,
                 server.process.pid,
             )
-
-
-class served:
-    """`python -m orchestration.serve.server` on a free port until the block ends (then SIGTERM, as Ctrl-C does)."""
-
-    def __init__(self, env: dict[str, str], log: Path):
-        self.env, self.log, self.port = env, log, free_port()
-
-    def __enter__(self) -> "served":
-        with self.log.open("w") as output:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "orchestration.serve", "--port", str(self.port)],
-                env=self.env,
-                cwd=ROOT,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 240
-        while "taskline is up" not in self.log.read_text():
-            assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()[-4000:]
-            time.sleep(0.5)
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=60)
-
-
-def wait_for_status(client: DagsterGraphQLClient, run_id: str, timeout: float = 600) -> str:
-    deadline = time.monotonic() + timeout
-    while (status := client.get_run_status(run_id).value) not in FINISHED:
-        assert time.monotonic() < deadline, f"run {run_id} still {status}"
-        time.sleep(1)
-    return status
 
 
 def query(warehouse: Path, sql: str) -> list[tuple]:

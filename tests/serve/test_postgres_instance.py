@@ -25,14 +25,14 @@ from demo.stack import FlowerStack, free_port
 from demo.workload import run_workload
 from orchestration.runs.reaper import reap_dead_runs
 from orchestration.serve.server import ServeError, child_settings, initialise_storage
+from tests.fixtures.dagster_runs import started_run
+from tests.fixtures.final_states import assert_every_task_once_in_its_final_state
+from tests.fixtures.paths import ROOT
 from tests.fixtures.postgres import PostgresWarehouse, new_warehouse
-from tests.runs.test_dead_runs import assert_every_task_once_in_its_final_state
-from tests.runs.test_reaper import started_run
-from tests.serve.test_http_management import NEVER, served, wait_for_status
+from tests.fixtures.served import NEVER, served, wait_for_status
 
 pytestmark = pytest.mark.postgres
 
-ROOT = Path(__file__).resolve().parents[2]
 SERVE = [sys.executable, "-m", "orchestration.serve"]
 FLOWER_SETTINGS = {"SOURCES__FLOWER__USERNAME": "ops", "SOURCES__FLOWER__PASSWORD": "not-used-here"}
 DAGSTER_TABLES = {"runs", "event_logs", "jobs", "instigators", "daemon_heartbeats", "alembic_version"}

@@ -21,8 +21,8 @@ from orchestration.serve.server import (
     ensure_port_free,
     serve,
 )
+from tests.fixtures.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 SERVE = [sys.executable, "-m", "orchestration.serve"]
 # a configured source (serve checks settings before anything else; it does not call Flower at start)
 FLOWER_SETTINGS = {"SOURCES__FLOWER__USERNAME": "ops", "SOURCES__FLOWER__PASSWORD": "not-used-here"}

@@ -25,10 +25,10 @@ from orchestration.serve.proxy import (
 )
 from orchestration.serve.server import ServeError, check_not_root, checked_login, serve, warn_when_root
 from tests.fixtures.logins import PASSWORD, USER, self_signed_certificate, users_file
+from tests.fixtures.paths import ROOT
 
 pytestmark = pytest.mark.end_to_end
 
-ROOT = Path(__file__).resolve().parents[2]
 FLOWER_SETTINGS = {"SOURCES__FLOWER__USERNAME": "ops", "SOURCES__FLOWER__PASSWORD": "not-used-here"}
 
 

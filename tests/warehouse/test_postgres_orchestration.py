@@ -1,16 +1,13 @@
 """The Dagster jobs on a PostgreSQL warehouse: loads of both sources at once, and bad warehouse settings.
 
 Flower answers over real HTTP (pytest-httpserver, recorded bodies and the demo-shop tasks of
-tests/dbt/test_dbt_marts.py), SQLFlow is the stand-in, PostgreSQL a throw-away server (tests/fixtures/postgres.py).
+tests/fixtures/demo_tasks.py), SQLFlow is the stand-in, PostgreSQL a throw-away server (tests/fixtures/postgres.py).
 """
 
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -18,16 +15,15 @@ from pytest_httpserver import HTTPServer
 
 from demo.sqlflow_standin import DEMO_USER_ID, DEMO_USERS, SQLFlowStandIn
 from orchestration.serve.server import initialise_storage
-from tests.dbt.test_dbt_marts import TASKS, recorded_body, serve_flower
-from tests.demo.test_end_to_end import EXPECTED_TABLE_EDGES
+from tests.fixtures.dagster_cli import launch
+from tests.fixtures.demo_lineage import EXPECTED_TABLE_EDGES
+from tests.fixtures.demo_tasks import TASKS
 from tests.fixtures.deployments import deployment
+from tests.fixtures.marts_sources import FLOWER_TASKS, recorded_body, serve_flower
 from tests.fixtures.postgres import PostgresWarehouse
 
 pytestmark = pytest.mark.postgres
 
-ROOT = Path(__file__).resolve().parents[2]
-DAGSTER = str(Path(sys.executable).with_name("dagster"))
-FLOWER_TASKS = len(recorded_body("api_tasks_all_trimmed.json")) + len(TASKS)
 SQLFLOW_WAIT_S = 180.0
 
 
@@ -61,18 +57,6 @@ def source_env(flower: HTTPServer, sqlflow: SQLFlowStandIn) -> dict[str, str]:
         "SOURCES__SQLFLOW__SECRET_KEY": DEMO_USERS[DEMO_USER_ID],
         "SOURCES__SQLFLOW__SQL_PATHS": json.dumps(["demo/sql/*.sql"]),
     }
-
-
-def launch(job: str, env: dict[str, str]) -> subprocess.Popen:
-    """`dagster job execute` of `job` in its own process, its output collected."""
-    return subprocess.Popen(
-        [DAGSTER, "job", "execute", "-m", "orchestration.definitions", "-j", job],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
 
 
 def test_flower_and_sqlflow_loads_run_at_the_same_time_and_both_are_exact(

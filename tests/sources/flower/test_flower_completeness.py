@@ -5,8 +5,8 @@ import time
 
 from sources.flower.client import FlowerApi
 from sources.flower.completeness import CheckReader, HeldTask, Sweep, compare
-from tests.fixtures.recorded_flower import PASSWORD, USERNAME
-from tests.sources.flower.test_flower_source import load, received_every, rows, walk_state
+from tests.fixtures.recorded_flower import PASSWORD, USERNAME, load, received_every, walk_state
+from tests.fixtures.warehouse_reads import rows
 
 
 def loaded_times() -> dict[str, float | None]:

@@ -4,7 +4,6 @@ The stack is shared by the whole session, so every test sends its own tasks and 
 that stop or restart Flower bring it back before they end. Each test has its own warehouse (conftest).
 """
 
-import glob
 import logging
 import re
 import socket
@@ -15,44 +14,22 @@ import pytest
 from celery import states
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from demo.celery_app import make_app
 from demo.stack import FLOWER_RELEASES, FlowerStack
 from demo.workload import flower_tasks, run_workload, start_lingering_task, wait_until_flower_shows_final
-from orchestration.warehouse.engine import make_pipeline
-from sources.flower import FlowerAuthError, FlowerUnreachableError, flower_source
+from sources.flower import FlowerAuthError, FlowerUnreachableError
 from tests.fixtures.counting_proxy import CountingProxy
 from tests.fixtures.deployments import deployment
-from tests.sources.flower.test_flower_source import flower_tables, rows
+from tests.fixtures.live_flower import (
+    libfaketime,
+    load,
+    loaded_states,
+    quoted,
+    send_quick_tasks,
+    send_without_sent_events,
+)
+from tests.fixtures.warehouse_reads import flower_tables, rows
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def stack(flower_stack, monkeypatch):
-    """The shared stack, with SOURCES__FLOWER__* pointing the source at it (the documented settings)."""
-    for name, value in flower_stack.source_env().items():
-        monkeypatch.setenv(name, value)
-    return flower_stack
-
-
-def load(**options) -> None:
-    make_pipeline("flower").run(flower_source(**options))
-
-
-def send_quick_tasks(stack, count: int) -> list[str]:
-    """`count` etl.extract_customers tasks (they succeed at once), returned once Flower shows them final."""
-    client = stack.celery()
-    task_ids = [client.send_task("etl.extract_customers", args=(1000 + i,)).id for i in range(count)]
-    wait_until_flower_shows_final(stack, task_ids, timeout=60)
-    return task_ids
-
-
-def quoted(task_ids: list[str]) -> str:
-    return ", ".join(f"'{task_id}'" for task_id in task_ids)
-
-
-def loaded_states(task_ids: list[str]) -> dict[str, str]:
-    return dict(rows(f"select uuid, state from flower.tasks where uuid in ({quoted(task_ids)})"))
 
 
 def test_every_task_of_a_workload_lands_exactly_once(stack):
@@ -169,21 +146,6 @@ def test_flower_down_fails_with_a_connection_error_after_bounded_retries(stack, 
 # --- what a deployment meets: worker restarts, clock skew, odd strings ------------------------------------
 
 
-def send_without_sent_events(stack, count: int, **options) -> list[str]:
-    """`count` quick tasks from a fresh client that sends no task-sent events (Celery's default, so most
-    deployments): Flower then orders a task by the worker's events only."""
-    client = make_app(stack.broker_url)
-    client.conf.task_send_sent_event = False
-    try:
-        task_ids = [
-            client.send_task("etl.extract_customers", args=(2000 + i,), **options).id for i in range(count)
-        ]
-    finally:
-        client.close()
-    wait_until_flower_shows_final(stack, task_ids, timeout=60)
-    return task_ids
-
-
 def test_tasks_sent_after_a_worker_restart_all_load(stack, monkeypatch):
     """More than a page of older tasks, a short window, a deploy (worker restart), new tasks: Flower 2.0
     lists the new ones after every older task (Lamport clocks start again), Flower 2.2 first."""
@@ -210,13 +172,6 @@ def test_tasks_sent_after_a_worker_restart_all_load(stack, monkeypatch):
 
     assert loaded_states(new_ids) == dict.fromkeys(new_ids, states.SUCCESS)
     assert rows("select count(*) = count(distinct uuid) from flower.tasks") == [(True,)]
-
-
-def libfaketime() -> str:
-    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
-    if not found:
-        pytest.skip("libfaketime is not installed (Debian package `faketime`; .ci/run installs it as root)")
-    return found[0]
 
 
 @pytest.mark.parametrize("release", list(FLOWER_RELEASES))

@@ -2,16 +2,14 @@
 
 import json
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
 from sources.sqlflow.lineage import joined_warnings, normalise_lineage, qualify
 from sources.sqlflow.source import job_row
+from tests.fixtures.paths import SQLFLOW_RECORDINGS
 
-SAMPLES = (
-    Path(__file__).resolve().parents[2] / "recordings" / "sqlflow"
-)  # verbatim vendor bodies (sqlflow-api.md §11)
+SAMPLES = SQLFLOW_RECORDINGS  # verbatim vendor bodies (sqlflow-api.md §11)
 
 
 def sample(name: str) -> dict:

@@ -3,7 +3,6 @@ over real HTTP through the real source and auth into the marts, edge by edge."""
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -15,8 +14,9 @@ from sources.sqlflow.client import SQLFlowClient
 from sources.sqlflow.lineage import normalise_lineage
 from sources.sqlflow.source import job_options, job_row
 from tests.fixtures.dbt_cli import dbt
+from tests.fixtures.paths import SQLFLOW_RECORDINGS
 
-RECORDINGS = Path(__file__).resolve().parents[2] / "recordings" / "sqlflow"
+RECORDINGS = SQLFLOW_RECORDINGS
 TOKEN_PATH = "/user/generateToken"
 JOBS_PATH = "/sqlflow/job/displayUserJobsSummary"
 

@@ -7,14 +7,14 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 import requests
 
 from demo.sqlflow_standin import BUSY, DEMO_USER_ID, DEMO_USERS, DENIED, DemoJob, SQLFlowStandIn
+from tests.fixtures.paths import ROOT
 
-SQL_DIR = Path(__file__).resolve().parents[3] / "demo" / "sql"
+SQL_DIR = ROOT / "demo" / "sql"
 SECRET = DEMO_USERS[DEMO_USER_ID]
 
 
@@ -418,7 +418,7 @@ def test_runs_as_a_process_until_sigterm():
         [sys.executable, "-m", "demo.sqlflow_standin", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
-        cwd=SQL_DIR.parents[1],
+        cwd=ROOT,
     )
     try:
         base_url = process.stdout.readline().strip()
