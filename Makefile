@@ -29,10 +29,10 @@ lock: $(BIN)/uv
 demo: setup
 	$(BIN)/python -m demo.run_demo
 
-# the tiers on two workers, each test module whole on one (its expensive fixtures start once); the slowest
-# tests listed at the end
+# three workers on two cores (many tests wait on a daemon's tick or a run), each test module whole on one (its
+# expensive fixtures start once), the heaviest tiers first (tests/conftest.py); the slowest tests listed at the end
 test: setup lint
-	$(BIN)/pytest -q -n 2 --dist loadscope --durations=25
+	$(BIN)/pytest -q -n 3 --dist loadscope --no-loadscope-reorder --durations=25
 
 # the quick loop while you work: lint, the unit tests and the dbt unit tests; `make test` adds
 # the integration, postgres and end_to_end tiers (pyproject.toml's markers)

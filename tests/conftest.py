@@ -32,11 +32,24 @@ def isolated_warehouse(tmp_path, monkeypatch):
     return path
 
 
-TIERS = ("integration", "postgres", "end_to_end")
+# the tiers by what their tests start, most first: `make test`'s workers take whole modules in this order, so
+# the long ones start early and the workers finish together
+TIERS = ("end_to_end", "postgres", "integration", "unit")
+
+
+def tier_of(item: pytest.Item) -> str:
+    return next(tier for tier in TIERS if item.get_closest_marker(tier))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that starts nothing needs no marker: it is a unit test (`make check` runs those)."""
+    """A test that starts nothing needs no marker: it is a unit test (`make check` runs those). Modules are
+    ordered by the heaviest tier among their tests."""
     for item in items:
-        if not any(item.get_closest_marker(tier) for tier in TIERS):
+        if not any(item.get_closest_marker(tier) for tier in TIERS[:-1]):
             item.add_marker(pytest.mark.unit)
+    heaviest: dict[str, int] = {}
+    for item in items:
+        heaviest[item.module.__name__] = min(
+            heaviest.get(item.module.__name__, len(TIERS)), TIERS.index(tier_of(item))
+        )
+    items.sort(key=lambda item: heaviest[item.module.__name__])

@@ -5,8 +5,7 @@ stand-in, a temp DAGSTER_HOME and free ports.
 The README's Python and curl blocks ("Managing pipelines over HTTP") are run as written, with the login; nothing
 but /health answers without it; /health tells a stopped daemon; failed logins are slowed, then refused, an
 unknown name answered as a known one, a user added or removed while serving logs in or not at once; a run is
-cancelled mid-load and the next one is exact; the daemon ticks a one-minute schedule on a fresh warehouse; and
-a headless Chromium logs in, follows a run live over the websocket, opens the dbt docs and saves screenshots.
+cancelled mid-load and the next one is exact; and a headless Chromium logs in, follows a run live over the websocket, opens the dbt docs and saves screenshots.
 """
 
 import base64
@@ -39,7 +38,7 @@ from requests.auth import HTTPBasicAuth
 from demo.dev import demo_source_env
 from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack
-from demo.workload import flower_tasks, run_workload, wait_until_flower_shows_final
+from demo.workload import run_workload, wait_until_flower_shows_final
 from tests.fixtures.final_states import assert_every_task_once_in_its_final_state
 from tests.fixtures.launches import SHELL_OVERRIDE_REFUSED, shell_override
 from tests.fixtures.logins import (
@@ -51,7 +50,7 @@ from tests.fixtures.logins import (
     users_file,
 )
 from tests.fixtures.paths import ROOT
-from tests.fixtures.served import FINISHED, NEVER, served, wait_for_status
+from tests.fixtures.served import NEVER, served, wait_for_status
 from tests.fixtures.stalling_proxy import StallingProxy
 
 pytestmark = pytest.mark.end_to_end
@@ -244,44 +243,6 @@ def test_a_run_cancelled_mid_load_loses_nothing_and_the_next_run_is_exact(servic
     rerun = graphql.submit_job_execution("flower_load", "taskline", "__repository__")
     assert wait_for_status(graphql, rerun) == "SUCCESS"
     assert_every_task_once_in_its_final_state(service.warehouse, service.flower)
-
-
-def test_the_first_runs_the_daemon_ticks_on_a_fresh_warehouse_are_green(tmp_path, service):
-    """One-minute capture and marts schedules on an empty warehouse and a new DAGSTER_HOME: the first capture
-    succeeds, the marts schedule waits for it (a skipped tick, not a red run), then builds them green."""
-    env = {
-        **service.env,
-        "SOURCES__FLOWER__BASE_URL": service.flower.base_url,
-        "DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
-        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-        "TASKLINE_DOCS_DIR": str(tmp_path / "docs"),
-        "TASKLINE_FLOWER_CAPTURE_SCHEDULE": "* * * * *",
-        "TASKLINE_FLOWER_MARTS_SCHEDULE": "* * * * *",
-    }
-    with served(env, tmp_path / "serve.log"), dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-        deadline = time.monotonic() + 480
-        while True:
-            first = {
-                schedule: first_run_of(instance, schedule)
-                for schedule in ("flower_capture_every_5_minutes", "flower_marts_every_15_minutes")
-            }
-            if all(run is not None and run.status.value in FINISHED for run in first.values()):
-                break
-            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-4000:]
-            time.sleep(2)
-
-    capture, marts = first["flower_capture_every_5_minutes"], first["flower_marts_every_15_minutes"]
-    assert (capture.job_name, capture.status.value) == ("flower_capture", "SUCCESS")
-    assert (marts.job_name, marts.status.value) == ("flower_marts", "SUCCESS")
-    assert_every_task_once_in_its_final_state(tmp_path / "warehouse.duckdb", service.flower)
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as connection:
-        [(runs,)] = connection.execute("select count(*) from marts.fct_task_runs").fetchall()
-    assert runs == len(flower_tasks(service.flower))
-
-
-def first_run_of(instance: dg.DagsterInstance, schedule: str) -> dg.DagsterRun | None:
-    ticked = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/schedule_name": schedule}))
-    return ticked[-1] if ticked else None
 
 
 @pytest.fixture
