@@ -10,7 +10,8 @@ from pathlib import Path
 from demo.sqlflow_standin import DEMO_USERS, SQLFlowStandIn
 from demo.stack import FlowerStack
 from demo.workload import run_workload
-from orchestration.serve.server import ALLOW_ROOT, ServeError, dagster_home, ensure_instance_settings, serve
+from orchestration import settings
+from orchestration.serve.server import ServeError, dagster_home, ensure_instance_settings, serve
 from orchestration.settings import DEMO_SHOP_SETTING
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +54,8 @@ def main() -> None:
             int(os.environ.get("TASKLINE_PORT", "3000")),
         )
         os.environ.update(env)  # the demo's settings, for the preflight here and every process it starts
-        os.environ.setdefault(ALLOW_ROOT, "1")  # the demo stack on loopback, often in a root container
+        # the demo stack on loopback, often in a root container
+        os.environ.setdefault(settings.ALLOW_ROOT, "1")
         try:
             code = serve(host, port, dict(os.environ))
         except ServeError as error:

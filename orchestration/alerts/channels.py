@@ -10,10 +10,6 @@ from urllib.parse import urlsplit
 
 from orchestration import settings
 
-SLACK_WEBHOOK_URL = settings.SLACK_WEBHOOK_URL
-WEBHOOK_URL = settings.WEBHOOK_URL
-UI_URL = settings.UI_URL
-
 
 class NotifyError(Exception):
     """A channel's setting cannot be used; the message names it (never its value)."""
@@ -35,8 +31,8 @@ class Channel:
 
 
 CHANNELS = (
-    Channel("slack", SLACK_WEBHOOK_URL, "Slack incoming webhook"),
-    Channel("webhook", WEBHOOK_URL, "JSON webhook"),
+    Channel("slack", settings.SLACK_WEBHOOK_URL, "Slack incoming webhook"),
+    Channel("webhook", settings.WEBHOOK_URL, "JSON webhook"),
 )
 
 
@@ -82,7 +78,7 @@ def is_http_url(given: str) -> bool:
 
 
 def ui_url(environ: dict[str, str]) -> str:
-    given = settings.read(UI_URL, environ)
+    given = settings.read(settings.UI_URL, environ)
     if given:
         return given.rstrip("/")
     return f"http://{settings.value(settings.HOST, environ)}:{settings.value(settings.PORT, environ)}"

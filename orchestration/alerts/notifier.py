@@ -23,14 +23,7 @@ import requests
 from dagster._core.event_api import EventLogCursor
 
 from orchestration import settings
-from orchestration.alerts.channels import (
-    SLACK_WEBHOOK_URL,
-    WEBHOOK_URL,
-    Channel,
-    NotifyError,
-    configured_channels,
-    ui_url,
-)
+from orchestration.alerts.channels import Channel, NotifyError, configured_channels, ui_url
 from orchestration.keys import ALERTS_CHECK, COMPLETENESS_CHECK, COVERAGE_CHECK, FRESHNESS_CHECK
 
 # taskline's own checks whose failing is news
@@ -265,6 +258,6 @@ def taskline_notifications(context: dg.SensorEvaluationContext) -> dg.SkipReason
     context.update_cursor(state.to_cursor())
     if not channels:
         return dg.SkipReason(
-            f"{len(messages)} new messages, no channel configured (set {SLACK_WEBHOOK_URL} or {WEBHOOK_URL})."
+            f"{len(messages)} new messages, no channel configured (set {settings.SLACK_WEBHOOK_URL} or {settings.WEBHOOK_URL})."
         )
     return dg.SkipReason(f"{len(messages)} new messages; {sent} sent, {len(state.outbox)} waiting.")

@@ -48,7 +48,6 @@ import bcrypt
 from orchestration import settings
 from orchestration.serve.proxy import REALM, Account, ProxyError
 
-CADDY = settings.CADDY
 NJS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so"
 # the account unknown names are checked against; a tab is no character `make user` accepts in a name
 DECOY = "\tunknown"
@@ -67,13 +66,13 @@ VERIFIED_USER = "$login_user"
 
 def caddy_binary(environ: dict[str, str]) -> str:
     """TASKLINE_CADDY when set, else caddy on the PATH (Debian's package puts it in /usr/bin)."""
-    given = settings.read(CADDY, environ)
+    given = settings.read(settings.CADDY, environ)
     found = shutil.which(given) if given else shutil.which("caddy")
     if found is None:
-        where = f"{CADDY}={given}" if given else "caddy (on the PATH)"
+        where = f"{settings.CADDY}={given}" if given else "caddy (on the PATH)"
         raise ProxyError(
             f"{where}, which checks the passwords, is not an executable: install Debian's package "
-            f"(`apt-get install caddy`) or point {CADDY} at the binary."
+            f"(`apt-get install caddy`) or point {settings.CADDY} at the binary."
         )
     return found
 

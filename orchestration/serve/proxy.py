@@ -37,10 +37,6 @@ if TYPE_CHECKING:
 
 from orchestration import settings
 
-PASSWORD_FILE = settings.PASSWORD_FILE
-TLS_CERT, TLS_KEY = settings.TLS_CERT, settings.TLS_KEY
-NO_LOGIN = settings.NO_LOGIN  # the opt-out, for people whose own proxy does the login
-NGINX = settings.NGINX
 NGINX_TEMPLATE = "nginx.conf.j2"  # beside this module
 REALM = "taskline"
 ROLES = ("viewer", "operator")
@@ -102,17 +98,17 @@ def login_settings(environ: dict[str, str]) -> Login | None:
     from orchestration.serve import login_check  # it imports this module's ProxyError and Account
 
     tls = tls_settings(environ)
-    given = settings.read(PASSWORD_FILE, environ)
+    given = settings.read(settings.PASSWORD_FILE, environ)
     if not given:
         if tls:
             raise ProxyError(
-                f"{TLS_CERT}/{TLS_KEY} are set but {PASSWORD_FILE} is not: TLS is served by the login proxy, "
-                f"so set {PASSWORD_FILE} too (add a user with `make user NAME=…`)."
+                f"{settings.TLS_CERT}/{settings.TLS_KEY} are set but {settings.PASSWORD_FILE} is not: TLS is served by the login proxy, "
+                f"so set {settings.PASSWORD_FILE} too (add a user with `make user NAME=…`)."
             )
         return None
     password_file = Path(given).expanduser().resolve()
     read_users(password_file)
-    refuse_readable_by_others(password_file, f"the password file ({PASSWORD_FILE})")
+    refuse_readable_by_others(password_file, f"the password file ({settings.PASSWORD_FILE})")
     nginx = nginx_binary(environ)
     login_check.check_njs_module()
     return Login(password_file, tls, nginx, login_check.caddy_binary(environ))
@@ -126,7 +122,7 @@ def read_users(password_file: Path) -> dict[str, Account]:
         lines = password_file.read_text().splitlines()
     except OSError as error:
         raise ProxyError(
-            f"the password file {password_file} ({PASSWORD_FILE}) cannot be read ({error.strerror}): create "
+            f"the password file {password_file} ({settings.PASSWORD_FILE}) cannot be read ({error.strerror}): create "
             "it with `make user NAME=…` or make it readable by this user."
         ) from None
     users = {}
@@ -153,7 +149,7 @@ def read_users(password_file: Path) -> dict[str, Account]:
         users[name] = Account(hashed, role.strip() or DEFAULT_ROLE)
     if not users:
         raise ProxyError(
-            f"the password file {password_file} ({PASSWORD_FILE}) has no users: add one with `make user NAME=…`."
+            f"the password file {password_file} ({settings.PASSWORD_FILE}) has no users: add one with `make user NAME=…`."
         )
     return users
 
@@ -170,15 +166,15 @@ def refuse_readable_by_others(path: Path, what: str) -> None:
 
 def tls_settings(environ: dict[str, str]) -> tuple[Path, Path] | None:
     """The certificate and key, both readable and matching each other; None when neither is set."""
-    cert, key = settings.read(TLS_CERT, environ), settings.read(TLS_KEY, environ)
+    cert, key = settings.read(settings.TLS_CERT, environ), settings.read(settings.TLS_KEY, environ)
     if not cert and not key:
         return None
     if not cert or not key:
         raise ProxyError(
-            f"set both {TLS_CERT} and {TLS_KEY} (the certificate and its private key), or neither."
+            f"set both {settings.TLS_CERT} and {settings.TLS_KEY} (the certificate and its private key), or neither."
         )
     cert_path, key_path = Path(cert).expanduser().resolve(), Path(key).expanduser().resolve()
-    for path, name in ((cert_path, TLS_CERT), (key_path, TLS_KEY)):
+    for path, name in ((cert_path, settings.TLS_CERT), (key_path, settings.TLS_KEY)):
         if not path.is_file():
             raise ProxyError(f"{path} ({name}) is not a file: point {name} at your PEM file.")
     try:
@@ -187,7 +183,7 @@ def tls_settings(environ: dict[str, str]) -> tuple[Path, Path] | None:
         )
     except OSError as error:  # ssl.SSLError included
         raise ProxyError(tls_problem(cert_path, key_path, error)) from None
-    refuse_readable_by_others(key_path, f"the TLS key ({TLS_KEY})")
+    refuse_readable_by_others(key_path, f"the TLS key ({settings.TLS_KEY})")
     return cert_path, key_path
 
 
@@ -203,21 +199,21 @@ def is_encrypted(key: Path) -> bool:
 def tls_problem(cert: Path, key: Path, error: OSError) -> str:
     reason = getattr(error, "reason", None) or error.strerror or str(error)
     if reason == "KEY_VALUES_MISMATCH":
-        return f"the TLS certificate {cert} does not match the key {key} ({TLS_CERT}/{TLS_KEY}): give the key it was issued for."
+        return f"the TLS certificate {cert} does not match the key {key} ({settings.TLS_CERT}/{settings.TLS_KEY}): give the key it was issued for."
     if is_encrypted(key):
-        return f"the TLS key {key} ({TLS_KEY}) is encrypted: give nginx an unencrypted key (readable by this user only)."
-    return f"the TLS certificate {cert} and key {key} ({TLS_CERT}/{TLS_KEY}) cannot be used ({reason}): give a PEM certificate and its PEM key."
+        return f"the TLS key {key} ({settings.TLS_KEY}) is encrypted: give nginx an unencrypted key (readable by this user only)."
+    return f"the TLS certificate {cert} and key {key} ({settings.TLS_CERT}/{settings.TLS_KEY}) cannot be used ({reason}): give a PEM certificate and its PEM key."
 
 
 def nginx_binary(environ: dict[str, str]) -> str:
     """TASKLINE_NGINX when set, else nginx on the PATH or in Debian's /usr/sbin."""
-    given = settings.read(NGINX, environ)
+    given = settings.read(settings.NGINX, environ)
     found = shutil.which(given) if given else shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
     if found is None:
-        where = f"{NGINX}={given}" if given else "nginx (on the PATH or in /usr/sbin)"
+        where = f"{settings.NGINX}={given}" if given else "nginx (on the PATH or in /usr/sbin)"
         raise ProxyError(
             f"{where}, which asks for the login, is not an executable: install Debian's package "
-            f"(`apt-get install nginx-light`) or point {NGINX} at the binary."
+            f"(`apt-get install nginx-light`) or point {settings.NGINX} at the binary."
         )
     return found
 

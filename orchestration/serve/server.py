@@ -34,7 +34,7 @@ import requests
 import yaml
 
 from orchestration import settings
-from orchestration.alerts.channels import SLACK_WEBHOOK_URL, WEBHOOK_URL, NotifyError, configured_channels
+from orchestration.alerts.channels import NotifyError, configured_channels
 from orchestration.serve import login_check
 from orchestration.serve.instance_storage import (
     InstanceStorageError,
@@ -43,10 +43,6 @@ from orchestration.serve.instance_storage import (
     postgres_storage,
 )
 from orchestration.serve.proxy import (
-    NO_LOGIN,
-    PASSWORD_FILE,
-    TLS_CERT,
-    TLS_KEY,
     Account,
     Login,
     ProxyError,
@@ -71,7 +67,6 @@ STOP_TIMEOUT_S = 20.0
 CADDY_READY_S = 30.0
 # a Caddy of an earlier users' file answers the checks nginx's old workers still send for this long
 RETIRE_AFTER_S = 5.0
-ALLOW_ROOT = settings.ALLOW_ROOT
 # files taskline and Dagster write under DAGSTER_HOME: runs, logs, the instance's settings
 OWNER_ONLY = 0o077
 
@@ -301,7 +296,7 @@ def check_channels(environ: dict[str, str]) -> None:
         raise ServeError(str(error)) from None
     names = ", ".join(channel.name for channel in channels)
     print(
-        f"Alerts and taskline's own failures go to: {names or f'no channel ({SLACK_WEBHOOK_URL} or {WEBHOOK_URL})'}"
+        f"Alerts and taskline's own failures go to: {names or f'no channel ({settings.SLACK_WEBHOOK_URL} or {settings.WEBHOOK_URL})'}"
     )
 
 
@@ -316,17 +311,17 @@ def check_workspace(workspace: Path) -> None:
 
 def check_not_root(environ: dict[str, str]) -> None:
     """Runs execute as the user who serves: as root, any step is root's."""
-    if os.geteuid() == 0 and settings.read(ALLOW_ROOT, environ) != "1":
+    if os.geteuid() == 0 and settings.read(settings.ALLOW_ROOT, environ) != "1":
         raise ServeError(
             "started as root, every run and the login proxy's workers would run as root: start it as an "
-            f"unprivileged user (e.g. `sudo -u taskline make serve`), or set {ALLOW_ROOT}=1 to accept that."
+            f"unprivileged user (e.g. `sudo -u taskline make serve`), or set {settings.ALLOW_ROOT}=1 to accept that."
         )
 
 
 def warn_when_root() -> None:
     if os.geteuid() == 0:
         print(
-            f"warning: {ALLOW_ROOT}=1: running as root; every run executes as root.",
+            f"warning: {settings.ALLOW_ROOT}=1: running as root; every run executes as root.",
             file=sys.stderr,
             flush=True,
         )
@@ -339,14 +334,14 @@ def checked_login(host: str, environ: dict[str, str]) -> Login | None:
     except ProxyError as error:
         raise ServeError(str(error)) from None
     if login is None and not is_loopback(host):
-        if settings.read(NO_LOGIN, environ) != "1":
+        if settings.read(settings.NO_LOGIN, environ) != "1":
             raise ServeError(
                 f"serving on {host} without a login would let anyone who reaches it launch and delete runs: "
-                f"set {PASSWORD_FILE} (add users with `make user NAME=…`), or {NO_LOGIN}=1 if a proxy of your "
+                f"set {settings.PASSWORD_FILE} (add users with `make user NAME=…`), or {settings.NO_LOGIN}=1 if a proxy of your "
                 "own asks for the login."
             )
         print(
-            f"WARNING: {NO_LOGIN}=1: the Dagster UI and GraphQL API answer on {host} WITHOUT A LOGIN; anyone "
+            f"WARNING: {settings.NO_LOGIN}=1: the Dagster UI and GraphQL API answer on {host} WITHOUT A LOGIN; anyone "
             "who reaches this port can launch, cancel and delete runs. Only behind a proxy of your own that "
             "asks for one.",
             file=sys.stderr,
@@ -355,7 +350,7 @@ def checked_login(host: str, environ: dict[str, str]) -> Login | None:
     elif login is not None and login.tls is None and not is_loopback(host):
         print(
             f"warning: plain HTTP on {host}: passwords cross the network readable by anyone on the way; fine "
-            f"on a trusted network only, else set {TLS_CERT} and {TLS_KEY}.",
+            f"on a trusted network only, else set {settings.TLS_CERT} and {settings.TLS_KEY}.",
             file=sys.stderr,
             flush=True,
         )

@@ -20,15 +20,7 @@ from pathlib import Path
 import bcrypt
 
 from orchestration import settings
-from orchestration.serve.proxy import (
-    DEFAULT_ROLE,
-    PASSWORD_FILE,
-    ROLES,
-    USER_NAME,
-    Account,
-    ProxyError,
-    read_users,
-)
+from orchestration.serve.proxy import DEFAULT_ROLE, ROLES, USER_NAME, Account, ProxyError, read_users
 
 # 2^10 bcrypt rounds: slow enough against guessing, quick enough that a login's check (once: Caddy caches it)
 # goes unnoticed (`make bench` times it)
@@ -97,10 +89,10 @@ def main() -> None:
         "--role", dest="given_role", choices=ROLES, help="with `add`: the role (default viewer)"
     )
     args = parser.parse_args()
-    given = settings.read(PASSWORD_FILE)
+    given = settings.read(settings.PASSWORD_FILE)
     try:
         if not given:
-            raise ProxyError(f"set {PASSWORD_FILE} to the users' file (e.g. /etc/taskline/users).")
+            raise ProxyError(f"set {settings.PASSWORD_FILE} to the users' file (e.g. /etc/taskline/users).")
         password_file = Path(given).expanduser().resolve()
         if args.action == "add":
             add(password_file, args.name, password_from_user(args.name), args.given_role)

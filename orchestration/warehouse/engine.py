@@ -20,10 +20,7 @@ from dlt.destinations.impl.postgres.configuration import PostgresCredentials
 
 from orchestration import settings
 
-DEFAULT_WAREHOUSE = settings.DEFAULT_WAREHOUSE
-ENGINE_SETTING = settings.WAREHOUSE
 ENGINES = ("duckdb", "postgres")
-POSTGRES_SETTING = settings.POSTGRES_CREDENTIALS
 POSTGRES_FORM = (
     "postgresql://user:password@host:port/database, or the credentials under [destination.postgres] "
     "in .dlt/secrets.toml"
@@ -49,11 +46,11 @@ class WarehouseUnavailableError(RuntimeError):
 
 def warehouse_engine() -> str:
     """`duckdb` (the default) or `postgres`, from TASKLINE_WAREHOUSE."""
-    given = settings.value(ENGINE_SETTING)
+    given = settings.value(settings.WAREHOUSE)
     engine = given.strip().lower() or "duckdb"
     if engine not in ENGINES:
         raise WarehouseUnavailableError(
-            f"{ENGINE_SETTING}={given!r} names no warehouse taskline knows: set it to {' or '.join(ENGINES)}."
+            f"{settings.WAREHOUSE}={given!r} names no warehouse taskline knows: set it to {' or '.join(ENGINES)}."
         )
     return engine
 
@@ -78,7 +75,7 @@ def postgres_credentials() -> PostgresCredentials:
     given = dlt.secrets.get("destination.postgres.credentials")
     if not given:
         raise WarehouseUnavailableError(
-            f"{ENGINE_SETTING}=postgres but the PostgreSQL warehouse has no connection: set {POSTGRES_SETTING} "
+            f"{settings.WAREHOUSE}=postgres but the PostgreSQL warehouse has no connection: set {settings.POSTGRES_CREDENTIALS} "
             f"({POSTGRES_FORM})."
         )
     try:
@@ -87,7 +84,7 @@ def postgres_credentials() -> PostgresCredentials:
         )
     except (ConfigurationException, ValueError):
         raise WarehouseUnavailableError(
-            f"{POSTGRES_SETTING} is not a PostgreSQL connection taskline can read: give it as {POSTGRES_FORM}."
+            f"{settings.POSTGRES_CREDENTIALS} is not a PostgreSQL connection taskline can read: give it as {POSTGRES_FORM}."
         ) from None
     credentials.connect_timeout = CONNECT_TIMEOUT_S
     return credentials
@@ -114,10 +111,10 @@ def dbt_environment() -> dict[str, str]:
     the DuckDB file as an absolute path (dbt runs inside dbt_project/) or PostgreSQL's connection. The
     password goes in DBT_ENV_SECRET_*, which dbt scrubs from its logs."""
     if not is_postgres():
-        return {ENGINE_SETTING: "duckdb", "DUCKDB_PATH": str(warehouse_path())}
+        return {settings.WAREHOUSE: "duckdb", "DUCKDB_PATH": str(warehouse_path())}
     credentials = postgres_credentials()
     environment = {
-        ENGINE_SETTING: "postgres",
+        settings.WAREHOUSE: "postgres",
         "DBT_POSTGRES_HOST": credentials.host,
         "DBT_POSTGRES_PORT": str(credentials.port or 5432),
         "DBT_POSTGRES_USER": credentials.username,
@@ -215,7 +212,7 @@ def taking_turns(lock: Path) -> Iterator[None]:
 
 def unusable(credentials: PostgresCredentials, reason: str) -> WarehouseUnavailableError:
     where = f"PostgreSQL warehouse {describe_postgres(credentials)}"
-    fix = f"{POSTGRES_SETTING} ({POSTGRES_FORM})"
+    fix = f"{settings.POSTGRES_CREDENTIALS} ({POSTGRES_FORM})"
     return WarehouseUnavailableError(unusable_sentence(where, reason, credentials.password, fix))
 
 

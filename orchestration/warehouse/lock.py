@@ -25,7 +25,6 @@ from orchestration.warehouse.engine import (
     postgres_credentials,
 )
 
-LOCK_TIMEOUT_ENV = settings.WAREHOUSE_LOCK_TIMEOUT_S
 POLL_INTERVAL_S = 0.5
 # set for the processes a writing step starts: who they write for
 WRITER_ENV = "TASKLINE_WAREHOUSE_WRITER"
@@ -40,13 +39,15 @@ def lock_file(warehouse: Path) -> Path:
 
 
 def lock_timeout_s() -> float:
-    raw = settings.value(LOCK_TIMEOUT_ENV)
+    raw = settings.value(settings.WAREHOUSE_LOCK_TIMEOUT_S)
     try:
         timeout = float(raw)
     except ValueError:
         timeout = -1.0
     if timeout < 0:
-        raise ValueError(f"{LOCK_TIMEOUT_ENV} must be a number of seconds (0 or more), got {raw!r}")
+        raise ValueError(
+            f"{settings.WAREHOUSE_LOCK_TIMEOUT_S} must be a number of seconds (0 or more), got {raw!r}"
+        )
     return timeout
 
 
@@ -98,12 +99,12 @@ def _acquire(
         if time.monotonic() >= deadline:
             raise WarehouseBusyError(
                 f"Gave up after {timeout_s:.0f} s waiting to write DuckDB warehouse {warehouse}: {holder} "
-                f"still writes it. Let that run finish or stop it, or raise {LOCK_TIMEOUT_ENV}."
+                f"still writes it. Let that run finish or stop it, or raise {settings.WAREHOUSE_LOCK_TIMEOUT_S}."
             ) from None
         if holder != announced:
             on_wait(
                 f"Waiting for DuckDB warehouse {warehouse}: {holder} is writing it (one writer at a time; "
-                f"waiting up to {timeout_s:.0f} s, {LOCK_TIMEOUT_ENV})."
+                f"waiting up to {timeout_s:.0f} s, {settings.WAREHOUSE_LOCK_TIMEOUT_S})."
             )
             announced = holder
         time.sleep(POLL_INTERVAL_S)
@@ -119,7 +120,7 @@ def _wait_for_leftover_writers(
         if time.monotonic() >= deadline:
             raise WarehouseBusyError(
                 f"Gave up after {timeout_s:.0f} s waiting to write DuckDB warehouse {warehouse}: {leftover}. "
-                f"Stop that process, or raise {LOCK_TIMEOUT_ENV}."
+                f"Stop that process, or raise {settings.WAREHOUSE_LOCK_TIMEOUT_S}."
             )
         if pid != announced:
             on_wait(f"Waiting for DuckDB warehouse {warehouse}: {leftover}.")
@@ -199,12 +200,12 @@ def postgres_turn(
                     raise WarehouseBusyError(
                         f"Gave up after {timeout_s:.0f} s waiting for the {name} turn on PostgreSQL warehouse "
                         f"{where}: {other} still holds it. Let that run finish or stop it, or raise "
-                        f"{LOCK_TIMEOUT_ENV}."
+                        f"{settings.WAREHOUSE_LOCK_TIMEOUT_S}."
                     )
                 if other != announced:
                     on_wait(
                         f"Waiting for the {name} turn on PostgreSQL warehouse {where}: {other} holds it "
-                        f"(waiting up to {timeout_s:.0f} s, {LOCK_TIMEOUT_ENV})."
+                        f"(waiting up to {timeout_s:.0f} s, {settings.WAREHOUSE_LOCK_TIMEOUT_S})."
                     )
                     announced = other
                 time.sleep(POLL_INTERVAL_S)

@@ -23,7 +23,7 @@ from demo.dev import demo_source_env
 from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack, free_port
 from demo.workload import wait_until_flower_shows_final
-from orchestration.alerts.channels import SLACK_WEBHOOK_URL, UI_URL, WEBHOOK_URL
+from orchestration import settings
 from orchestration.keys import ALERTS_CHECK
 from tests.fixtures.deployments import deployment
 from tests.fixtures.live_flower import libfaketime
@@ -180,9 +180,9 @@ def scenario(tmp_path_factory) -> Scenario:
             for name, value in demo_source_env(stack, sqlflow).items():
                 monkeypatch.setenv(name, value)
             monkeypatch.setenv("SOURCES__FLOWER__LOOKBACK_MINUTES", "1")
-            monkeypatch.setenv(SLACK_WEBHOOK_URL, slack.url)
-            monkeypatch.setenv(WEBHOOK_URL, hook.url)
-            monkeypatch.setenv(UI_URL, UI)
+            monkeypatch.setenv(settings.SLACK_WEBHOOK_URL, slack.url)
+            monkeypatch.setenv(settings.WEBHOOK_URL, hook.url)
+            monkeypatch.setenv(settings.UI_URL, UI)
             monkeypatch.setattr(notify, "RETRY_FIRST_S", 0.2)
             stack.start_worker(f"w-2h@{socket.gethostname()}", "two_hours_on", {**skew, "FAKETIME": "+2h"})
             stack.start_worker(f"w-4h@{socket.gethostname()}", "four_hours_on", {**skew, "FAKETIME": "+4h"})

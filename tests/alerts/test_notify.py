@@ -9,7 +9,8 @@ from werkzeug import Response
 
 import orchestration.alerts.notifier as notify
 from demo.stack import free_port
-from orchestration.alerts.channels import SLACK_WEBHOOK_URL, WEBHOOK_URL, NotifyError, configured_channels
+from orchestration import settings
+from orchestration.alerts.channels import NotifyError, configured_channels
 from orchestration.alerts.check import alert_sentence, event_sentence, percent
 from orchestration.serve.server import ServeError, serve
 
@@ -49,7 +50,7 @@ ROW = {
 )
 def test_a_malformed_webhook_url_is_one_sentence_naming_the_setting_not_the_value(value):
     with pytest.raises(NotifyError) as error:
-        configured_channels({WEBHOOK_URL: value})
+        configured_channels({settings.WEBHOOK_URL: value})
 
     assert str(error.value) == (
         "TASKLINE_WEBHOOK_URL is not an http(s) URL: set it to the JSON webhook's address, as its service gives it."
@@ -60,7 +61,7 @@ def test_a_malformed_webhook_url_is_one_sentence_naming_the_setting_not_the_valu
 def test_channels_are_those_set():
     assert configured_channels({}) == []
     both = configured_channels(
-        {SLACK_WEBHOOK_URL: "https://hooks.slack.com/x", WEBHOOK_URL: "http://10.0.0.1/y"}
+        {settings.SLACK_WEBHOOK_URL: "https://hooks.slack.com/x", settings.WEBHOOK_URL: "http://10.0.0.1/y"}
     )
     assert [channel.name for channel in both] == ["slack", "webhook"]
 
@@ -73,7 +74,9 @@ def test_serve_stops_on_a_malformed_webhook_url_before_anything_starts(tmp_path)
     }
 
     with pytest.raises(ServeError, match="^TASKLINE_SLACK_WEBHOOK_URL is not an http"):
-        serve("127.0.0.1", free_port(), {**env, SLACK_WEBHOOK_URL: "hooks.slack.com/services/T0/B0/x"})
+        serve(
+            "127.0.0.1", free_port(), {**env, settings.SLACK_WEBHOOK_URL: "hooks.slack.com/services/T0/B0/x"}
+        )
     assert not (tmp_path / "home").exists()
 
 
@@ -88,9 +91,11 @@ def test_a_channel_answering_5xx_is_retried_with_back_off_in_order_and_each_mess
     httpserver.expect_request(SECRET_PATH, method="POST").respond_with_handler(
         lambda request: Response("x", status=next(answers))
     )
-    monkeypatch.setenv(WEBHOOK_URL, httpserver.url_for(SECRET_PATH))
-    monkeypatch.setenv(SLACK_WEBHOOK_URL, httpserver.url_for(SECRET_PATH))
-    [slack, webhook] = configured_channels({SLACK_WEBHOOK_URL: "http://x/", WEBHOOK_URL: "http://x/"})
+    monkeypatch.setenv(settings.WEBHOOK_URL, httpserver.url_for(SECRET_PATH))
+    monkeypatch.setenv(settings.SLACK_WEBHOOK_URL, httpserver.url_for(SECRET_PATH))
+    [slack, webhook] = configured_channels(
+        {settings.SLACK_WEBHOOK_URL: "http://x/", settings.WEBHOOK_URL: "http://x/"}
+    )
     state = notify.NotifierState(
         outbox=[notify.Pending("webhook", message(1)), notify.Pending("webhook", message(2))]
     )
@@ -122,8 +127,8 @@ def test_a_channel_answering_5xx_is_retried_with_back_off_in_order_and_each_mess
 
 
 def test_a_channel_that_is_down_is_named_without_its_url(monkeypatch, caplog):
-    monkeypatch.setenv(WEBHOOK_URL, f"http://127.0.0.1:{free_port()}{SECRET_PATH}")
-    [webhook] = configured_channels({WEBHOOK_URL: "http://x/"})
+    monkeypatch.setenv(settings.WEBHOOK_URL, f"http://127.0.0.1:{free_port()}{SECRET_PATH}")
+    [webhook] = configured_channels({settings.WEBHOOK_URL: "http://x/"})
     state = notify.NotifierState(outbox=[notify.Pending("webhook", message(1))])
 
     with caplog.at_level(logging.WARNING, logger="test_notify"):

@@ -10,19 +10,9 @@ import bcrypt
 import pytest
 
 from demo.stack import free_port
+from orchestration import settings
 from orchestration.serve import login_check
-from orchestration.serve.proxy import (
-    NGINX,
-    NO_LOGIN,
-    PASSWORD_FILE,
-    TLS_CERT,
-    TLS_KEY,
-    ProxyError,
-    Upstreams,
-    login_settings,
-    nginx_config,
-    read_users,
-)
+from orchestration.serve.proxy import ProxyError, Upstreams, login_settings, nginx_config, read_users
 from orchestration.serve.server import ServeError, check_not_root, checked_login, serve, warn_when_root
 from tests.fixtures.logins import PASSWORD, USER, self_signed_certificate, users_file
 from tests.fixtures.paths import ROOT
@@ -45,7 +35,7 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
 def users_command(
     action: str, name: str, password_file: Path | None, stdin: str = ""
 ) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", **({PASSWORD_FILE: str(password_file)} if password_file else {})}
+    env = {"PATH": "/usr/bin:/bin", **({settings.PASSWORD_FILE: str(password_file)} if password_file else {})}
     return subprocess.run(
         [sys.executable, "-m", "orchestration.serve.users", action, name],
         input=stdin,
@@ -73,7 +63,11 @@ def test_serving_beyond_loopback_without_a_login_stops_before_anything_is_create
 
 def test_the_command_beyond_loopback_without_a_login_is_one_line_and_no_traceback(tmp_path):
     env = {
-        **{key: value for key, value in os.environ.items() if key not in (PASSWORD_FILE, NO_LOGIN)},
+        **{
+            key: value
+            for key, value in os.environ.items()
+            if key not in (settings.PASSWORD_FILE, settings.NO_LOGIN)
+        },
         **FLOWER_SETTINGS,
         "DAGSTER_HOME": str(tmp_path / "home"),
         "TASKLINE_HOST": "0.0.0.0",
@@ -94,7 +88,7 @@ def test_the_command_beyond_loopback_without_a_login_is_one_line_and_no_tracebac
 
 
 def test_the_opt_out_serves_without_a_login_and_says_so_loudly(capsys):
-    assert checked_login("0.0.0.0", {NO_LOGIN: "1"}) is None
+    assert checked_login("0.0.0.0", {settings.NO_LOGIN: "1"}) is None
 
     assert capsys.readouterr().err.startswith(
         "WARNING: TASKLINE_ALLOW_NO_LOGIN=1: the Dagster UI and GraphQL API answer on 0.0.0.0 WITHOUT A LOGIN"
@@ -108,7 +102,7 @@ def test_on_loopback_no_login_is_needed_and_nothing_is_said(host, capsys):
 
 
 def test_a_login_over_plain_http_beyond_loopback_warns_that_passwords_cross_the_network(users, capsys):
-    login = checked_login("0.0.0.0", {PASSWORD_FILE: str(users)})
+    login = checked_login("0.0.0.0", {settings.PASSWORD_FILE: str(users)})
 
     assert (login.password_file, login.tls, login.scheme) == (users, None, "http")
     assert capsys.readouterr().err.startswith(
@@ -118,7 +112,10 @@ def test_a_login_over_plain_http_beyond_loopback_warns_that_passwords_cross_the_
 
 def test_a_login_over_tls_is_served_as_https_without_a_warning(users, certificate, capsys):
     cert, key = certificate
-    login = checked_login("0.0.0.0", {PASSWORD_FILE: str(users), TLS_CERT: str(cert), TLS_KEY: str(key)})
+    login = checked_login(
+        "0.0.0.0",
+        {settings.PASSWORD_FILE: str(users), settings.TLS_CERT: str(cert), settings.TLS_KEY: str(key)},
+    )
 
     assert (login.tls, login.scheme) == ((cert, key), "https")
     assert (Path(login.nginx).name, Path(login.caddy).name) == ("nginx", "caddy")
@@ -173,7 +170,7 @@ def test_a_password_file_nginx_could_not_use_stops_with_what_to_fix(problem, con
         password_file.write_text(content)
 
     with pytest.raises(ServeError) as error:
-        checked_login("0.0.0.0", {PASSWORD_FILE: str(password_file)})
+        checked_login("0.0.0.0", {settings.PASSWORD_FILE: str(password_file)})
 
     assert str(error.value) == message.format(file=password_file)
     assert "hunter2" not in str(error.value)
@@ -224,12 +221,24 @@ def test_tls_files_nginx_could_not_use_stop_with_what_to_fix(users, certificate,
     }
     for (given_cert, given_key), message in cases.items():
         with pytest.raises(ServeError) as error:
-            checked_login("0.0.0.0", {PASSWORD_FILE: str(users), TLS_CERT: given_cert, TLS_KEY: given_key})
+            checked_login(
+                "0.0.0.0",
+                {
+                    settings.PASSWORD_FILE: str(users),
+                    settings.TLS_CERT: given_cert,
+                    settings.TLS_KEY: given_key,
+                },
+            )
         assert str(error.value) == message
 
     with pytest.raises(ServeError) as error:
         checked_login(
-            "0.0.0.0", {PASSWORD_FILE: str(users), TLS_CERT: str(tmp_path / "garbage.crt"), TLS_KEY: str(key)}
+            "0.0.0.0",
+            {
+                settings.PASSWORD_FILE: str(users),
+                settings.TLS_CERT: str(tmp_path / "garbage.crt"),
+                settings.TLS_KEY: str(key),
+            },
         )
     assert str(error.value).startswith(f"the TLS certificate {tmp_path / 'garbage.crt'} and key {key} ")
     assert str(error.value).endswith(": give a PEM certificate and its PEM key.")
@@ -239,7 +248,7 @@ def test_tls_without_a_password_file_stops_because_the_login_proxy_serves_it(cer
     cert, key = certificate
 
     with pytest.raises(ServeError) as error:
-        checked_login("127.0.0.1", {TLS_CERT: str(cert), TLS_KEY: str(key)})
+        checked_login("127.0.0.1", {settings.TLS_CERT: str(cert), settings.TLS_KEY: str(key)})
 
     assert str(error.value) == (
         "TASKLINE_TLS_CERT/TASKLINE_TLS_KEY are set but TASKLINE_PASSWORD_FILE is not: TLS is served by the login "
@@ -249,7 +258,9 @@ def test_tls_without_a_password_file_stops_because_the_login_proxy_serves_it(cer
 
 def test_an_nginx_that_is_not_there_stops_with_how_to_install_it(users, tmp_path):
     with pytest.raises(ServeError) as error:
-        checked_login("0.0.0.0", {PASSWORD_FILE: str(users), NGINX: str(tmp_path / "nginx")})
+        checked_login(
+            "0.0.0.0", {settings.PASSWORD_FILE: str(users), settings.NGINX: str(tmp_path / "nginx")}
+        )
 
     assert str(error.value) == (
         f"TASKLINE_NGINX={tmp_path / 'nginx'}, which asks for the login, is not an executable: install Debian's "
@@ -259,7 +270,9 @@ def test_an_nginx_that_is_not_there_stops_with_how_to_install_it(users, tmp_path
 
 def test_a_caddy_that_is_not_there_stops_with_how_to_install_it(users, tmp_path, monkeypatch):
     with pytest.raises(ServeError) as error:
-        checked_login("0.0.0.0", {PASSWORD_FILE: str(users), login_check.CADDY: str(tmp_path / "caddy")})
+        checked_login(
+            "0.0.0.0", {settings.PASSWORD_FILE: str(users), login_check.CADDY: str(tmp_path / "caddy")}
+        )
 
     assert str(error.value) == (
         f"TASKLINE_CADDY={tmp_path / 'caddy'}, which checks the passwords, is not an executable: install "
@@ -267,7 +280,7 @@ def test_a_caddy_that_is_not_there_stops_with_how_to_install_it(users, tmp_path,
     )
     monkeypatch.setenv("PATH", str(tmp_path))  # nginx is still found in /usr/sbin
     with pytest.raises(ServeError) as error:
-        checked_login("0.0.0.0", {PASSWORD_FILE: str(users)})
+        checked_login("0.0.0.0", {settings.PASSWORD_FILE: str(users)})
     assert str(error.value) == (
         "caddy (on the PATH), which checks the passwords, is not an executable: install Debian's package "
         "(`apt-get install caddy`) or point TASKLINE_CADDY at the binary."
@@ -278,7 +291,7 @@ def test_an_nginx_without_its_js_module_stops_with_how_to_install_it(users, tmp_
     monkeypatch.setattr(login_check, "NJS_MODULE", str(tmp_path / "ngx_http_js_module.so"))
 
     with pytest.raises(ServeError) as error:
-        checked_login("0.0.0.0", {PASSWORD_FILE: str(users)})
+        checked_login("0.0.0.0", {settings.PASSWORD_FILE: str(users)})
 
     assert str(error.value) == (
         f"nginx's js module {tmp_path / 'ngx_http_js_module.so'}, which gives unknown names the cost of known "
@@ -289,7 +302,7 @@ def test_an_nginx_without_its_js_module_stops_with_how_to_install_it(users, tmp_
 def test_the_role_comes_from_the_user_caddy_verified_and_names_are_compared_exactly(users, tmp_path):
     """The webserver a request reaches is chosen by the name Caddy answers (X-Taskline-User, after the
     password), never by the name the request claims; an operator `ops-ci` makes no `OPS-CI` one."""
-    login = checked_login("127.0.0.1", {PASSWORD_FILE: str(users)})
+    login = checked_login("127.0.0.1", {settings.PASSWORD_FILE: str(users)})
     socket = login_check.caddy_socket(tmp_path, 0)
 
     config = nginx_config(
@@ -315,7 +328,7 @@ def test_make_user_adds_changes_and_removes_logins_in_a_file_only_its_owner_read
     assert (added.returncode, added.stdout) == (0, f"ana: added or changed in {password_file}\n")
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
     assert users_command("add", "bo", password_file, "password-of-bo-12\n").returncode == 0
-    first = login_settings({PASSWORD_FILE: str(password_file)})
+    first = login_settings({settings.PASSWORD_FILE: str(password_file)})
     hashes = dict(line.split(":")[:2] for line in password_file.read_text().splitlines())
     assert list(hashes) == ["ana", "bo"] and first.password_file == password_file
     assert bcrypt.checkpw(b"first-password-of-ana", hashes["ana"].encode())
@@ -374,8 +387,13 @@ def test_a_secret_other_users_can_read_is_refused_with_the_chmod_that_mends_it(
     exposed = tmp_path / ("users" if secret == "password file" else "server.key")
     exposed.write_bytes((users if secret == "password file" else key).read_bytes())
     exposed.chmod(0o644)
-    setting = {"password file": PASSWORD_FILE, "TLS key": TLS_KEY}[secret]
-    env = {PASSWORD_FILE: str(users), TLS_CERT: str(cert), TLS_KEY: str(key), setting: str(exposed)}
+    setting = {"password file": settings.PASSWORD_FILE, "TLS key": settings.TLS_KEY}[secret]
+    env = {
+        settings.PASSWORD_FILE: str(users),
+        settings.TLS_CERT: str(cert),
+        settings.TLS_KEY: str(key),
+        setting: str(exposed),
+    }
 
     with pytest.raises(ServeError) as error:
         checked_login("0.0.0.0", env)
@@ -435,7 +453,7 @@ def test_make_user_gives_roles_viewer_by_default(tmp_path):
     assert promoted.returncode == 1 and "give the role" in promoted.stderr
     completed = subprocess.run(
         [sys.executable, "-m", "orchestration.serve.users", "role", "ops", "operator"],
-        env={"PATH": "/usr/bin:/bin", PASSWORD_FILE: str(password_file)},
+        env={"PATH": "/usr/bin:/bin", settings.PASSWORD_FILE: str(password_file)},
         cwd=ROOT,
         capture_output=True,
         text=True,

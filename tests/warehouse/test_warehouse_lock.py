@@ -7,13 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from orchestration import settings
 from orchestration.warehouse.engine import WarehouseLockedError, ensure_writable, make_pipeline
-from orchestration.warehouse.lock import (
-    LOCK_TIMEOUT_ENV,
-    WarehouseBusyError,
-    exclusive_writer,
-    lock_timeout_s,
-)
+from orchestration.warehouse.lock import WarehouseBusyError, exclusive_writer, lock_timeout_s
 from tests.fixtures.holders import HOLD_DUCKDB, duckdb_held_open, started
 
 HOLD_WRITER_LOCK = """
@@ -70,7 +66,7 @@ def test_a_second_writer_waits_for_the_first_and_names_it(holder, isolated_wareh
     assert said[0].startswith(
         f"Waiting for DuckDB warehouse {isolated_warehouse}: process {holder.pid} (run run-a, step flower, since "
     )
-    assert LOCK_TIMEOUT_ENV in said[0]
+    assert settings.WAREHOUSE_LOCK_TIMEOUT_S in said[0]
 
 
 def test_a_writer_gives_up_after_the_timeout_naming_the_holder(holder, isolated_warehouse):
@@ -82,7 +78,7 @@ def test_a_writer_gives_up_after_the_timeout_naming_the_holder(holder, isolated_
     message = str(error.value)
     assert message.startswith(f"Gave up after 0 s waiting to write DuckDB warehouse {isolated_warehouse}: ")
     assert f"process {holder.pid} (run run-a, step flower, since " in message
-    assert message.endswith(f"Let that run finish or stop it, or raise {LOCK_TIMEOUT_ENV}.")
+    assert message.endswith(f"Let that run finish or stop it, or raise {settings.WAREHOUSE_LOCK_TIMEOUT_S}.")
 
 
 def test_a_killed_writer_holds_nothing(holder, isolated_warehouse):
@@ -95,12 +91,12 @@ def test_a_killed_writer_holds_nothing(holder, isolated_warehouse):
 
 
 def test_the_timeout_comes_from_the_environment(monkeypatch):
-    monkeypatch.delenv(LOCK_TIMEOUT_ENV, raising=False)
+    monkeypatch.delenv(settings.WAREHOUSE_LOCK_TIMEOUT_S, raising=False)
     assert lock_timeout_s() == 1800
-    monkeypatch.setenv(LOCK_TIMEOUT_ENV, "90")
+    monkeypatch.setenv(settings.WAREHOUSE_LOCK_TIMEOUT_S, "90")
     assert lock_timeout_s() == 90
-    monkeypatch.setenv(LOCK_TIMEOUT_ENV, "soon")
-    with pytest.raises(ValueError, match=f"{LOCK_TIMEOUT_ENV} must be a number of seconds"):
+    monkeypatch.setenv(settings.WAREHOUSE_LOCK_TIMEOUT_S, "soon")
+    with pytest.raises(ValueError, match=f"{settings.WAREHOUSE_LOCK_TIMEOUT_S} must be a number of seconds"):
         lock_timeout_s()
 
 
