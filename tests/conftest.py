@@ -35,6 +35,19 @@ def isolated_warehouse(tmp_path, monkeypatch):
 # the tiers by what their tests start, most first: `make test`'s workers take whole modules in this order, so
 # the long ones start early and the workers finish together
 TIERS = ("end_to_end", "postgres", "integration", "unit")
+# the modules that run longest whatever their tier (`make test` lists the slowest tests): first of all
+LONGEST_MODULES = (
+    "tests.serve.test_http_management",
+    "tests.runs.test_dead_runs",
+    "tests.alerts.test_failure_alerts",
+    "tests.demo.test_end_to_end",
+    "tests.dbt.test_incremental_marts",
+    "tests.serve.test_scheduled_runs",
+    "tests.ingest.test_capture",
+    "tests.warehouse.test_postgres_orchestration",
+    "tests.ingest.test_optional_sources",
+    "tests.serve.test_postgres_instance",
+)
 
 
 def tier_of(item: pytest.Item) -> str:
@@ -43,7 +56,7 @@ def tier_of(item: pytest.Item) -> str:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that starts nothing needs no marker: it is a unit test (`make check` runs those). Modules are
-    ordered by the heaviest tier among their tests."""
+    ordered for `make test`'s workers (run_order)."""
     for item in items:
         if not any(item.get_closest_marker(tier) for tier in TIERS[:-1]):
             item.add_marker(pytest.mark.unit)
@@ -52,4 +65,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         heaviest[item.module.__name__] = min(
             heaviest.get(item.module.__name__, len(TIERS)), TIERS.index(tier_of(item))
         )
-    items.sort(key=lambda item: heaviest[item.module.__name__])
+    items.sort(key=lambda item: run_order(item.module.__name__, heaviest[item.module.__name__]))
+
+
+def run_order(module: str, heaviest_tier: int) -> tuple[int, int]:
+    """The longest modules first, in LONGEST_MODULES' order; then the others, the heaviest tiers first."""
+    if module in LONGEST_MODULES:
+        return (0, LONGEST_MODULES.index(module))
+    return (1, heaviest_tier)
