@@ -34,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from orchestration import settings
 from orchestration.serve import login_check, proxy, users
 
 FLOOD_CONNECTIONS, FLOOD_S = 24, 20.0
@@ -269,7 +270,7 @@ def start_login(password_file: Path, run_dir: Path, upstream_port: int, health_p
     """Caddy and nginx as `make serve` starts them (serve.LoginProxy), both webservers' upstreams the same."""
     port = proxy.free_loopback_port()
     environ = dict(os.environ)
-    login = proxy.login_settings({**environ, proxy.PASSWORD_FILE: str(password_file)})
+    login = proxy.login_settings({**environ, settings.PASSWORD_FILE: str(password_file)})
     users = proxy.read_users(password_file)
     socket = login_check.caddy_socket(run_dir, 0)
     caddy_config = login_check.write_caddy_config(users, socket)

@@ -271,7 +271,7 @@ def test_an_nginx_that_is_not_there_stops_with_how_to_install_it(users, tmp_path
 def test_a_caddy_that_is_not_there_stops_with_how_to_install_it(users, tmp_path, monkeypatch):
     with pytest.raises(ServeError) as error:
         checked_login(
-            "0.0.0.0", {settings.PASSWORD_FILE: str(users), login_check.CADDY: str(tmp_path / "caddy")}
+            "0.0.0.0", {settings.PASSWORD_FILE: str(users), settings.CADDY: str(tmp_path / "caddy")}
         )
 
     assert str(error.value) == (
