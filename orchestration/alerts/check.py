@@ -12,7 +12,7 @@ import dagster as dg
 
 from orchestration.keys import ALERTS_CHECK, ALERTS_MART
 from orchestration.runs.writer import reading_in_turn
-from orchestration.warehouse.engine import query_records
+from orchestration.warehouse.pipelines import query_records
 
 TASK_TABLE_MAP = "dbt_project/seeds/task_table_map.csv"
 # the history events each evaluation hands the notifier: more than builds record between two of its ticks

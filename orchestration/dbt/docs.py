@@ -8,7 +8,7 @@ from dagster_dbt import DbtCliResource
 
 from orchestration.dbt.project import dbt_project, raise_for_dbt
 from orchestration.settings import docs_dir
-from orchestration.warehouse.engine import query_rows
+from orchestration.warehouse.pipelines import query_rows
 
 # the schemas dbt docs describe: what their catalog lists
 DOCUMENTED_SCHEMAS = ("flower", "sqlflow", "staging", "intermediate", "marts", "seeds")

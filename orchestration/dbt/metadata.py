@@ -7,7 +7,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DbtCliInvocation
 
-from orchestration.warehouse.engine import reading_the_warehouse
+from orchestration.warehouse.pipelines import reading_the_warehouse
 
 # rows of a failing test's stored failures shown on its check (the whole set stays in its table)
 STORED_FAILURES_SHOWN = 20

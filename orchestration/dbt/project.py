@@ -13,7 +13,8 @@ from dbt.version import __version__ as dbt_core_version
 from packaging import version
 
 from orchestration.settings import DBT_PROJECT_DIR
-from orchestration.warehouse.engine import publish_warehouse_settings, taking_turns
+from orchestration.warehouse.engine import publish_warehouse_settings
+from orchestration.warehouse.pipelines import taking_turns
 
 # the dbt installed beside this interpreter: `.venv/bin/dagster` runs without .venv/bin on the PATH
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))

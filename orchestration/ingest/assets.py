@@ -10,12 +10,8 @@ from dlt.pipeline.pipeline import Pipeline
 
 from orchestration.keys import FLOWER_TASKS, TASKS_SEEN_METADATA
 from orchestration.runs.writer import writing_the_warehouse
-from orchestration.warehouse.engine import (
-    finish_pending_packages,
-    make_pipeline,
-    using_working_dir,
-    warehouse_engine,
-)
+from orchestration.warehouse.engine import warehouse_engine
+from orchestration.warehouse.pipelines import finish_pending_packages, make_pipeline, using_working_dir
 from sources.flower import flower_source
 from sources.flower.completeness import last_walk
 from sources.sqlflow import sqlflow_source

@@ -16,7 +16,7 @@ from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from orchestration.keys import COMPLETENESS_CHECK, COVERAGE_MART, FLOWER_TASKS
 from orchestration.runs.writer import reading_in_turn
 from orchestration.settings import DBT_MANIFEST
-from orchestration.warehouse.engine import make_pipeline, query_rows
+from orchestration.warehouse.pipelines import make_pipeline, query_rows
 from sources.flower.completeness import CheckReader, compare, last_walk
 from sources.flower.loaded import loaded_times
 from sources.flower.settings import flower_settings

@@ -5,7 +5,7 @@ from typing import Any
 import dagster as dg
 
 from orchestration.runs.writer import reading_in_turn
-from orchestration.warehouse.engine import query_records
+from orchestration.warehouse.pipelines import query_records
 
 # resource → (its asset, its failures table, the key column, what a key is)
 FAILURE_TABLES = {

@@ -14,17 +14,14 @@ from contextlib import contextmanager
 import dagster as dg
 
 from orchestration.runs.reaper import reap_dead_runs
-from orchestration.warehouse.engine import (
+from orchestration.warehouse.engine import ensure_writable, is_postgres, warehouse_path
+from orchestration.warehouse.errors import (
     WarehouseLockedError,
     WarehouseUnavailableError,
-    check_postgres,
-    ensure_writable,
-    is_postgres,
     lock_conflict_message,
-    postgres_problem,
-    warehouse_path,
 )
 from orchestration.warehouse.lock import WarehouseBusyError, exclusive_writer, postgres_turn
+from orchestration.warehouse.postgres import check_postgres, postgres_problem
 
 
 @contextmanager

@@ -15,9 +15,9 @@ import psycopg2
 import yaml
 
 from orchestration import settings
-from orchestration.warehouse.engine import (
+from orchestration.warehouse.errors import causes
+from orchestration.warehouse.postgres import (
     CONNECT_TIMEOUT_S,
-    causes,
     connection_problem,
     postgres_address,
     unusable_sentence,

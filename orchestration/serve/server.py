@@ -57,7 +57,7 @@ from orchestration.serve.proxy import (
     write_config,
 )
 from orchestration.settings import ROOT, docs_dir
-from orchestration.warehouse.engine import connection_problem
+from orchestration.warehouse.postgres import connection_problem
 
 TASKLINE_INSTANCE_SETTINGS = Path(__file__).with_name("dagster.yaml")
 DEFAULT_DAGSTER_HOME = ROOT / ".dagster_home"

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from orchestration import settings
-from orchestration.warehouse.engine import (
+from orchestration.warehouse.errors import lock_holder_pid
+from orchestration.warehouse.postgres import (
     check_postgres_connection,
     describe_postgres,
-    lock_holder_pid,
     postgres_credentials,
 )
 

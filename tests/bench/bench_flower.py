@@ -75,7 +75,8 @@ def load_in_subprocess(stack: FlowerStack, warehouse: Path) -> dict:
 
 def child_load() -> None:
     """Runs in the subprocess: a first load of the tasks (what the baseline reads), then a JSON line."""
-    from orchestration.warehouse.engine import make_pipeline, warehouse_path
+    from orchestration.warehouse.engine import warehouse_path
+    from orchestration.warehouse.pipelines import make_pipeline
     from sources.flower import flower_source
 
     started = time.monotonic()
@@ -89,7 +90,7 @@ def child_load() -> None:
 
 def task_requests_of_rerun(stack: FlowerStack, warehouse: Path, lookback_minutes: float) -> int:
     """Load again with nothing new (same warehouse and state) through a counting proxy."""
-    from orchestration.warehouse.engine import make_pipeline
+    from orchestration.warehouse.pipelines import make_pipeline
     from sources.flower import flower_source
 
     os.environ["DUCKDB_PATH"] = str(warehouse)

@@ -23,7 +23,7 @@ import duckdb
 import pytest
 from pytest_httpserver import HTTPServer
 
-from orchestration.warehouse.engine import make_pipeline
+from orchestration.warehouse.pipelines import make_pipeline
 from sources.flower import flower_source
 from tests.fixtures.dbt_cli import (
     DBT_DIR,

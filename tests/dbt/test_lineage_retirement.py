@@ -13,7 +13,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from demo.sqlflow_standin import SQLFlowStandIn
-from orchestration.warehouse.engine import make_pipeline
+from orchestration.warehouse.pipelines import make_pipeline
 from sources.flower import flower_source
 from sources.sqlflow import sqlflow_source
 from tests.fixtures.dbt_cli import dbt_build

@@ -22,7 +22,7 @@ import psycopg2
 import pytest
 from pytest_httpserver import HTTPServer
 
-from orchestration.warehouse.engine import make_pipeline
+from orchestration.warehouse.pipelines import make_pipeline
 from sources.flower import flower_source
 from tests.fixtures.dbt_cli import dbt, incremental_models
 from tests.fixtures.demo_tasks import DAY2, HOUR, TASKS, task

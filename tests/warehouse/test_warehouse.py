@@ -8,14 +8,9 @@ import dlt
 import duckdb
 import pytest
 
-from orchestration.warehouse.engine import (
-    WarehouseLockedError,
-    ensure_writable,
-    finish_pending_packages,
-    lock_conflict_message,
-    make_pipeline,
-    publish_warehouse_path,
-)
+from orchestration.warehouse.engine import ensure_writable, publish_warehouse_path
+from orchestration.warehouse.errors import WarehouseLockedError, lock_conflict_message
+from orchestration.warehouse.pipelines import finish_pending_packages, make_pipeline
 from tests.fixtures.holders import duckdb_held_open, waiting_for_its_turn
 
 
@@ -41,7 +36,7 @@ def test_processes_creating_the_same_pipeline_take_turns(isolated_warehouse):
     together on a fresh deployment deleted each other's state file. The second waits for the first."""
     lock = isolated_warehouse.parent / ".dlt_pipelines" / ".flower.lock"
     creator = waiting_for_its_turn(
-        lock, "from orchestration.warehouse.engine import make_pipeline; make_pipeline('flower')"
+        lock, "from orchestration.warehouse.pipelines import make_pipeline; make_pipeline('flower')"
     )
     output = creator.communicate(timeout=120)[0]
     assert creator.returncode == 0, output[-3000:]

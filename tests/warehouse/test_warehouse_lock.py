@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from orchestration import settings
-from orchestration.warehouse.engine import WarehouseLockedError, ensure_writable, make_pipeline
+from orchestration.warehouse.engine import ensure_writable
+from orchestration.warehouse.errors import WarehouseLockedError
 from orchestration.warehouse.lock import WarehouseBusyError, exclusive_writer, lock_timeout_s
+from orchestration.warehouse.pipelines import make_pipeline
 from tests.fixtures.holders import HOLD_DUCKDB, duckdb_held_open, started
 
 HOLD_WRITER_LOCK = """

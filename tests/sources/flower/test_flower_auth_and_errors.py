@@ -12,7 +12,7 @@ import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 from werkzeug import Request, Response
 
-from orchestration.warehouse.engine import make_pipeline
+from orchestration.warehouse.pipelines import make_pipeline
 from sources.flower import (
     FlowerAuthError,
     FlowerConfigError,

@@ -21,7 +21,7 @@ import pytest
 from demo.celery_app import make_app
 from demo.stack import FlowerStack
 from orchestration.dbt.assets import dbt_steps
-from orchestration.warehouse.engine import make_pipeline
+from orchestration.warehouse.pipelines import make_pipeline
 from sources.flower import flower_source
 from tests.fixtures.deployments import deployment
 

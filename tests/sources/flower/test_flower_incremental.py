@@ -8,7 +8,7 @@ import time
 
 from werkzeug import Request, Response
 
-from orchestration.warehouse.engine import make_pipeline
+from orchestration.warehouse.pipelines import make_pipeline
 from tests.fixtures.recorded_flower import (
     PROBE,
     load,

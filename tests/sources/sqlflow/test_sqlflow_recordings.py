@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from demo.sqlflow_standin import SQLFlowStandIn
-from orchestration.warehouse.engine import make_pipeline
+from orchestration.warehouse.pipelines import make_pipeline
 from sources.sqlflow import SQLFlowAuthError, sqlflow_source
 from sources.sqlflow.client import SQLFlowClient
 from sources.sqlflow.lineage import normalise_lineage

@@ -9,7 +9,7 @@ import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from demo.sqlflow_standin import DemoJob, SQLFlowStandIn
-from orchestration.warehouse.engine import make_pipeline
+from orchestration.warehouse.pipelines import make_pipeline
 from sources.sqlflow import SQLFlowConfigError, sqlflow_source
 from sources.sqlflow.sql_files import PROJECT_DIR, file_key
 from tests.fixtures.sqlflow_loads import (
