@@ -11,6 +11,7 @@ from dlt.pipeline.pipeline import Pipeline
 from orchestration.keys import FLOWER_TASKS, TASKS_SEEN_METADATA
 from orchestration.runs.writer import writing_the_warehouse
 from orchestration.warehouse.engine import warehouse_engine
+from orchestration.warehouse.migrations import name_the_default_cluster
 from orchestration.warehouse.pipelines import finish_pending_packages, make_pipeline, using_working_dir
 from sources.flower import flower_source
 from sources.flower.completeness import last_walk
@@ -101,6 +102,11 @@ def run_load(
         # dagster-dlt's run starts by dropping the pipeline's working dir: a package pending there is lost
         for load_id in finish_pending_packages(pipeline):
             context.log.warning(f"Finished dlt load package {load_id}, left by an interrupted run")
+        if name == "flower":
+            for table in name_the_default_cluster(pipeline):
+                context.log.info(
+                    f"flower.{table} gained its cluster column: its rows are the default cluster's"
+                )
         for result in dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline):
             per_table = rows_loaded_per_table(pipeline, result.asset_key.path[-1])
             yield result._replace(

@@ -17,6 +17,7 @@ from orchestration.keys import COMPLETENESS_CHECK, COVERAGE_MART, FLOWER_TASKS
 from orchestration.runs.writer import reading_in_turn
 from orchestration.settings import DBT_MANIFEST
 from orchestration.warehouse.pipelines import make_pipeline, query_rows
+from sources.flower.clusters import DEFAULT_CLUSTER
 from sources.flower.completeness import CheckReader, compare, last_walk
 from sources.flower.loaded import loaded_times
 from sources.flower.settings import flower_settings
@@ -137,7 +138,7 @@ def every_task_in_flower_is_loaded(context: dg.AssetCheckExecutionContext) -> dg
     # the look-back's tasks were new to the previous check's head already: the sweep covers them again
     held, sweep = reader.tasks(notes.get("previous_start", notes.get("line")), sweep_from, recheck)
     with reading_in_turn(context.op_execution_context):
-        loaded = loaded_times(pipeline, [task.uuid for task in held])
+        loaded = loaded_times(pipeline, DEFAULT_CLUSTER, [task.uuid for task in held])
     result = compare(held, loaded, walk["walked_from"])
     swept_at = time.time() if sweep.wrapped else previous.get("full_sweep_completed_at")
     metadata = {

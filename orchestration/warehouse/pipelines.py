@@ -15,8 +15,9 @@ from orchestration.warehouse.errors import WarehouseUnavailableError
 from orchestration.warehouse.postgres import postgres_credentials
 
 
-def make_pipeline(name: str) -> dlt.Pipeline:
-    """A pipeline writing dataset `name` into the warehouse; its working state in pipelines_dir()."""
+def make_pipeline(name: str, dataset: str | None = None) -> dlt.Pipeline:
+    """Pipeline `name` writing `dataset` (default: its name) into the warehouse; its working state (its cursor
+    among them) in pipelines_dir()."""
     path = warehouse_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     if is_postgres():
@@ -37,7 +38,7 @@ def make_pipeline(name: str) -> dlt.Pipeline:
         return dlt.pipeline(
             pipeline_name=name,
             destination=destination,
-            dataset_name=name,
+            dataset_name=dataset or name,
             pipelines_dir=str(pipelines_dir()),
         )
 

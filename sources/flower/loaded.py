@@ -10,9 +10,10 @@ TIME_TOLERANCE_S = 1e-3
 
 
 def loaded_versions(
-    pipeline: dlt.Pipeline, uuids: list[str], chunk: int = 10_000
+    pipeline: dlt.Pipeline, cluster: str, uuids: list[str], chunk: int = 10_000
 ) -> dict[str, tuple[float | None, str | None]]:
-    """uuid → (last-event time in epoch seconds, state) of the given tasks in the warehouse (those it has)."""
+    """uuid → (last-event time in epoch seconds, state) of `cluster`'s given tasks in the warehouse (those it
+    has)."""
     found: dict[str, tuple[float | None, str | None]] = {}
     try:
         with pipeline.sql_client() as client:
@@ -21,18 +22,21 @@ def loaded_versions(
                 listed = ", ".join(
                     "'" + uuid.replace("'", "''") + "'" for uuid in uuids[start : start + chunk]
                 )
-                sql = f'select uuid, extract(epoch from "timestamp"), state from {table} where uuid in ({listed})'
+                sql = (
+                    f'select uuid, extract(epoch from "timestamp"), state from {table} '
+                    f"where cluster = %s and uuid in ({listed})"
+                )
                 found.update(
-                    (uuid, (_as_float(time), state)) for uuid, time, state in client.execute_sql(sql)
+                    (uuid, (_as_float(time), state)) for uuid, time, state in client.execute_sql(sql, cluster)
                 )
     except DatabaseUndefinedRelation:  # nothing loaded yet
         return {}
     return found
 
 
-def loaded_times(pipeline: dlt.Pipeline, uuids: list[str]) -> dict[str, float | None]:
-    """uuid → last-event time (epoch seconds) of the given tasks in the warehouse (those it has)."""
-    return {uuid: time for uuid, (time, _) in loaded_versions(pipeline, uuids).items()}
+def loaded_times(pipeline: dlt.Pipeline, cluster: str, uuids: list[str]) -> dict[str, float | None]:
+    """uuid → last-event time (epoch seconds) of `cluster`'s given tasks in the warehouse (those it has)."""
+    return {uuid: time for uuid, (time, _) in loaded_versions(pipeline, cluster, uuids).items()}
 
 
 def same_time(stored: float | None, held: float | None) -> bool:

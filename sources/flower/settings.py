@@ -8,6 +8,7 @@ from dlt.common.typing import TSecretStrValue
 from sources.flower.client import FlowerApi
 
 SECTIONS = ("sources", "flower")
+VARIABLE_PREFIX = "SOURCES__FLOWER__"
 DEFAULT_BASE_URL = "http://127.0.0.1:5555"
 # Flower sorts every task it holds for each page and serialises each task of it: small pages repeat that
 # sort many times, and larger pages gain little more (`make bench` compares them); a page's JSON, and more so
@@ -60,23 +61,23 @@ class FlowerSettings(FlowerCredentials):
         return max(1, int(self.max_tasks * self.capture_at_fill))
 
     def check_page_size(self) -> None:
-        at_least(self.page_size, "page_size", 1)
+        at_least(self.page_size, "page_size", 1, VARIABLE_PREFIX)
 
-    def check(self) -> None:
-        """Every value in its range; the error names the setting to fix."""
+    def check(self, variable_prefix: str = VARIABLE_PREFIX) -> None:
+        """Every value in its range; the error names the setting to fix (its variable starts with the prefix)."""
         for name, low in (("page_size", 1), ("tasks_per_check", 1), ("max_tasks", 1)):
-            at_least(getattr(self, name), name, low)
+            at_least(getattr(self, name), name, low, variable_prefix)
         if not 0 < self.capture_at_fill < 1:
             raise ValueError(
                 f"Flower capture_at_fill must be between 0 and 1 (a share of max_tasks), got {self.capture_at_fill} "
-                "(SOURCES__FLOWER__CAPTURE_AT_FILL)"
+                f"({variable_prefix}CAPTURE_AT_FILL)"
             )
 
 
-def at_least(value: int, name: str, low: int) -> None:
+def at_least(value: int, name: str, low: int, variable_prefix: str) -> None:
     if value < low:
         raise ValueError(
-            f"Flower {name} must be at least {low}, got {value} (SOURCES__FLOWER__{name.upper()})"
+            f"Flower {name} must be at least {low}, got {value} ({variable_prefix}{name.upper()})"
         )
 
 

@@ -175,8 +175,11 @@ def is_in_flight(task: dict[str, Any]) -> bool:
 class TasksWalk:
     """One run's walk: the pages to load, and the in-flight tasks the next run must look at again."""
 
-    def __init__(self, api: FlowerApi, page_size: int, state: dict[str, Any], lookback_minutes: float):
+    def __init__(
+        self, api: FlowerApi, page_size: int, state: dict[str, Any], lookback_minutes: float, cluster: str
+    ):
         self.api = api
+        self.cluster = cluster
         self.report = WalkReport(started_at=time.time())
         self.listing = Listing(api, page_size, self.report)
         self.previous_start = previous_start = state.get("walked_from")
@@ -226,7 +229,7 @@ class TasksWalk:
         again = [task["uuid"] for task in page if (epoch_of(task, "received") or 0) < self.previous_start]
         if not again:
             return page
-        stored = loaded_versions(dlt.current.pipeline(), again)
+        stored = loaded_versions(dlt.current.pipeline(), self.cluster, again)
         unchanged = {
             task["uuid"]
             for task in page
@@ -268,20 +271,21 @@ class TasksWalk:
 
 
 def changed_tasks(
-    api: FlowerApi, page_size: int, lookback_minutes: float, include_payloads: bool
+    api: FlowerApi, page_size: int, lookback_minutes: float, include_payloads: bool, cluster: str
 ) -> Iterator[pa.Table]:
-    """Every task that may have changed since the previous run (module docstring), as Arrow pages; a task
-    read again that the warehouse already holds as it is now is left out."""
+    """Every task that may have changed since the previous run (module docstring), as Arrow pages of
+    `cluster`'s rows; a task read again that the warehouse already holds as it is now is left out."""
     state = dlt.current.resource_state("tasks")
-    walk = TasksWalk(api, page_size, state, lookback_minutes)
+    walk = TasksWalk(api, page_size, state, lookback_minutes, cluster)
     oddities = Oddities()
     columns = task_columns(include_payloads)
     for page in walk.pages():
         changed = walk.without_unchanged(page)
         if changed:
-            yield task_table(
+            page = task_table(
                 [task_row(task, include_payloads, oddities) for task in changed], columns, oddities
             )
+            yield page.append_column("cluster", pa.array([cluster] * page.num_rows, pa.string()))
     walk.finish(state, oddities)
 
 

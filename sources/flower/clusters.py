@@ -1,0 +1,122 @@
+"""The Celery clusters of an estate, each a Flower under its own name.
+
+A cluster is declared by its settings: `[sources.flower.clusters.<name>]` in .dlt/config.toml (and its secrets
+in .dlt/secrets.toml), or SOURCES__FLOWER__CLUSTERS__<NAME>__<SETTING> in the environment. A setting a cluster
+does not give is read from [sources.flower] (dlt's own section lookup): settings its Flowers share are written
+once. With no cluster declared, the single-Flower settings of [sources.flower] are one cluster, `default`.
+"""
+
+import os
+import re
+from dataclasses import dataclass, fields
+
+import dlt
+from dlt.common.configuration import resolve_configuration
+
+from sources.flower.settings import SECTIONS, FlowerSettings, flower_settings
+
+DEFAULT_CLUSTER = "default"
+# lowercase letters and digits, words joined by single underscores: a name is part of an environment variable
+# (where `__` separates sections) and of a pipeline's name
+CLUSTER_NAME = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+CLUSTER_NAME_RULE = (
+    "lowercase letters, digits and single underscores, starting with a letter (e.g. billing, eu_shop)"
+)
+CLUSTERS_SECTION = "clusters"
+ENV_PREFIX = "SOURCES__FLOWER__CLUSTERS__"
+SETTING_NAMES = frozenset(field.name for field in fields(FlowerSettings) if not field.name.startswith("_"))
+
+
+class ClusterSettingsError(ValueError):
+    """A cluster's name or settings cannot be used; the message names the setting to fix."""
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """One Flower and how to read it; `name` is what the warehouse's `cluster` column holds."""
+
+    name: str
+    settings: FlowerSettings
+
+    @property
+    def pipeline_name(self) -> str:
+        """The dlt pipeline that loads it (its cursor): `flower` for the default cluster, as before clusters."""
+        return "flower" if self.name == DEFAULT_CLUSTER else f"flower_{self.name}"
+
+
+def declared_names() -> list[str]:
+    """The cluster names the settings declare (config.toml, secrets.toml, the environment), checked, sorted."""
+    names: dict[str, str] = {}  # name → where it was declared
+    for section in (dlt.config.get(_dotted(CLUSTERS_SECTION)), dlt.secrets.get(_dotted(CLUSTERS_SECTION))):
+        for name in section or {}:
+            names.setdefault(name, f"[sources.flower.clusters.{name}]")
+    for variable in os.environ:
+        if variable.startswith(ENV_PREFIX):
+            names.setdefault(_name_in(variable), variable)
+    for name, where in names.items():
+        check_name(name, where)
+    return sorted(names)
+
+
+def _name_in(variable: str) -> str:
+    """The cluster name of SOURCES__FLOWER__CLUSTERS__<NAME>__<SETTING>, lowercased."""
+    name, separator, setting = variable.removeprefix(ENV_PREFIX).partition("__")
+    if not separator or setting.lower() not in SETTING_NAMES:
+        raise ClusterSettingsError(
+            f"{variable} names no Flower cluster setting: write SOURCES__FLOWER__CLUSTERS__<NAME>__<SETTING> "
+            f"with a setting of {', '.join(sorted(SETTING_NAMES)).upper()}."
+        )
+    return name.lower()
+
+
+def check_name(name: object, where: str) -> None:
+    if not isinstance(name, str) or not CLUSTER_NAME.fullmatch(name):
+        raise ClusterSettingsError(
+            f"Flower cluster name {name!r} ({where}) is not one taskline accepts: use {CLUSTER_NAME_RULE}."
+        )
+
+
+def _dotted(*parts: str) -> str:
+    return ".".join((*SECTIONS, *parts))
+
+
+def flower_clusters() -> list[Cluster]:
+    """Every cluster, by name, its settings checked. Two clusters reading the same Flower are refused: their rows
+    would be the same tasks twice."""
+    declared = declared_names()
+    if not declared:
+        return [Cluster(DEFAULT_CLUSTER, flower_settings())]
+    clusters = [Cluster(name, cluster_settings(name)) for name in declared]
+    by_url: dict[str, str] = {}
+    for cluster in clusters:
+        url = cluster.settings.base_url.rstrip("/").lower()
+        if url in by_url:
+            raise ClusterSettingsError(
+                f"Flower clusters {by_url[url]} and {cluster.name} both read {cluster.settings.base_url}: give each "
+                f"its own base_url ({variable_prefix(cluster.name)}BASE_URL)."
+            )
+        by_url[url] = cluster.name
+    return clusters
+
+
+def cluster_settings(name: str) -> FlowerSettings:
+    """A declared cluster's settings, checked: its own section first, then [sources.flower]."""
+    settings = resolve_configuration(FlowerSettings(), sections=(*SECTIONS, CLUSTERS_SECTION, name))
+    settings.check(variable_prefix(name))
+    return settings
+
+
+def variable_prefix(name: str) -> str:
+    """The environment variables of cluster `name` start with this."""
+    return f"{ENV_PREFIX}{name.upper()}__"
+
+
+def flower_cluster(name: str) -> Cluster:
+    """Cluster `name` as the settings declare it now."""
+    clusters = {cluster.name: cluster for cluster in flower_clusters()}
+    if name not in clusters:
+        raise ClusterSettingsError(
+            f"No Flower cluster is named {name!r} in the settings (declared: {', '.join(clusters)}): its history "
+            "stays in the warehouse, but it is no longer captured."
+        )
+    return clusters[name]
