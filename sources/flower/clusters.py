@@ -9,6 +9,7 @@ once. With no cluster declared, the single-Flower settings of [sources.flower] a
 import os
 import re
 from dataclasses import dataclass, fields
+from typing import Any
 
 import dlt
 from dlt.common.configuration import resolve_configuration
@@ -47,9 +48,12 @@ class Cluster:
 def declared_names() -> list[str]:
     """The cluster names the settings declare (config.toml, secrets.toml, the environment), checked, sorted."""
     names: dict[str, str] = {}  # name → where it was declared
-    for section in (dlt.config.get(_dotted(CLUSTERS_SECTION)), dlt.secrets.get(_dotted(CLUSTERS_SECTION))):
-        for name in section or {}:
-            names.setdefault(name, f"[sources.flower.clusters.{name}]")
+    for (
+        provider
+    ) in dlt.config.config_providers:  # every one: a cluster may be in config.toml, secrets.toml or both
+        section, _ = provider.get_value(CLUSTERS_SECTION, Any, None, *SECTIONS)
+        for name in section if isinstance(section, dict) else ():
+            names.setdefault(name, f"[sources.flower.clusters.{name}] in {provider.name}")
     for variable in os.environ:
         if variable.startswith(ENV_PREFIX):
             names.setdefault(_name_in(variable), variable)
@@ -74,10 +78,6 @@ def check_name(name: object, where: str) -> None:
         raise ClusterSettingsError(
             f"Flower cluster name {name!r} ({where}) is not one taskline accepts: use {CLUSTER_NAME_RULE}."
         )
-
-
-def _dotted(*parts: str) -> str:
-    return ".".join((*SECTIONS, *parts))
 
 
 def flower_clusters() -> list[Cluster]:
