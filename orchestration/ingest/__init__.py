@@ -8,28 +8,37 @@ the capture sensor), flower_checks and sqlflow_checks (asset checks on the loads
 
 import dagster as dg
 
-from orchestration.ingest.assets import SOURCES, source_assets
+from orchestration.ingest.assets import flower_assets, source_assets
+from orchestration.ingest.clusters import ClusterPartitions
 from orchestration.ingest.configured import SourceSettings
-from orchestration.ingest.flower_checks import FLOWER_CHECKS
+from orchestration.ingest.flower_checks import flower_checks
 from orchestration.ingest.jobs import SCHEDULES, capture_on_pressure, job_schedule, source_jobs
 from orchestration.ingest.sqlflow_checks import SQLFLOW_CHECKS
+from sources.sqlflow import sqlflow_source
 
 
 def defs(sources: dict[str, SourceSettings]) -> dg.Definitions:
-    """The assets, checks, jobs and schedules of every configured source, and Flower's capture trigger."""
+    """The assets, checks, jobs and schedules of every configured source, and Flower's capture triggers (one
+    per cluster)."""
+    with_flower, with_sqlflow = sources["flower"].configured, sources["sqlflow"].configured
+    clusters = ClusterPartitions.from_settings() if with_flower else ClusterPartitions(())
     loads = {
-        name: source_assets(name, SOURCES[name]) for name, source in sources.items() if source.configured
+        **({"flower": flower_assets(clusters)} if with_flower else {}),
+        **({"sqlflow": source_assets("sqlflow", sqlflow_source)} if with_sqlflow else {}),
     }
     jobs = {
         job.name: job for name, assets in loads.items() for job in source_jobs(name, assets, len(loads) == 1)
     }
+    capture = jobs.get("flower_capture")
     return dg.Definitions(
         assets=list(loads.values()),
         asset_checks=[
-            *(FLOWER_CHECKS if "flower" in loads else []),
-            *(SQLFLOW_CHECKS if "sqlflow" in loads else []),
+            *(flower_checks(clusters) if with_flower else []),
+            *(SQLFLOW_CHECKS if with_sqlflow else []),
         ],
         jobs=list(jobs.values()),
-        schedules=[job_schedule(job) for job in jobs.values() if job.name in SCHEDULES],
-        sensors=[capture_on_pressure(jobs["flower_capture"])] if "flower" in loads else [],
+        schedules=[job_schedule(job, clusters) for job in jobs.values() if job.name in SCHEDULES],
+        sensors=[capture_on_pressure(capture, clusters, cluster) for cluster in clusters.names]
+        if capture
+        else [],
     )

@@ -8,6 +8,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 from dlt.extract.source import DltSource
 from dlt.pipeline.pipeline import Pipeline
 
+from orchestration.ingest.clusters import ClusterPartitions
 from orchestration.keys import FLOWER_TASKS, TASKS_SEEN_METADATA
 from orchestration.runs.writer import writing_the_warehouse
 from orchestration.warehouse.engine import warehouse_engine
@@ -15,7 +16,6 @@ from orchestration.warehouse.migrations import name_the_default_cluster
 from orchestration.warehouse.pipelines import finish_pending_packages, make_pipeline, using_working_dir
 from sources.flower import flower_source
 from sources.flower.completeness import last_walk
-from sources.sqlflow import sqlflow_source
 from sources.sqlflow.run_counts import last_run_counts
 
 # what each dlt resource loads, from which endpoint, how it is written and what it remembers between runs
@@ -93,16 +93,17 @@ def run_load(
 ) -> Iterator[dg.MaterializeResult]:
     """Finish what a killed run left, then run a fresh source through the pipeline; rows loaded per table
     go into each materialisation."""
-    name = pipeline.dataset_name
-    # loads of one source take turns (one cursor); on PostgreSQL, loads of different sources run at once
+    dataset = pipeline.dataset_name
+    # loads into one dataset take turns (one staging dataset; on DuckDB one writer anyway); on PostgreSQL,
+    # loads of different sources run at once
     with (
-        writing_the_warehouse(context, turn=f"{name} load", schemas=(name, f"{name}_staging")),
-        using_working_dir(name),
+        writing_the_warehouse(context, turn=f"{dataset} load", schemas=(dataset, f"{dataset}_staging")),
+        using_working_dir(pipeline.pipeline_name),
     ):
         # dagster-dlt's run starts by dropping the pipeline's working dir: a package pending there is lost
         for load_id in finish_pending_packages(pipeline):
             context.log.warning(f"Finished dlt load package {load_id}, left by an interrupted run")
-        if name == "flower":
+        if dataset == "flower":
             for table in name_the_default_cluster(pipeline):
                 context.log.info(
                     f"flower.{table} gained its cluster column: its rows are the default cluster's"
@@ -162,4 +163,21 @@ def source_assets(name: str, build_source: Callable[[], DltSource]) -> dg.Assets
     return load
 
 
-SOURCES = {"flower": flower_source, "sqlflow": sqlflow_source}
+def flower_assets(clusters: ClusterPartitions) -> dg.AssetsDefinition:
+    """Flower's loads: one per cluster (a partition each once an estate declares clusters), each with its own
+    Flower, settings and cursor (pipeline), into the one `flower` dataset."""
+
+    @dlt_assets(
+        dlt_source=flower_source(),
+        dlt_pipeline=make_pipeline("flower"),
+        name="flower",
+        group_name="ingest",
+        dagster_dlt_translator=SourceKeyTranslator("flower"),
+        partitions_def=clusters.partitions,
+    )
+    def load(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
+        cluster = clusters.of_run(context)  # as the settings declare it now
+        source = flower_source(settings=cluster.settings, cluster=cluster.declared_name)
+        yield from run_load(context, dlt, source, make_pipeline(cluster.pipeline_name, dataset="flower"))
+
+    return load

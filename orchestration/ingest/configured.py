@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from dlt.common.configuration.specs import BaseConfiguration
 
+from sources.flower.clusters import cluster_credentials, declared_names, variable_prefix
 from sources.flower.settings import flower_credentials
 from sources.sqlflow.auth import LEGACY_USER_ID
 from sources.sqlflow.settings import sqlflow_credentials
@@ -59,10 +60,22 @@ def _given(source: str, credentials: BaseConfiguration) -> set[str]:
 
 
 def flower_configured() -> SourceSettings:
-    """Basic auth needs both halves; a bearer token alone is enough."""
-    given = _given("flower", flower_credentials())
-    missing = set() if "token" in given or not given else {"username", "password"} - given
-    return _settings("flower", "Flower", given, missing)
+    """Basic auth needs both halves; a bearer token alone is enough. An estate's declared clusters configure
+    Flower by themselves, each checked the same way."""
+    clusters = declared_names()
+    if not clusters:
+        given = _given("flower", flower_credentials())
+        return _settings("flower", "Flower", given, _missing_half(given))
+    present, missing = [], []
+    for cluster in clusters:
+        given = _given("flower", cluster_credentials(cluster))
+        present.append(f"{variable_prefix(cluster)}*")
+        missing.extend(f"{variable_prefix(cluster)}{key.upper()}" for key in sorted(_missing_half(given)))
+    return SourceSettings("flower", "Flower", tuple(present), tuple(missing))
+
+
+def _missing_half(given: set[str]) -> set[str]:
+    return set() if "token" in given or not given else {"username", "password"} - given
 
 
 def sqlflow_configured() -> SourceSettings:

@@ -11,16 +11,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
+from dagster._core.event_api import PartitionKeyFilter
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-from orchestration.keys import COMPLETENESS_CHECK, COVERAGE_MART, FLOWER_TASKS
+from orchestration.ingest.clusters import ClusterPartitions
+from orchestration.keys import COMPLETENESS_CHECK, COVERAGE_MART, FLOWER_TASKS, FRESHNESS_CHECK
 from orchestration.runs.writer import reading_in_turn
 from orchestration.settings import DBT_MANIFEST
 from orchestration.warehouse.pipelines import make_pipeline, query_rows
-from sources.flower.clusters import DEFAULT_CLUSTER
+from sources.flower.clusters import Cluster
 from sources.flower.completeness import CheckReader, compare, last_walk
 from sources.flower.loaded import loaded_times
-from sources.flower.settings import flower_settings
 
 FRESHNESS_PERIODS_S = {"minute": 60, "hour": 3600, "day": 86400}
 
@@ -105,40 +106,55 @@ def coverage_result(intervals: list[tuple[str, datetime, int, int, int]]) -> dg.
     return dg.AssetCheckResult(passed=True, metadata=metadata, description=description)
 
 
-@dg.asset_check(
-    asset=FLOWER_TASKS,
-    name=COMPLETENESS_CHECK.name,
-    config_schema={},  # a launch sets nothing here (definitions.fixed)
-    description=(
-        "After each load, the tasks Flower holds must be in the warehouse with a last event at least as new. "
-        "Each check reads the tasks new to the load (not received yet, or received since the previous walk "
-        "began), "
-        "the next SOURCES__FLOWER__TASKS_PER_CHECK tasks (default 20,000) of Flower's whole list, newest "
-        "received first, from where the previous check stopped (a sweep that wraps at the end: all of a "
-        "Flower that holds no more than that at every check, a full one of 100,000 every 5 checks), and "
-        "again the tasks the previous check found missing or older, so a loss stays red until a load "
-        "brings them. Fails (error) naming the missing tasks and those older in the warehouse; tasks whose "
-        "last event came after the load's walk began are left to the next load and counted apart. Its "
-        "metadata also carries the sweep's position and the walk's notes: pages read back because Flower "
-        "evicted tasks while they were paged, in-flight tasks Flower forgot, values replaced so a task could "
-        "load."
-    ),
-)
-def every_task_in_flower_is_loaded(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    pipeline = make_pipeline("flower")
+def completeness_check(clusters: ClusterPartitions) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=FLOWER_TASKS,
+        name=COMPLETENESS_CHECK.name,
+        partitions_def=clusters.partitions,
+        config_schema={},  # a launch sets nothing here (definitions.fixed)
+        description=(
+            "After each load, the tasks Flower holds must be in the warehouse with a last event at least as new. "
+            "Each check reads the tasks new to the load (not received yet, or received since the previous walk "
+            "began), "
+            "the next SOURCES__FLOWER__TASKS_PER_CHECK tasks (default 20,000) of Flower's whole list, newest "
+            "received first, from where the previous check stopped (a sweep that wraps at the end: all of a "
+            "Flower that holds no more than that at every check, a full one of 100,000 every 5 checks), and "
+            "again the tasks the previous check found missing or older, so a loss stays red until a load "
+            "brings them. Fails (error) naming the missing tasks and those older in the warehouse; tasks whose "
+            "last event came after the load's walk began are left to the next load and counted apart. Its "
+            "metadata also carries the sweep's position and the walk's notes: pages read back because Flower "
+            "evicted tasks while they were paged, in-flight tasks Flower forgot, values replaced so a task could "
+            "load."
+        ),
+    )
+    def every_task_in_flower_is_loaded(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        return completeness(context, clusters.of_run(context), clusters)
+
+    return every_task_in_flower_is_loaded
+
+
+def completeness(
+    context: dg.AssetCheckExecutionContext, cluster: Cluster, clusters: ClusterPartitions
+) -> dg.AssetCheckResult:
+    of_cluster = clusters.label(cluster.name)
+    pipeline = make_pipeline(cluster.pipeline_name, dataset="flower")
     walk = last_walk(pipeline)
     if walk is None:
-        return dg.AssetCheckResult(passed=True, description="No Flower load yet: nothing to compare.")
+        return dg.AssetCheckResult(
+            passed=True, description=f"No Flower load{of_cluster} yet: nothing to compare."
+        )
     notes = walk.get("last_walk") or {}
-    previous = previous_check_metadata(context.instance, COMPLETENESS_CHECK)
+    previous = previous_check_metadata(
+        context.instance, COMPLETENESS_CHECK, clusters.partition_key(cluster.name)
+    )
     sweep_from = previous.get("sweep_next_offset", 0)
     recheck = [*previous.get("missing_sample", []), *previous.get("older_in_warehouse_sample", [])]
-    settings = flower_settings()
-    reader = CheckReader(settings.api, settings.page_size, settings.tasks_per_check)
+    settings = cluster.settings
+    reader = CheckReader(cluster.api, settings.page_size, settings.tasks_per_check)
     # the look-back's tasks were new to the previous check's head already: the sweep covers them again
     held, sweep = reader.tasks(notes.get("previous_start", notes.get("line")), sweep_from, recheck)
     with reading_in_turn(context.op_execution_context):
-        loaded = loaded_times(pipeline, DEFAULT_CLUSTER, [task.uuid for task in held])
+        loaded = loaded_times(pipeline, cluster.name, [task.uuid for task in held])
     result = compare(held, loaded, walk["walked_from"])
     swept_at = time.time() if sweep.wrapped else previous.get("full_sweep_completed_at")
     metadata = {
@@ -153,7 +169,11 @@ def every_task_in_flower_is_loaded(context: dg.AssetCheckExecutionContext) -> dg
     }
     if swept_at is not None:
         metadata["full_sweep_completed_at"] = dg.MetadataValue.timestamp(swept_at)
-    reach = "all the tasks Flower holds" if sweep_from == 0 and sweep.wrapped else f"{result.checked} tasks"
+    reach = (
+        f"all the tasks Flower{of_cluster} holds"
+        if sweep_from == 0 and sweep.wrapped
+        else f"{result.checked} tasks"
+    )
     if result.passed:
         description = (
             f"All {result.checked} tasks checked ({reach}) are in the warehouse, as new as Flower has them."
@@ -172,9 +192,15 @@ def every_task_in_flower_is_loaded(context: dg.AssetCheckExecutionContext) -> dg
     )
 
 
-def previous_check_metadata(instance: dg.DagsterInstance, key: dg.AssetCheckKey) -> dict[str, Any]:
-    """The metadata values of the latest finished evaluation of a check ({} before any)."""
-    for record in instance.event_log_storage.get_asset_check_execution_history(key, limit=5):
+def previous_check_metadata(
+    instance: dg.DagsterInstance, key: dg.AssetCheckKey, partition: str | None
+) -> dict[str, Any]:
+    """The metadata values of the latest finished evaluation of a check (of a partition's, when given; {} before
+    any)."""
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        key, limit=5, partition_filter=PartitionKeyFilter(key=partition) if partition else None
+    )
+    for record in history:
         evaluation = record.event and record.event.dagster_event.event_specific_data
         if isinstance(evaluation, dg.AssetCheckEvaluation):
             return {name: value.value for name, value in evaluation.metadata.items()}
@@ -196,34 +222,46 @@ def source_freshness(table: str) -> dict[str, float]:
     }
 
 
-def newest_task_event() -> datetime | None:
+def newest_task_event(cluster: str) -> datetime | None:
     pipeline = make_pipeline("flower")
     try:
         with pipeline.sql_client() as client:
             table = client.make_qualified_table_name("tasks")
-            [(newest,)] = client.execute_sql(f'select max("timestamp") from {table}')
+            [(newest,)] = client.execute_sql(
+                f'select max("timestamp") from {table} where cluster = %s', cluster
+            )
     except DatabaseUndefinedRelation:
         return None
     return newest
 
 
-@dg.asset_check(
-    asset=FLOWER_TASKS,
-    name="recent_task_events",
-    config_schema={},  # a launch sets nothing here (definitions.fixed)
-    description=(
-        "A Flower that stopped reporting (workers without -E, Flower restarted without events, a dead "
-        "broker) still answers, so loads stay green: this check turns yellow (warn) or red (error) when the "
-        "newest task event in the warehouse is older than the freshness set on the `tasks` source in "
-        "dbt_project/models/staging/flower/_flower__sources.yml; the age is in its metadata."
-    ),
-)
-def recent_task_events(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+def freshness_check(clusters: ClusterPartitions) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=FLOWER_TASKS,
+        name=FRESHNESS_CHECK.name,
+        partitions_def=clusters.partitions,
+        config_schema={},  # a launch sets nothing here (definitions.fixed)
+        description=(
+            "A Flower that stopped reporting (workers without -E, Flower restarted without events, a dead "
+            "broker) still answers, so loads stay green: this check turns yellow (warn) or red (error) when the "
+            "newest task event in the warehouse is older than the freshness set on the `tasks` source in "
+            "dbt_project/models/staging/flower/_flower__sources.yml; the age is in its metadata."
+        ),
+    )
+    def recent_task_events(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        return freshness(
+            context, clusters.name_of_run(context), clusters.label(clusters.name_of_run(context))
+        )
+
+    return recent_task_events
+
+
+def freshness(context: dg.AssetCheckExecutionContext, cluster: str, of_cluster: str) -> dg.AssetCheckResult:
     with reading_in_turn(context.op_execution_context):
-        newest = newest_task_event()
+        newest = newest_task_event(cluster)
     limits = source_freshness("tasks")
     if newest is None:
-        return dg.AssetCheckResult(passed=True, description="No task loaded yet.")
+        return dg.AssetCheckResult(passed=True, description=f"No task{of_cluster} loaded yet.")
     age_s = time.time() - newest.timestamp()
     metadata = {
         "newest_task_event": dg.MetadataValue.timestamp(newest.astimezone(UTC)),
@@ -240,13 +278,18 @@ def recent_task_events(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckR
                 severity=severity,
                 metadata=metadata,
                 description=(
-                    f"The newest task event is {age_s / 3600:.1f} h old ({level} {limits[level] / 3600:g} h): is "
+                    f"The newest task event{of_cluster} is {age_s / 3600:.1f} h old ({level} {limits[level] / 3600:g} h): is "
                     "Flower still receiving events (workers started with -E)?"
                 ),
             )
     return dg.AssetCheckResult(
-        passed=True, metadata=metadata, description=f"The newest task event is {age_s / 3600:.1f} h old."
+        passed=True,
+        metadata=metadata,
+        description=f"The newest task event{of_cluster} is {age_s / 3600:.1f} h old.",
     )
 
 
-FLOWER_CHECKS = [every_task_in_flower_is_loaded, recent_task_events, task_attempts_coverage]
+def flower_checks(clusters: ClusterPartitions) -> list[dg.AssetChecksDefinition]:
+    """Flower's checks: completeness and freshness per cluster (partitions once there are several), coverage of
+    the estate."""
+    return [completeness_check(clusters), freshness_check(clusters), task_attempts_coverage]

@@ -15,12 +15,14 @@ Runs may overlap; their writing steps take turns on the warehouse writer lock (o
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from orchestration import settings
+from orchestration.ingest.clusters import ClusterPartitions
 from orchestration.keys import FLOWER_TASKS, TASKS_SEEN_METADATA
 from sources.flower.client import FlowerError
+from sources.flower.clusters import flower_cluster
 from sources.flower.pressure import new_since, tasks_seen
-from sources.flower.settings import flower_settings
 
 # job → (schedule name, the setting of its cron: orchestration/settings.py has the default)
 SCHEDULES = {
@@ -77,9 +79,21 @@ def source_jobs(name: str, loads: dg.AssetsDefinition, alone: bool) -> list[Unre
     return [capture, marts, load]
 
 
-def job_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+def job_schedule(job: UnresolvedAssetJobDefinition, clusters: ClusterPartitions) -> dg.ScheduleDefinition:
     name, variable = SCHEDULES[job.name]
     cron = settings.value(variable)
+    if job.name == "flower_capture":
+
+        @dg.schedule(name=name, job=job, cron_schedule=cron, default_status=dg.DefaultScheduleStatus.RUNNING)
+        def every_cluster(context: dg.ScheduleEvaluationContext):
+            """One capture per cluster: each its own run, so one cluster down fails only its own."""
+            tick = context.scheduled_execution_time.isoformat()
+            return [
+                dg.RunRequest(run_key=f"{cluster}@{tick}", partition_key=clusters.partition_key(cluster))
+                for cluster in clusters.names
+            ]
+
+        return every_cluster
     if job.name != "flower_marts":
         return dg.ScheduleDefinition(
             name=name, job=job, cron_schedule=cron, default_status=dg.DefaultScheduleStatus.RUNNING
@@ -96,59 +110,71 @@ def job_schedule(job: UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
     return after_the_first_capture
 
 
-def capture_on_pressure(capture: UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+def capture_on_pressure(
+    capture: UnresolvedAssetJobDefinition, clusters: ClusterPartitions, cluster: str
+) -> dg.SensorDefinition:
+    """Cluster `cluster`'s capture trigger: a sensor of its own, so a Flower that is slow to answer delays
+    no other cluster's."""
+    of_cluster = clusters.label(cluster)
+
     @dg.sensor(
-        name="flower_capture_on_pressure",
+        name="flower_capture_on_pressure" + (f"_{cluster}" if clusters.partitioned else ""),
         job=capture,
         minimum_interval_seconds=PRESSURE_SENSOR_INTERVAL_S,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            "Starts flower_capture before Flower evicts tasks nobody has read. Every few seconds it reads "
-            "Flower's /metrics (milliseconds; one /api/tasks request would sort every task Flower holds) and "
-            "counts the tasks Flower has seen since the last capture began (or since this sensor last started "
-            "one): at SOURCES__FLOWER__CAPTURE_AT_FILL (default 0.25) of SOURCES__FLOWER__MAX_TASKS (Flower's "
-            "--max_tasks, default 100,000) it starts a capture, unless one is still starting or three are "
-            "under way."
+            f"Starts flower_capture{of_cluster} before Flower evicts tasks nobody has read. Every few seconds it "
+            "reads Flower's /metrics (milliseconds; one /api/tasks request would sort every task Flower holds) "
+            "and counts the tasks Flower has seen since the last capture began (or since this sensor last "
+            "started one): at SOURCES__FLOWER__CAPTURE_AT_FILL (default 0.25) of SOURCES__FLOWER__MAX_TASKS "
+            "(Flower's --max_tasks, default 100,000; a cluster's own settings first) it starts a capture, unless "
+            "one is still starting or three are under way."
         ),
     )
     def sensor(context: dg.SensorEvaluationContext):
-        flower = flower_settings()
+        flower = flower_cluster(cluster)
+        partition = clusters.partition_key(cluster)
         try:
             seen = tasks_seen(flower.api.get_text("metrics"))
         except FlowerError as error:
-            return dg.SkipReason(f"Flower's new tasks not counted (the schedule still captures): {error}")
-        readings = (_int(context.cursor), seen_at_last_capture(context.instance))
+            return dg.SkipReason(
+                f"Flower{of_cluster}: new tasks not counted (the schedule still captures): {error}"
+            )
+        readings = (_int(context.cursor), seen_at_last_capture(context.instance, partition))
         references = [reading for reading in readings if reading is not None]
         new = new_since(seen, max(references, default=None))
-        threshold = flower.capture_threshold
+        threshold = flower.settings.capture_threshold
         if new < threshold:
             return dg.SkipReason(
-                f"{new} new tasks in Flower since the last capture; a capture starts at {threshold}."
+                f"{new} new tasks in Flower{of_cluster} since the last capture; a capture starts at {threshold}."
             )
-        if captures(context.instance, capture.name, STARTING):
-            return dg.SkipReason(f"{new} new tasks in Flower, and a capture is starting.")
-        in_progress = captures(context.instance, capture.name, IN_PROGRESS)
+        if captures(context.instance, capture.name, STARTING, partition):
+            return dg.SkipReason(f"{new} new tasks in Flower{of_cluster}, and a capture is starting.")
+        in_progress = captures(context.instance, capture.name, IN_PROGRESS, partition)
         if in_progress >= CAPTURES_IN_PROGRESS_MAX:
             return dg.SkipReason(
-                f"{new} new tasks in Flower, and {in_progress} captures are already under way."
+                f"{new} new tasks in Flower{of_cluster}, and {in_progress} captures are already under way."
             )
         context.update_cursor(str(seen))
-        return dg.RunRequest(tags={"taskline/new_tasks_in_flower": str(new)})
+        return dg.RunRequest(partition_key=partition, tags={"taskline/new_tasks_in_flower": str(new)})
 
     return sensor
 
 
-def captures(instance: dg.DagsterInstance, job_name: str, statuses: list[dg.DagsterRunStatus]) -> int:
-    return instance.get_runs_count(dg.RunsFilter(job_name=job_name, statuses=statuses))
+def captures(
+    instance: dg.DagsterInstance, job_name: str, statuses: list[dg.DagsterRunStatus], partition: str | None
+) -> int:
+    tags = {PARTITION_NAME_TAG: partition} if partition else {}
+    return instance.get_runs_count(dg.RunsFilter(job_name=job_name, statuses=statuses, tags=tags))
 
 
-def seen_at_last_capture(instance: dg.DagsterInstance) -> int | None:
-    event = instance.get_latest_materialization_event(FLOWER_TASKS)
-    value = (
-        event
-        and event.asset_materialization
-        and event.asset_materialization.metadata.get(TASKS_SEEN_METADATA)
-    )
+def seen_at_last_capture(instance: dg.DagsterInstance, partition: str | None) -> int | None:
+    """Flower's count of tasks seen when the cluster's latest capture began its walk."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(FLOWER_TASKS, asset_partitions=[partition] if partition else None), limit=1
+    ).records
+    materialization = records[0].asset_materialization if records else None
+    value = materialization and materialization.metadata.get(TASKS_SEEN_METADATA)
     return _int(value.value) if value else None
 
 

@@ -17,6 +17,7 @@ import requests
 from dagster._daemon.controller import DEFAULT_HEARTBEAT_INTERVAL_SECONDS, get_daemon_statuses
 
 from orchestration import settings
+from orchestration.keys import FLOWER_TASKS
 
 SOURCES = ("flower", "sqlflow")
 # seconds past Dagster's heartbeat interval a daemon may stay silent before it counts as stopped: Dagster's
@@ -62,14 +63,28 @@ def last_successful_loads(instance: dg.DagsterInstance) -> dict[str, str | None]
     return loads
 
 
+def last_captures_per_cluster(instance: dg.DagsterInstance) -> dict[str, str | None]:
+    """Per Flower cluster of an estate (a partition of flower/tasks), when its capture last succeeded."""
+    captures = {}
+    for cluster in sorted(instance.get_materialized_partitions(FLOWER_TASKS)):
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(FLOWER_TASKS, asset_partitions=[cluster]), limit=1
+        ).records
+        captures[cluster] = iso(records[0].timestamp if records else None)
+    return captures
+
+
 def health_report(instance: dg.DagsterInstance, webserver_url: str) -> dict:
     up, daemon = webserver_up(webserver_url), daemon_health(instance)
-    return {
+    report = {
         "healthy": up and daemon["healthy"],
         "webserver": {"up": up},
         "daemon": daemon,
         "last_successful_load": last_successful_loads(instance),
     }
+    if clusters := last_captures_per_cluster(instance):
+        report["last_successful_capture_per_cluster"] = clusters
+    return report
 
 
 def handler(instance: dg.DagsterInstance, webserver_url: str) -> type[BaseHTTPRequestHandler]:

@@ -286,6 +286,19 @@ def check_sources() -> None:
     print(
         "Sources: " + ", ".join(f"{s.label} {'configured' if s.configured else 'left out'}" for s in sources)
     )
+    if next(source for source in sources if source.name == "flower").configured:
+        check_clusters()
+
+
+def check_clusters() -> None:
+    """Stop on a cluster name or setting taskline refuses, before the code location would fail to load."""
+    from sources.flower.clusters import ClusterSettingsError, flower_clusters
+
+    try:
+        clusters = flower_clusters()
+    except (ClusterSettingsError, ValueError) as error:
+        raise ServeError(str(error)) from None
+    print("Flower clusters: " + ", ".join(f"{c.name} ({c.settings.base_url})" for c in clusters))
 
 
 def check_channels(environ: dict[str, str]) -> None:

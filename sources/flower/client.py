@@ -10,10 +10,6 @@ from dlt.sources.helpers.rest_client.auth import BearerTokenAuth, HttpBasicAuth
 
 from sources.http import ATTEMPTS_SETTING, retrying_session
 
-BASIC_AUTH_SETTINGS = "SOURCES__FLOWER__USERNAME/SOURCES__FLOWER__PASSWORD"
-TOKEN_SETTING = "SOURCES__FLOWER__TOKEN"
-BASE_URL_SETTING = "SOURCES__FLOWER__BASE_URL"
-TIMEOUT_SETTING = "SOURCES__FLOWER__REQUEST_TIMEOUT"
 ERROR_EXCERPT_CHARS = 200
 
 
@@ -44,8 +40,21 @@ class FlowerApi:
         password: str | None,
         token: str | None,
         request_timeout: float,
+        cluster: str | None = None,
     ) -> None:
+        """`cluster`: the name an estate declared this Flower under (None: the single Flower of [sources.flower]);
+        errors name it and its settings."""
         self.base_url = base_url.rstrip("/")
+        self.name = f"Flower of cluster {cluster}" if cluster else "Flower"
+        prefix = f"SOURCES__FLOWER__CLUSTERS__{cluster.upper()}__" if cluster else "SOURCES__FLOWER__"
+        self._settings = {
+            "basic_auth": f"{prefix}USERNAME/{prefix}PASSWORD",
+            "token": f"{prefix}TOKEN",
+            "base_url": f"{prefix}BASE_URL",
+            "timeout": f"{prefix}REQUEST_TIMEOUT",
+            "page_size": f"{prefix}PAGE_SIZE",
+            "section": f"[sources.flower.clusters.{cluster}]" if cluster else "[sources.flower]",
+        }
         self._username = username
         self._password = password
         self._token = token
@@ -66,8 +75,8 @@ class FlowerApi:
         body = self._parse_json(response, endpoint)
         if not isinstance(body, dict):
             raise FlowerError(
-                f"Flower at {self.base_url} answered GET {endpoint} with a JSON {type(body).__name__}, "
-                f"expected an object: {_excerpt(response)}. Check {BASE_URL_SETTING} points at Flower."
+                f"{self.name} at {self.base_url} answered GET {endpoint} with a JSON {type(body).__name__}, "
+                f"expected an object: {_excerpt(response)}. Check {self._settings['base_url']} points at Flower."
             )
         return body
 
@@ -96,38 +105,38 @@ class FlowerApi:
         if self._username and self._password:
             return HttpBasicAuth(username=self._username, password=self._password)
         raise FlowerConfigError(
-            f"Flower credentials are not configured for {self.base_url}: set {BASIC_AUTH_SETTINGS} "
-            f"(Flower's --basic_auth user and password), or {TOKEN_SETTING} when a proxy in front of Flower "
-            "checks a bearer token; or put them under [sources.flower] in .dlt/secrets.toml."
+            f"{self.name} credentials are not configured for {self.base_url}: set {self._settings['basic_auth']} "
+            f"(Flower's --basic_auth user and password), or {self._settings['token']} when a proxy in front of "
+            f"Flower checks a bearer token; or put them under {self._settings['section']} in .dlt/secrets.toml."
         )
 
     def _unreachable(self, endpoint: str, error: RequestException) -> str:
         attempts = f"{self._max_attempts} attempt(s) ({ATTEMPTS_SETTING})"
         if isinstance(error, Timeout):
             return (
-                f"Flower at {self.base_url} did not answer GET {endpoint} within {self._request_timeout:g} s "
-                f"({TIMEOUT_SETTING}), {attempts}: {type(error).__name__}. Raise {TIMEOUT_SETTING} for a slow "
-                "Flower, or page less at a time (SOURCES__FLOWER__PAGE_SIZE)."
+                f"{self.name} at {self.base_url} did not answer GET {endpoint} within {self._request_timeout:g} s "
+                f"({self._settings['timeout']}), {attempts}: {type(error).__name__}. Raise {self._settings['timeout']} for a slow "
+                f"Flower, or page less at a time ({self._settings['page_size']})."
             )
         return (
-            f"cannot reach Flower at {self.base_url} (GET {endpoint}) after {attempts}: "
-            f"{_network_reason(error)}. Is Flower running? Check {BASE_URL_SETTING}."
+            f"cannot reach {self.name} at {self.base_url} (GET {endpoint}) after {attempts}: "
+            f"{_network_reason(error)}. Is Flower running? Check {self._settings['base_url']}."
         )
 
     def _raise_for_status(self, response: Response, endpoint: str) -> None:
         status = response.status_code
         if status == 401:
-            settings = TOKEN_SETTING if self._token else BASIC_AUTH_SETTINGS
+            settings = self._settings["token" if self._token else "basic_auth"]
             raise FlowerAuthError(
-                f"Flower at {self.base_url} rejected the credentials (HTTP 401) for {endpoint}: "
+                f"{self.name} at {self.base_url} rejected the credentials (HTTP 401) for {endpoint}: "
                 f"check {settings}"
             )
         if status < 400:
             return
-        hint = f" Check {BASE_URL_SETTING} points at Flower." if status == 404 else ""
+        hint = f" Check {self._settings['base_url']} points at Flower." if status == 404 else ""
         retried = f" after {self._max_attempts} attempt(s)" if status == 429 or status >= 500 else ""
         raise FlowerError(
-            f"Flower at {self.base_url} answered HTTP {status}{retried} for GET {endpoint}: "
+            f"{self.name} at {self.base_url} answered HTTP {status}{retried} for GET {endpoint}: "
             f"{_excerpt(response)}.{hint}"
         )
 
@@ -137,9 +146,9 @@ class FlowerApi:
         except ValueError:
             content_type = response.headers.get("Content-Type", "no Content-Type")
             raise FlowerError(
-                f"Flower at {self.base_url} returned a non-JSON body for GET {endpoint} "
+                f"{self.name} at {self.base_url} returned a non-JSON body for GET {endpoint} "
                 f"(HTTP {response.status_code}, {content_type}): {_excerpt(response)}. "
-                f"Check {BASE_URL_SETTING} points at Flower's API."
+                f"Check {self._settings['base_url']} points at Flower's API."
             ) from None
 
 

@@ -14,7 +14,8 @@ from typing import Any
 import dlt
 from dlt.common.configuration import resolve_configuration
 
-from sources.flower.settings import SECTIONS, FlowerSettings, flower_settings
+from sources.flower.client import FlowerApi
+from sources.flower.settings import SECTIONS, FlowerCredentials, FlowerSettings, flower_settings
 
 DEFAULT_CLUSTER = "default"
 # lowercase letters and digits, words joined by single underscores: a name is part of an environment variable
@@ -38,11 +39,22 @@ class Cluster:
 
     name: str
     settings: FlowerSettings
+    declared: bool = True  # False: the single Flower of [sources.flower], named `default`
 
     @property
     def pipeline_name(self) -> str:
         """The dlt pipeline that loads it (its cursor): `flower` for the default cluster, as before clusters."""
         return "flower" if self.name == DEFAULT_CLUSTER else f"flower_{self.name}"
+
+    @property
+    def declared_name(self) -> str | None:
+        """The name the settings declared it under; None for the single Flower of before clusters."""
+        return self.name if self.declared else None
+
+    @property
+    def api(self) -> FlowerApi:
+        """A client of its Flower whose errors name the cluster and its settings."""
+        return self.settings.api_for(self.declared_name)
 
 
 def declared_names() -> list[str]:
@@ -85,7 +97,7 @@ def flower_clusters() -> list[Cluster]:
     would be the same tasks twice."""
     declared = declared_names()
     if not declared:
-        return [Cluster(DEFAULT_CLUSTER, flower_settings())]
+        return [Cluster(DEFAULT_CLUSTER, flower_settings(), declared=False)]
     clusters = [Cluster(name, cluster_settings(name)) for name in declared]
     by_url: dict[str, str] = {}
     for cluster in clusters:
@@ -104,6 +116,13 @@ def cluster_settings(name: str) -> FlowerSettings:
     settings = resolve_configuration(FlowerSettings(), sections=(*SECTIONS, CLUSTERS_SECTION, name))
     settings.check(variable_prefix(name))
     return settings
+
+
+def cluster_credentials(name: str) -> FlowerCredentials:
+    """Only a declared cluster's credentials (its own, else [sources.flower]'s)."""
+    return resolve_configuration(
+        FlowerCredentials(), sections=(*SECTIONS, CLUSTERS_SECTION, name), accept_partial=True
+    )
 
 
 def variable_prefix(name: str) -> str:

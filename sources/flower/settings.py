@@ -53,7 +53,13 @@ class FlowerSettings(FlowerCredentials):
     @property
     def api(self) -> FlowerApi:
         """A client of this Flower (it connects at its first request)."""
-        return FlowerApi(self.base_url, self.username, self.password, self.token, self.request_timeout)
+        return self.api_for(None)
+
+    def api_for(self, cluster: str | None) -> FlowerApi:
+        """A client of this Flower as the estate's cluster `cluster` (None: the single Flower of before)."""
+        return FlowerApi(
+            self.base_url, self.username, self.password, self.token, self.request_timeout, cluster
+        )
 
     @property
     def capture_threshold(self) -> int:

@@ -55,7 +55,7 @@ def flower_source(
     with_task_info: bool = dlt.config.value,
     request_timeout: float = dlt.config.value,
     settings: FlowerSettings = dlt.config.value,
-    cluster: str = DEFAULT_CLUSTER,
+    cluster: str | None = None,
 ) -> list[DltResource]:
     """Flower's workers (snapshot), tasks (every task that may have changed, merged on uuid), queue lengths
     and the task names seen.
@@ -63,15 +63,17 @@ def flower_source(
     dlt resolves `settings` (FlowerSettings: the types and defaults) from SOURCES__FLOWER__<NAME> or
     [sources.flower]; the parameters before it are only there so a caller can set one by name. Credentials are
     checked at the first request. A bearer `token`, when set, is sent instead of basic auth (for a proxy in front
-    of Flower). `cluster` names the Celery cluster in every row (sources/flower/clusters.py): rows are keyed
-    within their cluster.
+    of Flower). `cluster`: the name an estate declared this Flower under (sources/flower/clusters.py), in every
+    row and in its errors; None for the single Flower of [sources.flower], whose rows are the default cluster's.
+    Rows are keyed within their cluster.
     The workers snapshot comes first: every task attempt its counters include is visible to the tasks walk
     that follows, which lets the coverage mart compare the two.
     """
     for setting in ARROW_ROW_COLUMNS_SETTINGS:
         os.environ.setdefault(setting, "true")
     settings.check_page_size()
-    api = settings.api
+    api = settings.api_for(cluster)
+    cluster = cluster or DEFAULT_CLUSTER
     page_size, lookback_minutes = settings.page_size, settings.lookback_minutes
     include_payloads = settings.include_payloads
     tasks = dlt.resource(

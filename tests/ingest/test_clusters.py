@@ -1,0 +1,102 @@
+"""An estate of Flowers declared by name: one partition of Flower's assets and checks per cluster, a capture
+trigger per cluster, the schedule capturing each in a run of its own, and a cluster that is down failing only
+its own capture with a sentence that names it. Flowers over real HTTP (pytest-httpserver), in-process runs."""
+
+import socket
+from datetime import UTC, datetime
+
+import dagster as dg
+import duckdb
+import pytest
+from pytest_httpserver import HTTPServer
+
+from orchestration.keys import COMPLETENESS_CHECK, FLOWER_TASKS
+from tests.fixtures.deployments import deployment
+from tests.fixtures.marts_sources import FLOWER_TASKS as TASKS_PER_FLOWER
+from tests.fixtures.marts_sources import serve_flower
+
+pytestmark = pytest.mark.integration
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def estate(monkeypatch, fast_retries):
+    """billing and shop answer; eu's Flower is down."""
+    with HTTPServer() as billing, HTTPServer() as shop:
+        for flower in (billing, shop):
+            serve_flower(flower, celery_messages=3, online=True)
+        monkeypatch.setenv("SOURCES__FLOWER__USERNAME", "taskline")
+        monkeypatch.setenv("SOURCES__FLOWER__PASSWORD", "taskline-demo")
+        for name, url in (
+            ("BILLING", billing.url_for("/").rstrip("/")),
+            ("SHOP", shop.url_for("/").rstrip("/")),
+            ("EU", f"http://127.0.0.1:{closed_port()}"),
+        ):
+            monkeypatch.setenv(f"SOURCES__FLOWER__CLUSTERS__{name}__BASE_URL", url)
+        yield deployment("flower")
+
+
+def tasks_per_cluster(warehouse) -> dict[str, int]:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return dict(
+            connection.execute("select cluster, count(*) from flower.tasks group by 1 order by 1").fetchall()
+        )
+
+
+def test_each_cluster_is_a_partition_with_its_own_trigger_and_scheduled_run(estate):
+    assert estate.resolve_assets_def(FLOWER_TASKS).partitions_def.get_partition_keys() == [
+        "billing",
+        "eu",
+        "shop",
+    ]
+    sensors = sorted(sensor.name for sensor in estate.sensors if "pressure" in sensor.name)
+    assert sensors == [
+        "flower_capture_on_pressure_billing",
+        "flower_capture_on_pressure_eu",
+        "flower_capture_on_pressure_shop",
+    ]
+    schedule = estate.resolve_schedule_def("flower_capture_every_5_minutes")
+    tick = datetime(2026, 12, 5, 14, 5, tzinfo=UTC)
+    with dg.build_schedule_context(
+        instance=dg.DagsterInstance.ephemeral(),
+        scheduled_execution_time=tick,
+        repository_def=estate.get_repository_def(),
+    ) as context:
+        requests = schedule.evaluate_tick(context).run_requests
+    assert sorted((request.partition_key, request.run_key) for request in requests) == [
+        (cluster, f"{cluster}@2026-12-05T14:05:00+00:00") for cluster in ("billing", "eu", "shop")
+    ]
+
+
+def test_a_cluster_that_is_down_fails_only_its_own_capture_and_names_itself(estate, isolated_warehouse):
+    capture = estate.resolve_job_def("flower_capture")
+    instance = dg.DagsterInstance.ephemeral()
+    results = {
+        cluster: capture.execute_in_process(instance=instance, partition_key=cluster, raise_on_error=False)
+        for cluster in ("billing", "eu", "shop")
+    }
+    assert {cluster: result.success for cluster, result in results.items()} == {
+        "billing": True,
+        "eu": False,
+        "shop": True,
+    }
+    failure = next(event for event in results["eu"].all_events if event.is_step_failure)
+    message = failure.step_failure_data.error.to_string()
+    assert "cannot reach Flower of cluster eu at http://127.0.0.1:" in message
+    assert "Check SOURCES__FLOWER__CLUSTERS__EU__BASE_URL." in message
+    assert tasks_per_cluster(isolated_warehouse) == {"billing": TASKS_PER_FLOWER, "shop": TASKS_PER_FLOWER}
+    for cluster in ("billing", "shop"):
+        evaluations = {e.check_name: e for e in results[cluster].get_asset_check_evaluations()}
+        completeness = evaluations[COMPLETENESS_CHECK.name]
+        assert completeness.passed and completeness.partition == cluster
+        assert completeness.description == (
+            f"All {TASKS_PER_FLOWER} tasks checked (all the tasks Flower of cluster {cluster} holds) are in the "
+            "warehouse, as new as Flower has them."
+        )
+    partitions = instance.get_materialized_partitions(FLOWER_TASKS)
+    assert partitions == {"billing", "shop"}
