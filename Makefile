@@ -68,6 +68,7 @@ bench: setup
 	$(BIN)/python -m tests.bench.bench_dbt
 	$(BIN)/python -m tests.bench.bench_flower_load
 	$(BIN)/python -m tests.bench.bench_capture
+	$(BIN)/python -m tests.bench.bench_estate
 	# make serve's login under a flood of wrong passwords, in front of a real dagster-webserver
 	$(BIN)/python -m tests.bench.bench_login --dagster
 

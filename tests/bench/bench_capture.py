@@ -96,7 +96,9 @@ def plain_gets(stack: FlowerStack, page_size: int) -> int:
 def walk_read(stack: FlowerStack, page_size: int) -> int:
     """Every page a first capture reads (no cursor yet), parsed into task dicts as the source does."""
     api = FlowerApi(stack.base_url, stack.username, stack.password, None, request_timeout=300)
-    return sum(len(page) for page in TasksWalk(api, page_size, {}, lookback_minutes=10).pages())
+    return sum(
+        len(page) for page in TasksWalk(api, page_size, {}, lookback_minutes=10, cluster="default").pages()
+    )
 
 
 def full_flower(args: argparse.Namespace, workdir: Path) -> list[str]:

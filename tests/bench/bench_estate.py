@@ -1,0 +1,168 @@
+"""An estate of Celery clusters captured by one `make serve`, against real Flower stacks (each its own Redis,
+worker and Flower; the last on Flower 2.0.1):
+
+    python -m tests.bench.bench_estate [--clusters 3] [--rate 50] [--seconds 240] [--small-flower 5000]
+
+`--rate` etl.noop tasks a second into each cluster's Flower (started with --max_tasks=`--small-flower`) for
+`--seconds`, all at once, while make serve captures them (the schedule and a pressure sensor per cluster):
+tasks sent, captured and lost per cluster, and each cluster's runs. Then one no-change capture per cluster.
+Target: 0 lost in every cluster. Not collected by pytest.
+"""
+
+import argparse
+import contextlib
+import os
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from demo.stack import FlowerStack, free_port
+from demo.workload import wait_until_idle
+from tests.bench.bench_capture import BIN, base_env, send_at_rate, wait_for_runs_to_finish
+from tests.fixtures.paths import ROOT
+
+FLOWER_RELEASES = ("2.2.0", "2.2.0", "2.0.1")
+
+
+def estate_env(stacks: dict[str, FlowerStack], workdir: Path, max_tasks: int) -> dict[str, str]:
+    """One deployment declaring every stack as a cluster; nothing at the single-Flower level but what they share."""
+    first = next(iter(stacks.values()))
+    env = {
+        name: value
+        for name, value in base_env(first, workdir).items()
+        if name not in ("SOURCES__FLOWER__BASE_URL",)
+    }
+    for name, stack in stacks.items():
+        prefix = f"SOURCES__FLOWER__CLUSTERS__{name.upper()}__"
+        env |= {
+            f"{prefix}BASE_URL": stack.base_url,
+            f"{prefix}USERNAME": stack.username,
+            f"{prefix}PASSWORD": stack.password,
+            f"{prefix}MAX_TASKS": str(max_tasks),
+        }
+    return env
+
+
+def serving(env: dict[str, str], log: Path) -> subprocess.Popen:
+    with log.open("w") as out:
+        serve = subprocess.Popen(
+            [str(BIN / "python"), "-m", "orchestration.serve", "--port", str(free_port())],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 300
+    while "taskline is up" not in log.read_text():
+        if serve.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"make serve did not come up:\n{log.read_text()[-3000:]}")
+        time.sleep(1)
+    return serve
+
+
+def traffic(stacks: dict[str, FlowerStack], rate: int, seconds: int) -> dict[str, list[str]]:
+    """`rate` tasks a second into every cluster at once, one sender thread each."""
+    sent: dict[str, list[str]] = {}
+
+    def send(name: str) -> None:
+        sent[name] = send_at_rate(stacks[name], rate, seconds)
+
+    senders = [threading.Thread(target=send, args=(name,)) for name in stacks]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join()
+    return sent
+
+
+def captured_per_cluster(warehouse: str, sent: dict[str, list[str]]) -> dict[str, int]:
+    with duckdb.connect(warehouse, read_only=True) as connection:
+        connection.execute("create temp table sent (cluster varchar, uuid varchar)")
+        connection.executemany(
+            "insert into sent values (?, ?)", [(name, uuid) for name, uuids in sent.items() for uuid in uuids]
+        )
+        rows = connection.execute(
+            "select cluster, count(*) from sent join flower.tasks using (cluster, uuid) group by 1"
+        ).fetchall()
+    return dict(rows)
+
+
+def runs_per_cluster(home: Path) -> dict[str, list[float]]:
+    """Each cluster's capture runs: how long each took from launch to end."""
+    durations: dict[str, list[float]] = {}
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        for run in instance.get_runs(dg.RunsFilter(job_name="flower_capture")):
+            stats = instance.get_run_stats(run.run_id)
+            if stats.end_time and stats.launch_time:
+                cluster = run.tags.get("dagster/partition", "?")
+                durations.setdefault(cluster, []).append(stats.end_time - stats.launch_time)
+    return durations
+
+
+def no_change_capture_s(env: dict[str, str], cluster: str, log: Path) -> float:
+    started = time.perf_counter()
+    command = [str(BIN / "dagster"), "asset", "materialize", "-m", "orchestration.definitions", "--select",
+               "flower/*", "--partition", cluster]  # fmt: skip
+    with log.open("a") as out:
+        subprocess.run(command, env=env, cwd=ROOT, stdout=out, stderr=out, check=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clusters", type=int, default=3)
+    parser.add_argument("--rate", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=240)
+    parser.add_argument("--small-flower", type=int, default=5000)
+    args = parser.parse_args()
+    names = [f"cluster{index}" for index in range(1, args.clusters + 1)]
+    with tempfile.TemporaryDirectory(prefix="bench_estate_") as scratch, contextlib.ExitStack() as stack_of:
+        workdir = Path(scratch)
+        stacks = {
+            name: stack_of.enter_context(
+                FlowerStack(
+                    workdir / name, max_tasks=args.small_flower, flower_release=FLOWER_RELEASES[index % 3]
+                )
+            )
+            for index, name in enumerate(names)
+        }
+        env = estate_env(stacks, workdir / "estate", args.small_flower)
+        serve = serving(env, workdir / "serve.log")
+        try:
+            print(
+                f"sending {args.rate} tasks/s into each of {len(names)} Flowers (--max_tasks={args.small_flower}) "
+                f"for {args.seconds} s ...",
+                flush=True,
+            )
+            sent = traffic(stacks, args.rate, args.seconds)
+            for stack in stacks.values():
+                wait_until_idle(stack, timeout=300)
+            wait_for_runs_to_finish(Path(env["DAGSTER_HOME"]))
+        finally:
+            os.killpg(serve.pid, 15)
+            serve.wait(60)
+        captured = captured_per_cluster(env["DUCKDB_PATH"], sent)
+        durations = runs_per_cluster(Path(env["DAGSTER_HOME"]))
+        no_change = {name: no_change_capture_s(env, name, workdir / "captures.log") for name in names}
+    print(f"\n== {len(names)} clusters, {args.rate} tasks/s each for {args.seconds} s, one make serve ==")
+    for name, release in zip(names, FLOWER_RELEASES, strict=False):
+        runs = durations.get(name, [])
+        lost = len(sent[name]) - captured.get(name, 0)
+        print(
+            f"{name} (Flower {release}): sent {len(sent[name]):,}, captured {captured.get(name, 0):,}, lost {lost:,} "
+            f"(target 0); {len(runs)} captures, launch to end median "
+            f"{sorted(runs)[len(runs) // 2] if runs else float('nan'):.1f} s, longest {max(runs, default=float('nan')):.1f} s; "
+            f"a no-change capture afterwards {no_change[name]:.1f} s as a command"
+        )
+
+
+if __name__ == "__main__":
+    main()
