@@ -138,7 +138,7 @@ def capture_on_pressure(
             seen = tasks_seen(flower.api.get_text("metrics"))
         except FlowerError as error:
             return dg.SkipReason(
-                f"Flower{of_cluster}: new tasks not counted (the schedule still captures): {error}"
+                f"Flower{of_cluster}'s new tasks not counted (the schedule still captures): {error}"
             )
         readings = (_int(context.cursor), seen_at_last_capture(context.instance, partition))
         references = [reading for reading in readings if reading is not None]
