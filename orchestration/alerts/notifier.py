@@ -21,6 +21,7 @@ from typing import Any
 import dagster as dg
 import requests
 from dagster._core.event_api import EventLogCursor
+from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from orchestration import settings
 from orchestration.alerts.channels import Channel, NotifyError, configured_channels, ui_url
@@ -68,8 +69,18 @@ class NotifierState:
         return json.dumps(asdict(self), sort_keys=True)
 
 
+def of_cluster(partition: str | None) -> str:
+    """How a message names an estate's cluster (a partition of Flower's assets and runs)."""
+    return f" (cluster {partition})" if partition else ""
+
+
 def check_name(key: dg.AssetCheckKey) -> str:
     return f"{key.asset_key.to_user_string()}:{key.name}"
+
+
+def run_is_over(instance: dg.DagsterInstance, run_id: str) -> bool:
+    run = instance.get_run_by_id(run_id)
+    return run is None or run.is_finished
 
 
 def finished_evaluations(instance: dg.DagsterInstance, key: dg.AssetCheckKey, after: int | None) -> list:
@@ -81,9 +92,9 @@ def finished_evaluations(instance: dg.DagsterInstance, key: dg.AssetCheckKey, af
             continue
         evaluation = record.event and record.event.dagster_event.event_specific_data
         if not isinstance(evaluation, dg.AssetCheckEvaluation):
-            if record.status.value == "PLANNED":
+            if record.status.value == "PLANNED" and not run_is_over(instance, record.run_id):
                 break  # the next ones wait for it, so messages keep their order
-            continue
+            continue  # never evaluated: its run failed before it (a Flower down), it will not be
         finished.append((record.id, evaluation))
     return finished
 
@@ -139,16 +150,19 @@ def self_check_messages(instance: dg.DagsterInstance, state: NotifierState, ui: 
         name = check_name(key)
         for record_id, evaluation in finished_evaluations(instance, key, state.checks_after.get(name)):
             state.checks_after[name] = record_id
-            failing = name in state.failing_checks
+            # a check of an estate's clusters is red or green per cluster (its partition)
+            subject = f"{name}@{evaluation.partition}" if evaluation.partition else name
+            on = key.asset_key.to_user_string() + of_cluster(evaluation.partition)
+            failing = subject in state.failing_checks
             if evaluation.passed == (not failing):
                 continue
             if evaluation.passed:
-                state.failing_checks.remove(name)
-                text = f"taskline's check `{key.name}` on {key.asset_key.to_user_string()} passes again"
+                state.failing_checks.remove(subject)
+                text = f"taskline's check `{key.name}` on {on} passes again"
             else:
-                state.failing_checks.append(name)
+                state.failing_checks.append(subject)
                 level = evaluation.severity.value.lower()
-                text = f"taskline's check `{key.name}` on {key.asset_key.to_user_string()} failed ({level})"
+                text = f"taskline's check `{key.name}` on {on} failed ({level})"
             messages.append(
                 {
                     "kind": "check_passed" if evaluation.passed else "check_failed",
@@ -173,10 +187,12 @@ def run_failure_messages(instance: dg.DagsterInstance, state: NotifierState, ui:
         entry = record.event_log_entry
         job = entry.job_name or "a job"
         reason = entry.dagster_event.message if entry.dagster_event else ""
+        run = instance.get_run_by_id(entry.run_id)
+        cluster = run.tags.get(PARTITION_NAME_TAG) if run else None  # only Flower's runs have one: a cluster
         messages.append(
             {
                 "kind": "run_failed",
-                "text": f"taskline run of `{job}` failed (run {entry.run_id[:8]}): {reason}",
+                "text": f"taskline run of `{job}`{of_cluster(cluster)} failed (run {entry.run_id[:8]}): {reason}",
                 "link": f"{ui}/runs/{entry.run_id}",
                 "job": job,
                 "run_id": entry.run_id,

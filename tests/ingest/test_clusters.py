@@ -10,10 +10,12 @@ import duckdb
 import pytest
 from pytest_httpserver import HTTPServer
 
+import orchestration.alerts.notifier as notify
 from orchestration.keys import COMPLETENESS_CHECK, FLOWER_TASKS
+from tests.fixtures.demo_tasks import TASKS
 from tests.fixtures.deployments import deployment
 from tests.fixtures.marts_sources import FLOWER_TASKS as TASKS_PER_FLOWER
-from tests.fixtures.marts_sources import serve_flower
+from tests.fixtures.marts_sources import recorded_body, serve_flower
 
 pytestmark = pytest.mark.integration
 
@@ -24,12 +26,21 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
+def tasks_held() -> dict[str, dict]:
+    return {**recorded_body("api_tasks_all_trimmed.json"), **{row["uuid"]: dict(row) for row in TASKS}}
+
+
+# what each answering Flower holds (a test may add to it between runs)
+HELD = {"billing": tasks_held(), "shop": tasks_held()}
+
+
 @pytest.fixture
 def estate(monkeypatch, fast_retries):
     """billing and shop answer; eu's Flower is down."""
     with HTTPServer() as billing, HTTPServer() as shop:
-        for flower in (billing, shop):
-            serve_flower(flower, celery_messages=3, online=True)
+        for name, flower in (("billing", billing), ("shop", shop)):
+            HELD[name] = tasks_held()
+            serve_flower(flower, celery_messages=3, online=True, tasks=HELD[name])
         monkeypatch.setenv("SOURCES__FLOWER__USERNAME", "taskline")
         monkeypatch.setenv("SOURCES__FLOWER__PASSWORD", "taskline-demo")
         for name, url in (
@@ -100,3 +111,37 @@ def test_a_cluster_that_is_down_fails_only_its_own_capture_and_names_itself(esta
         )
     partitions = instance.get_materialized_partitions(FLOWER_TASKS)
     assert partitions == {"billing", "shop"}
+
+
+def test_the_notifier_names_the_cluster_and_keeps_each_clusters_check_apart(estate):
+    capture = estate.resolve_job_def("flower_capture")
+    instance = dg.DagsterInstance.ephemeral()
+    for cluster in ("billing", "eu", "shop"):
+        capture.execute_in_process(instance=instance, partition_key=cluster, raise_on_error=False)
+    state = notify.NotifierState()
+    [failed_run] = notify.run_failure_messages(instance, state, "http://ui")
+    assert failed_run["text"].startswith("taskline run of `flower_capture` (cluster eu) failed (run ")
+    # the recorded tasks are days old: the freshness check warns for both clusters, each on its own
+    assert sorted(
+        m["text"].split(":")[0] for m in notify.self_check_messages(instance, state, "http://ui")
+    ) == [
+        f"taskline's check `recent_task_events` on flower/tasks (cluster {cluster}) failed (warn)"
+        for cluster in ("billing", "shop")
+    ]
+
+    # billing's Flower now holds a task received long before the last walk, which no capture reads again
+    old = next(iter(HELD["billing"].values()))
+    HELD["billing"]["lost-in-billing"] = {**old, "uuid": "lost-in-billing"}
+    for cluster in ("billing", "shop"):
+        capture.execute_in_process(instance=instance, partition_key=cluster, raise_on_error=False)
+    [billing_red] = notify.self_check_messages(instance, state, "http://ui")
+    assert billing_red["text"].startswith(
+        "taskline's check `every_task_in_flower_is_loaded` on flower/tasks (cluster billing) failed (error): 1 of "
+    )
+    assert sorted(state.failing_checks) == [
+        "flower/tasks:every_task_in_flower_is_loaded@billing",
+        "flower/tasks:recent_task_events@billing",
+        "flower/tasks:recent_task_events@shop",
+    ]
+    capture.execute_in_process(instance=instance, partition_key="shop")  # shop green again: nothing to tell
+    assert notify.self_check_messages(instance, state, "http://ui") == []
