@@ -92,6 +92,15 @@ attempts as (
 
 {%- endif %}
 
+-- each cluster's latest workers snapshot: clusters are read by loads of their own, at their own times
+latest_snapshots as (
+
+    select cluster, max(snapshot_at) as snapshot_at
+    from snapshots
+    group by cluster
+
+),
+
 newest_load as (
 
     select greatest(
@@ -136,13 +145,15 @@ compared as (
         intervals.is_restart,
         intervals.processed_in_interval as attempts_processed,
         coalesce(attributed.attempts_loaded, 0)::bigint as attempts_loaded,
-        intervals.snapshot_at = (select max(snapshot_at) from snapshots) as ends_at_latest_snapshot
+        coalesce(intervals.snapshot_at = latest_snapshots.snapshot_at, false) as ends_at_latest_snapshot
 
     from intervals
     left join attributed
         on intervals.cluster = attributed.cluster
         and intervals.worker = attributed.worker
         and intervals.snapshot_at = attributed.snapshot_at
+    left join latest_snapshots
+        on intervals.cluster = latest_snapshots.cluster
 
 ),
 
