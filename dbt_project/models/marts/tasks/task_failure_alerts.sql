@@ -184,6 +184,19 @@ bounded as (
 
 ),
 
+known_tasks as (
+
+    -- the tasks task_table_map names: a row of their cluster's or one for any cluster
+    select distinct
+        rated.cluster,
+        rated.task_name
+
+    from rated
+    inner join task_tables
+        on {{ maps_task('task_tables', 'rated') }}
+
+),
+
 final as (
 
     select
@@ -206,9 +219,7 @@ final as (
         coalesce(top_signature.failures, 0) as top_exception_failures,
         top_signature.exception_type is not null
             and baseline_exception_types.exception_type is null as is_new_exception_type,
-        exists (
-            select 1 from task_tables where {{ maps_task('task_tables', 'bounded') }}
-        ) as has_known_tables,
+        known_tasks.task_name is not null as has_known_tables,
         coalesce(at_risk.tables_at_risk_count, 0) as tables_at_risk_count,
         cast(at_risk.tables_at_risk as varchar) as tables_at_risk,
         coalesce(bounded.task_name in ({{ silenced }}), false) as is_silenced,
@@ -234,6 +245,9 @@ final as (
         on top_signature.cluster = baseline_exception_types.cluster
         and top_signature.task_name = baseline_exception_types.task_name
         and top_signature.exception_type = baseline_exception_types.exception_type
+    left join known_tasks
+        on bounded.cluster = known_tasks.cluster
+        and bounded.task_name = known_tasks.task_name
     left join at_risk
         on bounded.cluster = at_risk.cluster
         and bounded.task_name = at_risk.task_name
