@@ -1,5 +1,5 @@
 {#-
-    Class and message of each failure, one row per row of `tasks` (a relation or CTE name with task_id,
+    Class and message of each failure, one row per row of `tasks` (a relation or CTE name with cluster, task_id,
     exception and traceback) that has either. Parsed from Flower's `exception` text (the Python repr of the
     exception):
       ValueError('x')                              -> ValueError, x
@@ -28,6 +28,7 @@
     with_exception as (
 
         select
+            cluster,
             task_id,
             -- 'None' is what Celery writes for a retry without an exception: no class
             case when trim(exception) <> 'None' then trim(exception) end as text,
@@ -41,6 +42,7 @@
     split as (
 
         select
+            cluster,
             task_id,
             text,
             {{ regexp_group('text', "'(?s)^(" ~ name ~ ")\\((.*)\\)$'", 1) }} as repr_class_path,
@@ -79,6 +81,7 @@
     chosen as (
 
         select
+            cluster,
             task_id,
             -- Celery's wrapper of an exception it could not pickle, a reject text, 'None' or nothing:
             -- the traceback names the real class
@@ -97,6 +100,7 @@
     classified as (
 
         select
+            cluster,
             task_id,
             case when is_from_traceback then traceback_class_path else text_class_path end
                 as exception_class_path,
@@ -119,6 +123,7 @@
     unquoted as (
 
         select
+            cluster,
             task_id,
             exception_class_path,
             exception_parsed_from,
@@ -133,6 +138,7 @@
     )
 
     select
+        cluster,
         task_id,
         exception_class_path,
         {{ regexp_group('exception_class_path', "'([^.]+)$'", 1) }} as exception_type,

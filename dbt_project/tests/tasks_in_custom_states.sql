@@ -7,9 +7,9 @@
     )
 }}
 {#-
-    Warns, never fails: tasks whose latest state is none of Celery's own, one row per state with the tasks
-    in it (a task reporting progress shows PROGRESS while it runs). They load, count as in progress and in no
-    failure rate (fct_task_runs.outcome); this says which they are. The rows are kept in
+    Warns, never fails: tasks whose latest state is none of Celery's own, one row per cluster and state with
+    the tasks in it (a task reporting progress shows PROGRESS while it runs). They load, count as in progress
+    and in no failure rate (fct_task_runs.outcome); this says which they are. The rows are kept in
     marts.tasks_in_custom_states (store_failures), rewritten by every build.
 -#}
 with
@@ -17,11 +17,12 @@ with
 custom as (
 
     select
+        cluster,
         state,
         task_id,
         task_name,
         activity_at,
-        row_number() over (partition by state order by activity_at desc, task_id) as recency_rank
+        row_number() over (partition by cluster, state order by activity_at desc, task_id) as recency_rank
 
     from {{ ref('fct_task_runs') }}
     where is_custom_state
@@ -29,6 +30,7 @@ custom as (
 )
 
 select
+    cluster,
     state,
     count(*) as tasks,
     string_agg(distinct task_name, ', ' order by task_name) as task_names,
@@ -38,4 +40,4 @@ select
     max(activity_at) as last_activity_at
 
 from custom
-group by state
+group by cluster, state

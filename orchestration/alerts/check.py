@@ -13,27 +13,28 @@ import dagster as dg
 from orchestration.keys import ALERTS_CHECK, ALERTS_MART
 from orchestration.runs.writer import reading_in_turn
 from orchestration.warehouse.pipelines import query_records
+from sources.flower.clusters import DEFAULT_CLUSTER
 
 TASK_TABLE_MAP = "dbt_project/seeds/task_table_map.csv"
 # the history events each evaluation hands the notifier: more than builds record between two of its ticks
 EVENTS_HANDED_OVER = 200
 
 ALERT_COLUMNS = (
-    "task_name", "alert_level", "window_start_at", "window_end_at", "window_runs", "window_failures",
+    "cluster", "task_name", "alert_level", "window_start_at", "window_end_at", "window_runs", "window_failures",
     "window_failure_rate", "baseline_start_at", "baseline_runs", "baseline_failures", "baseline_failure_rate",
     "top_exception_type", "top_exception_message", "is_new_exception_type", "has_known_tables",
     "tables_at_risk",
 )  # fmt: skip
 EVENT_COLUMNS = (
-    "event_id", "alert_id", "task_name", "event", "alert_level", "opened_at", "event_at", "window_start_at",
-    "window_runs", "window_failures", "window_failure_rate", "baseline_start_at", "baseline_runs", "baseline_failures",
-    "baseline_failure_rate", "top_exception_type", "top_exception_message", "is_new_exception_type",
-    "tables_at_risk",
+    "event_id", "alert_id", "cluster", "task_name", "event", "alert_level", "opened_at", "event_at",
+    "window_start_at", "window_runs", "window_failures", "window_failure_rate", "baseline_start_at", "baseline_runs",
+    "baseline_failures", "baseline_failure_rate", "top_exception_type", "top_exception_message",
+    "is_new_exception_type", "has_known_tables", "tables_at_risk",
 )  # fmt: skip
 ALERTS_SQL = f"""
     select {", ".join(ALERT_COLUMNS)} from marts.task_failure_alerts
     where alert_level is not null or (window_failures > 0 and not has_known_tables)
-    order by case alert_level when 'error' then 0 when 'warn' then 1 else 2 end, task_name
+    order by case alert_level when 'error' then 0 when 'warn' then 1 else 2 end, task_name, cluster
 """
 EVENTS_SQL = f"""
     select {", ".join(EVENT_COLUMNS)} from marts.task_failure_alert_history
@@ -51,10 +52,16 @@ def window_phrase(start: datetime, end: datetime) -> str:
     return "in the last hour" if minutes == 60 else f"in the last {minutes} minutes"
 
 
+def task_phrase(row: dict[str, Any]) -> str:
+    """`etl.x` in cluster `billing`: a task is its name within its cluster (one name may run in several)."""
+    return f"`{row['task_name']}` in cluster `{row.get('cluster') or DEFAULT_CLUSTER}`"
+
+
 def figures_sentence(row: dict[str, Any], baseline_days: int) -> str:
-    """`etl.x` failed 12 of 30 runs in the last hour (40%) — usually 2% (14 of 700 over the previous 7 days)."""
+    """`etl.x` in cluster `billing` failed 12 of 30 runs in the last hour (40%) — usually 2% (14 of 700 over
+    the previous 7 days)."""
     if not row.get("window_runs"):
-        return f"`{row['task_name']}` ran no more in the window."
+        return f"{task_phrase(row)} ran no more in the window."
     days = period(baseline_days)
     usually = (
         f"usually {percent(row['baseline_failure_rate'])} ({row['baseline_failures']} of {row['baseline_runs']} "
@@ -63,7 +70,7 @@ def figures_sentence(row: dict[str, Any], baseline_days: int) -> str:
         else f"no runs in the previous {days} to compare with"
     )
     return (
-        f"`{row['task_name']}` failed {row['window_failures']} of {row['window_runs']} runs "
+        f"{task_phrase(row)} failed {row['window_failures']} of {row['window_runs']} runs "
         f"{window_phrase(row['window_start_at'], row['event_at'] if 'event_at' in row else row['window_end_at'])} "
         f"({percent(row['window_failure_rate'])}) — {usually}."
     )
@@ -129,7 +136,11 @@ def task_failure_alerts_open(context: dg.AssetCheckExecutionContext) -> dg.Asset
 
 def alerts_result(rows: list[dict[str, Any]], events: list[dict[str, Any]]) -> dg.AssetCheckResult:
     alerts = [row for row in rows if row["alert_level"]]
-    unmapped = sorted(row["task_name"] for row in rows if not row["has_known_tables"])
+    unmapped = sorted(
+        f"{row['task_name']} (cluster {row.get('cluster') or DEFAULT_CLUSTER})"
+        for row in rows
+        if not row["has_known_tables"]
+    )
     for event in events:
         event["text"] = event_sentence(event)
     metadata = {
@@ -160,6 +171,6 @@ def event_sentence(event: dict[str, Any]) -> str:
         return alert_sentence(event)
     since = event["opened_at"].isoformat(timespec="minutes")
     if event.get("window_start_at") is None:
-        return f"Resolved: `{event['task_name']}` (alerting since {since}) ran no more in the window."
+        return f"Resolved: {task_phrase(event)} (alerting since {since}) ran no more in the window."
     days = (event["window_start_at"] - event["baseline_start_at"]).days
     return f"Resolved (alerting since {since}): " + figures_sentence(event, days)

@@ -2,7 +2,8 @@
 
 It sends, to every configured channel, once each:
 - a failure alert opening and resolving (marts.task_failure_alert_history, handed over by the
-  `task_failure_alerts_open` check's evaluations);
+  `task_failure_alerts_open` check's evaluations): an alert is a cluster's task's, its sentence names the
+  cluster and its message carries `cluster` beside `task_name`;
 - taskline's own failures: a failed run, and a self-check turning red or yellow (tasks missing from the
   warehouse, task attempts lost, no recent task events: a dead loader must not read as "no failures"),
   and passing again.

@@ -15,6 +15,8 @@ from orchestration.dbt.project import WITHOUT_UNIT_TESTS, dbt_project, prepare_m
 from orchestration.dbt.translator import TRANSLATOR
 from orchestration.runs.writer import writing_the_warehouse
 from orchestration.warehouse.engine import DBT_SCHEMAS, publish_warehouse_settings
+from orchestration.warehouse.migrations import name_the_default_cluster_in_dbt_tables
+from orchestration.warehouse.pipelines import reading_the_warehouse
 
 
 def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh_docs: bool = False) -> Iterator:
@@ -26,6 +28,10 @@ def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh_docs: 
     # dagster-dbt reads it from the environment and overrides it when a run selects single checks
     os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
     with writing_the_warehouse(context, turn="dbt build", schemas=DBT_SCHEMAS):
+        # a warehouse built before clusters: the tables dbt keeps gain their cluster column first
+        with reading_the_warehouse() as client:
+            for table in name_the_default_cluster_in_dbt_tables(client):
+                context.log.info(f"{table} gained its cluster column: its rows are the default cluster's")
         invocation = dbt.cli(["build", *WITHOUT_UNIT_TESTS], context=context, raise_on_error=False)
         yield from with_table_metadata(context, invocation)
         raise_for_dbt(invocation)

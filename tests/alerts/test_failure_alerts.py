@@ -37,7 +37,7 @@ AT_RISK = (
     "`analytics.daily_revenue` (depth 2), `reporting.exec_dashboard` (depth 3)."
 )
 OPENED = (
-    "`etl.extract_orders` failed 6 of 8 runs in the last hour (75%) — usually 0% (0 of 20 over the previous "
+    "`etl.extract_orders` in cluster `default` failed 6 of 8 runs in the last hour (75%) — usually 0% (0 of 20 over the previous "
     "7 days). Mostly `ConnectionError: orders API unreachable in region 'apac' (batch 4)` (new: not raised in "
     f"the previous 7 days). {AT_RISK}"
 )
@@ -311,7 +311,7 @@ def test_recovery_resolves_the_alert_once_on_every_channel(scenario):
     opened = scenario.hook_after_webhook_up[0]
     since = datetime.fromisoformat(opened["opened_at"]).isoformat(timespec="minutes")
     resolved = (
-        f"Resolved (alerting since {since}): `etl.extract_orders` failed 0 of 10 runs in the last hour (0%) "
+        f"Resolved (alerting since {since}): `etl.extract_orders` in cluster `default` failed 0 of 10 runs in the last hour (0%) "
         "— usually 21% (6 of 28 over the previous 7 days)."
     )
     slack_bodies, hook_bodies = scenario.slack_after_recovery, scenario.hook_after_recovery

@@ -11,12 +11,13 @@ import orchestration.alerts.notifier as notify
 from demo.stack import free_port
 from orchestration import settings
 from orchestration.alerts.channels import NotifyError, configured_channels
-from orchestration.alerts.check import alert_sentence, event_sentence, percent
+from orchestration.alerts.check import EVENT_COLUMNS, alert_sentence, alerts_result, event_sentence, percent
 from orchestration.serve.server import ServeError, serve
 
 SECRET_PATH = "/services/T0/B0/very-secret-token"
 END = datetime(2026, 12, 1, 12, 0, 30, tzinfo=UTC)
 ROW = {
+    "cluster": "billing",
     "task_name": "etl.load_orders",
     "alert_level": "error",
     "window_start_at": datetime(2026, 12, 1, 11, 1, tzinfo=UTC),
@@ -143,7 +144,7 @@ def test_a_channel_that_is_down_is_named_without_its_url(monkeypatch, caplog):
 
 def test_the_alert_sentence_says_figures_cause_and_tables_at_risk():
     assert alert_sentence(ROW) == (
-        "`etl.load_orders` failed 12 of 30 runs in the last hour (40%) — usually 2% (14 of 700 over the previous "
+        "`etl.load_orders` in cluster `billing` failed 12 of 30 runs in the last hour (40%) — usually 2% (14 of 700 over the previous "
         "7 days). Mostly `TimeoutError: orders API timed out`. At risk: `staging.orders` (written), "
         "`marts.revenue` (depth 1), `reporting.daily_summary` (depth 2)."
     )
@@ -153,7 +154,7 @@ def test_a_task_with_no_tables_known_says_where_to_add_it_and_a_new_exception_sa
     row = {**ROW, "has_known_tables": False, "tables_at_risk": None, "is_new_exception_type": True,
            "baseline_runs": 0, "baseline_failures": 0, "baseline_failure_rate": 0.0}  # fmt: skip
     assert alert_sentence(row) == (
-        "`etl.load_orders` failed 12 of 30 runs in the last hour (40%) — no runs in the previous 7 days to "
+        "`etl.load_orders` in cluster `billing` failed 12 of 30 runs in the last hour (40%) — no runs in the previous 7 days to "
         "compare with. Mostly `TimeoutError: orders API timed out` (new: not raised in the previous 7 days). "
         "At risk: no tables known for it: add it to dbt_project/seeds/task_table_map.csv."
     )
@@ -163,13 +164,35 @@ def test_a_resolved_alert_gives_the_figures_that_resolved_it_or_says_the_task_st
     resolved = {**ROW, "event": "resolved", "event_at": END, "opened_at": datetime(2026, 12, 1, 9, 30, 12, tzinfo=UTC),
                 "window_failures": 0, "window_failure_rate": 0.0}  # fmt: skip
     assert event_sentence(resolved) == (
-        "Resolved (alerting since 2026-12-01T09:30+00:00): `etl.load_orders` failed 0 of 30 runs in the last "
-        "hour (0%) — usually 2% (14 of 700 over the previous 7 days)."
+        "Resolved (alerting since 2026-12-01T09:30+00:00): `etl.load_orders` in cluster `billing` failed 0 of 30 "
+        "runs in the last hour (0%) — usually 2% (14 of 700 over the previous 7 days)."
     )
     gone = {**resolved, "window_start_at": None}
     assert event_sentence(gone) == (
-        "Resolved: `etl.load_orders` (alerting since 2026-12-01T09:30+00:00) ran no more in the window."
+        "Resolved: `etl.load_orders` in cluster `billing` (alerting since 2026-12-01T09:30+00:00) ran no more in "
+        "the window."
     )
+
+
+def test_the_message_of_an_alert_with_no_tables_known_says_what_the_check_says():
+    # the event as the check reads it from the alert history (EVENT_COLUMNS) and hands it to the notifier
+    unmapped = {**ROW, "has_known_tables": False, "tables_at_risk": None}
+    event = {name: unmapped.get(name) for name in EVENT_COLUMNS} | {
+        "event_id": 1, "alert_id": "billing/etl.load_orders@1796126430", "event": "opened",
+        "opened_at": END, "event_at": END,
+    }  # fmt: skip
+    result = alerts_result([unmapped], [event])
+    [handed_over] = result.metadata["alert_events"].value
+
+    message = notify.alert_message(handed_over, "http://ui")
+
+    at_risk = " At risk: no tables known for it: add it to dbt_project/seeds/task_table_map.csv."
+    assert result.description == "error: " + alert_sentence(unmapped)
+    assert result.description.endswith(at_risk)
+    assert message["text"] == "[error] " + alert_sentence(unmapped)
+    assert message["text"].endswith(at_risk)
+    assert (message["cluster"], message["task_name"]) == ("billing", "etl.load_orders")
+    assert result.metadata["tasks_without_known_tables"].value == ["etl.load_orders (cluster billing)"]
 
 
 def test_rates_read_as_people_say_them():

@@ -211,17 +211,26 @@ class History:
     killed: dict[str, object] = field(default_factory=dict)
     selected_alone: subprocess.CompletedProcess | None = None
     partial: dict[str, str] = field(default_factory=dict)
+    billing: dict[str, list[tuple]] = field(default_factory=dict)
 
     def built(self, step: str) -> None:
         self.differences[step] = mart_differences(self.warehouse, self.workdir)
         self.daily[step] = query(
             self.warehouse,
             "select day, task_name, runs, successes, failures, retried_runs from marts.task_failure_daily"
-            " where day < date '2026-11-23' order by all",
+            " where cluster = 'default' and day < date '2026-11-23' order by all",
         )
         self.signatures[step] = query(
             self.warehouse,
-            "select task_name, exception_type, failures from marts.task_failure_signatures order by all",
+            "select task_name, exception_type, failures from marts.task_failure_signatures"
+            " where cluster = 'default' order by all",
+        )
+        self.billing[step] = query(
+            self.warehouse,
+            "select 'runs', count(*), count(distinct task_id) from marts.fct_task_runs where cluster = 'billing'"
+            " union all select 'daily', count(*), sum(runs) from marts.task_failure_daily where cluster = 'billing'"
+            " union all select 'workers', count(*), count(distinct worker) from marts.dim_workers"
+            " where cluster = 'billing' order by 1",
         )
         self.replaced[step] = replaced_tables(self.warehouse)
         self.newest[step] = newest_load_ids(self.warehouse)
@@ -253,6 +262,8 @@ def history(tmp_path_factory) -> History:
             make_pipeline("flower").run(flower_source())
 
         load()
+        # a second cluster with the same task ids, names and worker names, loaded once: no build may touch it
+        make_pipeline("flower_billing", dataset="flower").run(flower_source(cluster="billing"))
         dbt("build", workdir)
         result.built("first")
         mark_tables(result.warehouse)
@@ -295,6 +306,15 @@ def test_every_incremental_build_equals_a_full_refresh(history):
             assert tables[table][0] > 0, f"{step}: marts.{table} is empty"
         for table, (_, only_in_full_refresh, only_incremental) in tables.items():
             assert (only_in_full_refresh, only_incremental) == (0, 0), f"{step}: marts.{table}"
+
+
+def test_a_second_cluster_with_the_same_task_and_worker_names_stays_apart_through_every_build(history):
+    """billing, loaded once with the same task ids, task names and workers as the default cluster: the
+    incremental builds that follow the default cluster's changes never merge into nor change its rows."""
+    [first, *later] = history.billing.values()
+    assert [row[0] for row in first] == ["daily", "runs", "workers"]
+    assert dict((name, (rows, distinct)) for name, rows, distinct in first)["runs"][0] > 0
+    assert all(rows == first for rows in later)
 
 
 def test_the_builds_after_the_first_merged_into_the_same_tables(history):

@@ -190,7 +190,7 @@ def differences(columns: list[str], only_duckdb: list[tuple], only_postgres: lis
 def test_every_mart_has_the_same_rows_on_postgres_as_on_duckdb(built, round_name):
     on_duckdb, on_postgres = built[round_name]
     assert sorted(on_postgres) == sorted(on_duckdb)
-    assert len(on_duckdb) == 14  # 13 marts and the custom-state warning's rows (tasks_in_custom_states)
+    assert len(on_duckdb) == 15  # 14 marts and the custom-state warning's rows (tasks_in_custom_states)
     for table, (columns, rows) in on_duckdb.items():
         assert on_postgres[table][0] == columns, table
         only_duckdb = [row for row in rows if row not in on_postgres[table][1]]
@@ -207,9 +207,9 @@ def test_every_mart_has_the_same_rows_on_postgres_as_on_duckdb(built, round_name
 def test_the_second_round_changed_the_task_marts(built):
     first, second = built["first"][1], built["second"][1]
     assert len(second["fct_task_runs"][1]) == len(first["fct_task_runs"][1]) + 2
-    signatures = [row[:2] for row in second["task_failure_signatures"][1]]
-    assert ("etl.load_payments", "LookupError") in signatures
-    assert ("etl.publish_dashboard", "RuntimeError") in signatures
+    signatures = [row[:3] for row in second["task_failure_signatures"][1]]
+    assert ("default", "etl.load_payments", "LookupError") in signatures
+    assert ("default", "etl.publish_dashboard", "RuntimeError") in signatures
 
 
 def test_postgres_merged_the_second_round_into_the_same_tables(built):

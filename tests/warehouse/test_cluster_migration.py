@@ -1,7 +1,10 @@
 """A warehouse built before clusters (tests/recordings/warehouse_before_clusters: exported from one the previous
 release built) migrated in place by the first capture: its rows become the default cluster's, its cursor goes
-on, nothing is loaded again, and a second cluster's tasks with the same ids stay apart from them."""
+on, nothing is loaded again, and a second cluster's tasks with the same ids stay apart from them. Its first
+marts build keeps the alert history (its alerts the default cluster's) and builds the marts as a full build
+would."""
 
+import shutil
 import time
 
 import dagster as dg
@@ -9,9 +12,11 @@ import duckdb
 import pytest
 from pytest_httpserver import HTTPServer
 
-from orchestration.warehouse.pipelines import make_pipeline
+from orchestration.warehouse.migrations import name_the_default_cluster_in_dbt_tables
+from orchestration.warehouse.pipelines import make_pipeline, reading_the_warehouse
 from sources.flower import flower_source
 from sources.flower.completeness import last_walk
+from tests.fixtures.dbt_cli import dbt, dbt_build
 from tests.fixtures.demo_tasks import TASKS
 from tests.fixtures.deployments import deployment
 from tests.fixtures.marts_sources import recorded_body, serve_flower
@@ -81,3 +86,67 @@ def test_the_first_capture_migrates_in_place_and_a_second_cluster_stays_apart(
     # the same task ids in another cluster are other tasks: both kept, neither overwritten
     assert tasks_by_cluster(warehouse_before_clusters) == {"default": after["tasks"], "billing": len(tasks)}
     assert counts(warehouse_before_clusters, "cluster = 'default'") == after
+
+
+# the incremental models the build derives from the raw tables (the change log and the kept history aside)
+DERIVED_INCREMENTAL = (
+    "marts.fct_task_runs", "marts.task_failure_daily", "marts.task_failure_signatures",
+    "intermediate.int_task_outcomes_per_minute", "intermediate.int_worker_task_attempts",
+    "intermediate.int_worker_interval_coverage",
+)  # fmt: skip
+HISTORY = "marts.task_failure_alert_history"
+
+
+def rows(warehouse, sql: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def test_the_first_marts_build_keeps_the_alert_history_and_names_the_default_cluster(
+    warehouse_before_clusters, tmp_path
+):
+    history_before = rows(warehouse_before_clusters, f"select * from {HISTORY} order by event_id")
+    assert history_before  # the recording holds an open alert
+
+    # what the dbt step does first (orchestration/dbt/assets.py build), then dbt as it runs it
+    with reading_the_warehouse() as client:
+        assert name_the_default_cluster_in_dbt_tables(client) == [HISTORY]
+    with reading_the_warehouse() as client:
+        assert name_the_default_cluster_in_dbt_tables(client) == []  # once
+    dbt_build(tmp_path / "dbt")
+
+    history = rows(
+        warehouse_before_clusters, f"select *, cluster, has_known_tables from {HISTORY} order by event_id"
+    )
+    width = len(history_before[0])
+    # the old events as they were, the default cluster's; has_known_tables unknown before it was recorded
+    assert [row[:width] for row in history[: len(history_before)]] == history_before
+    assert {row[-2:] for row in history[: len(history_before)]} == {("default", None)}
+    # the alert open before (tasks.flaky's) still alerts: the default cluster's open alert, not opened again
+    alerting = "select cluster, task_name from marts.task_failure_alerts where alert_level is not null"
+    assert rows(warehouse_before_clusters, alerting) == [("default", history_before[0][2])]
+    assert len(history) == len(history_before)
+    assert rows(warehouse_before_clusters, f"select distinct cluster from {HISTORY}") == [("default",)]
+
+    # every derived incremental mart holds what a full build gives, the default cluster's
+    counts = {
+        name: rows(warehouse_before_clusters, f"select count(*) from {name}")[0][0]
+        for name in DERIVED_INCREMENTAL
+    }
+    rebuilt = tmp_path / "rebuilt.duckdb"
+    shutil.copy(warehouse_before_clusters, rebuilt)
+    dbt("run", tmp_path / "rebuilt", "--full-refresh", warehouse=rebuilt)
+    assert counts == {
+        name: rows(rebuilt, f"select count(*) from {name}")[0][0] for name in DERIVED_INCREMENTAL
+    }
+    assert all(counts.values())
+    for name in DERIVED_INCREMENTAL:
+        assert rows(warehouse_before_clusters, f"select distinct cluster from {name}") == [("default",)]
+    assert rows(rebuilt, f"select count(*) from {HISTORY}") == rows(
+        warehouse_before_clusters, f"select count(*) from {HISTORY}"
+    )
+    estate = rows(
+        warehouse_before_clusters,
+        "select sum(runs) from marts.cluster_failure_daily where cluster = 'default'",
+    )
+    assert estate == rows(warehouse_before_clusters, "select count(*) from marts.fct_task_runs")

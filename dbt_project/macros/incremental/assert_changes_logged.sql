@@ -12,12 +12,14 @@
     {%- endif -%}
     {%- set watermark = max_load_id(this, 'dlt_load_id') -%}
     {%- set query -%}
-        select count(*), min(changed.task_id)
+        select count(*), min(changed.cluster || '/' || changed.task_id)
         from {{ tasks }} as changed
         inner join {{ this }} as built
-            on changed.task_id = built.task_id
+            on changed.cluster = built.cluster
+            and changed.task_id = built.task_id
         left join {{ changes }} as logged
-            on changed.task_id = logged.task_id
+            on changed.cluster = logged.cluster
+            and changed.task_id = logged.task_id
             and changed.dlt_load_id = logged.changed_in_load_id
         where changed.dlt_load_id > {{ watermark }}
             and logged.task_id is null

@@ -1,7 +1,8 @@
 {#-
-    (worker, snapshot_at, attempts_loaded): the task attempts of `attempts` (worker, attempt_at, attempts)
-    that began inside an interval of `intervals` (worker, snapshot_at, counted_from_at, counted_until_at;
-    a worker's intervals do not overlap), each given to its worker's first interval ending at or after it.
+    (cluster, worker, snapshot_at, attempts_loaded): the task attempts of `attempts` (cluster, worker,
+    attempt_at, attempts) that began inside an interval of `intervals` (cluster, worker, snapshot_at,
+    counted_from_at, counted_until_at; a worker's intervals do not overlap), each given to its worker's first
+    interval ending at or after it. A worker is its name within its cluster.
 -#}
 {% macro attempts_per_interval(attempts, intervals) -%}
     {{ return(adapter.dispatch('attempts_per_interval')(attempts, intervals)) }}
@@ -9,16 +10,18 @@
 
 {% macro duckdb__attempts_per_interval(attempts, intervals) -%}
     select
+        intervals.cluster,
         intervals.worker,
         intervals.snapshot_at,
         sum(attempts.attempts) as attempts_loaded
 
     from {{ attempts }} as attempts
     asof join {{ intervals }} as intervals
-        on attempts.worker = intervals.worker
+        on attempts.cluster = intervals.cluster
+        and attempts.worker = intervals.worker
         and attempts.attempt_at <= intervals.counted_until_at
     where attempts.attempt_at > intervals.counted_from_at
-    group by 1, 2
+    group by 1, 2, 3
 {%- endmacro %}
 
 {#-
@@ -34,6 +37,7 @@
     timeline as (
 
         select
+            cluster,
             worker,
             attempt_at as happened_at,
             0 as is_end,
@@ -45,7 +49,7 @@
 
         union all
 
-        select worker, counted_until_at, 1, 0, snapshot_at, counted_from_at
+        select cluster, worker, counted_until_at, 1, 0, snapshot_at, counted_from_at
         from {{ intervals }}
 
     ),
@@ -55,7 +59,7 @@
         select
             *,
             sum(is_end) over (
-                partition by worker order by happened_at, is_end, snapshot_at rows unbounded preceding
+                partition by cluster, worker order by happened_at, is_end, snapshot_at rows unbounded preceding
             ) - is_end as ends_before
 
         from timeline
@@ -65,6 +69,7 @@
     placed as (
 
         select
+            cluster,
             worker,
             is_end,
             happened_at as attempt_at,
@@ -74,16 +79,17 @@
             max(counted_from_at) over same_interval as counted_from_at
 
         from numbered
-        window same_interval as (partition by worker, ends_before)
+        window same_interval as (partition by cluster, worker, ends_before)
 
     )
 
     select
+        cluster,
         worker,
         snapshot_at,
         sum(attempts) as attempts_loaded
 
     from placed
     where is_end = 0 and attempt_at > counted_from_at
-    group by 1, 2
+    group by 1, 2, 3
 {%- endmacro %}

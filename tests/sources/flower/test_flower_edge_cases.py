@@ -201,7 +201,7 @@ def test_the_marts_build_with_progress_in_flight_and_the_warn_check_names_it(edg
     assert build.rows(custom_states) == [("PROGRESS", 1, "edge.progress", progress)]
     # the check itself names the state and the tasks, as the table holds them
     shown = check.metadata["stored_failures"].value
-    assert shown.splitlines()[2].startswith(f"| PROGRESS | 1 | edge.progress | {progress} | ")
+    assert shown.splitlines()[2].startswith(f"| default | PROGRESS | 1 | edge.progress | {progress} | ")
 
 
 def test_progress_loaded_again_after_it_finished(edge_cases):

@@ -2,12 +2,12 @@
     config(
         materialized='incremental',
         incremental_strategy='replace_groups',
-        unique_key=['activity_minute', 'task_name'],
+        unique_key=['activity_minute', 'cluster', 'task_name'],
         on_schema_change='fail',
     )
 }}
 {#-
-    Finished runs and failures per UTC minute (of activity_at), task name and exception type of the
+    Finished runs and failures per UTC minute (of activity_at), cluster, task name and exception type of the
     failures: what task_failure_alerts compares a window with its baseline on, without reading a week of
     runs. Incremental like task_failure_daily: the minutes and tasks that runs loaded since the last build
     count in now or counted in before (int_task_run_changes) are recomputed whole and replaced.
@@ -23,12 +23,12 @@ with
 
 changed_groups as (
 
-    select date_trunc('minute', activity_at) as activity_minute, task_name from {{ runs }}
+    select date_trunc('minute', activity_at) as activity_minute, cluster, task_name from {{ runs }}
     where dlt_load_id > {{ watermark }}
 
     union
 
-    select date_trunc('minute', activity_at) as activity_minute, task_name from {{ changes }}
+    select date_trunc('minute', activity_at) as activity_minute, cluster, task_name from {{ changes }}
     where changed_in_load_id > {{ watermark }}
 
 ),
@@ -36,7 +36,7 @@ changed_groups as (
 -- their days first: a join on fct_task_runs' stored day prunes the history before any minute is computed
 changed_days as (
 
-    select distinct cast(timezone('UTC', activity_minute) as date) as activity_day, task_name
+    select distinct cast(timezone('UTC', activity_minute) as date) as activity_day, cluster, task_name
     from changed_groups
 
 ),
@@ -46,7 +46,7 @@ runs_of_changed_days as (
     select runs.*, date_trunc('minute', runs.activity_at) as activity_minute
     from {{ runs }} as runs
     inner join changed_days
-        on {{ same_group('runs', 'changed_days', ['activity_day', 'task_name']) }}
+        on {{ same_group('runs', 'changed_days', ['activity_day', 'cluster', 'task_name']) }}
 
 ),
 
@@ -55,7 +55,7 @@ runs as (
     select runs_of_changed_days.*
     from runs_of_changed_days
     inner join changed_groups
-        on {{ same_group('runs_of_changed_days', 'changed_groups', ['activity_minute', 'task_name']) }}
+        on {{ same_group('runs_of_changed_days', 'changed_groups', ['activity_minute', 'cluster', 'task_name']) }}
 
 ),
 
@@ -73,6 +73,7 @@ outcomes as (
 
     select
         activity_minute,
+        cluster,
         task_name,
         case when is_failure then coalesce(exception_type, 'unknown') end as exception_type,
         count(*) filter (where is_finished) as finished_runs,
@@ -80,7 +81,7 @@ outcomes as (
         max(dlt_load_id) as latest_dlt_load_id
 
     from runs
-    group by 1, 2, 3
+    group by 1, 2, 3, 4
 
 ),
 
@@ -90,6 +91,7 @@ final as (
     -- every changed group; one whose runs all left it comes empty, and replace_groups deletes it
     select
         changed_groups.activity_minute,
+        changed_groups.cluster,
         changed_groups.task_name,
         outcomes.exception_type,
         outcomes.finished_runs,
@@ -97,7 +99,7 @@ final as (
         outcomes.latest_dlt_load_id
     from changed_groups
     left join outcomes
-        on {{ same_group('changed_groups', 'outcomes', ['activity_minute', 'task_name']) }}
+        on {{ same_group('changed_groups', 'outcomes', ['activity_minute', 'cluster', 'task_name']) }}
     {%- else -%}
     select * from outcomes
     {%- endif %}

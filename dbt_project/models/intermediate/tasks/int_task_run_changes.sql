@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
-        unique_key=['task_id', 'changed_in_load_id'],
+        unique_key=['cluster', 'task_id', 'changed_in_load_id'],
         on_schema_change='fail',
         pre_hook="{{ prune_consumed_changes() }}",
         meta={'change_log_of': 'fct_task_runs'},
@@ -43,6 +43,7 @@ with
 logged as (
 
     select
+        cast(null as varchar) as cluster,
         cast(null as varchar) as task_id,
         cast(null as varchar) as changed_in_load_id,
         cast(null as varchar) as previous_load_id,
@@ -63,7 +64,7 @@ runs_as_built as (
 
 changed_tasks as (
 
-    select task_id, dlt_load_id from {{ tasks }}
+    select cluster, task_id, dlt_load_id from {{ tasks }}
     where dlt_load_id > {{ max_load_id(runs_as_built, 'dlt_load_id') }}
 
 ),
@@ -71,6 +72,7 @@ changed_tasks as (
 logged as (
 
     select
+        changed_tasks.cluster,
         changed_tasks.task_id,
         changed_tasks.dlt_load_id as changed_in_load_id,
         runs_as_built.dlt_load_id as previous_load_id,
@@ -80,7 +82,8 @@ logged as (
 
     from changed_tasks
     inner join runs_as_built
-        on changed_tasks.task_id = runs_as_built.task_id
+        on changed_tasks.cluster = runs_as_built.cluster
+        and changed_tasks.task_id = runs_as_built.task_id
 
 )
 

@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='replace_groups',
-        unique_key=['worker', 'snapshot_at'],
+        unique_key=['cluster', 'worker', 'snapshot_at'],
         on_schema_change='fail',
     )
 }}
@@ -40,20 +40,21 @@ snapshots as (
 
 touched as (
 
-    -- per worker, the earliest moment a change since the last build touches
-    select worker, min(from_at) as from_at
+    -- per worker (of its cluster), the earliest moment a change since the last build touches
+    select cluster, worker, min(from_at) as from_at
     from (
-        select worker, counted_until_at as from_at from all_intervals where dlt_load_id > {{ watermark }}
+        select cluster, worker, counted_until_at as from_at from all_intervals
+        where dlt_load_id > {{ watermark }}
         union all
-        select worker, attempt_at from all_attempts where latest_dlt_load_id > {{ watermark }}
+        select cluster, worker, attempt_at from all_attempts where latest_dlt_load_id > {{ watermark }}
         union all
-        select worker, least(started_at, retried_at, finished_at) from {{ changes }}
+        select cluster, worker, least(started_at, retried_at, finished_at) from {{ changes }}
         where changed_in_load_id > {{ watermark }}
         union all
-        select worker, counted_until_at from {{ this }} where ends_at_latest_snapshot
+        select cluster, worker, counted_until_at from {{ this }} where ends_at_latest_snapshot
     ) as changed
     where worker is not null and from_at is not null
-    group by worker
+    group by cluster, worker
 
 ),
 
@@ -62,7 +63,8 @@ intervals as (
     select all_intervals.*
     from all_intervals
     inner join touched
-        on all_intervals.worker = touched.worker
+        on all_intervals.cluster = touched.cluster
+        and all_intervals.worker = touched.worker
         and all_intervals.counted_until_at >= touched.from_at
 
 ),
@@ -90,6 +92,15 @@ attempts as (
 
 {%- endif %}
 
+-- each cluster's latest workers snapshot: clusters are read by loads of their own, at their own times
+latest_snapshots as (
+
+    select cluster, max(snapshot_at) as snapshot_at
+    from snapshots
+    group by cluster
+
+),
+
 newest_load as (
 
     select greatest(
@@ -103,6 +114,7 @@ countable as (
 
     -- a worker that did not answer repeats its previous reading: nothing can fall in that interval
     select
+        cluster,
         worker,
         snapshot_at,
         counted_from_at,
@@ -124,6 +136,7 @@ attributed as (
 compared as (
 
     select
+        intervals.cluster,
         intervals.worker,
         intervals.snapshot_at,
         intervals.previous_snapshot_at,
@@ -132,18 +145,22 @@ compared as (
         intervals.is_restart,
         intervals.processed_in_interval as attempts_processed,
         coalesce(attributed.attempts_loaded, 0)::bigint as attempts_loaded,
-        intervals.snapshot_at = (select max(snapshot_at) from snapshots) as ends_at_latest_snapshot
+        coalesce(intervals.snapshot_at = latest_snapshots.snapshot_at, false) as ends_at_latest_snapshot
 
     from intervals
     left join attributed
-        on intervals.worker = attributed.worker
+        on intervals.cluster = attributed.cluster
+        and intervals.worker = attributed.worker
         and intervals.snapshot_at = attributed.snapshot_at
+    left join latest_snapshots
+        on intervals.cluster = latest_snapshots.cluster
 
 ),
 
 final as (
 
     select
+        cluster,
         worker,
         snapshot_at,
         previous_snapshot_at,

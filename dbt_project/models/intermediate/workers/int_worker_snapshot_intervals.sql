@@ -1,4 +1,5 @@
--- One row per worker snapshot that follows an earlier counter reading of the same worker: what the worker's
+-- One row per worker snapshot that follows an earlier counter reading of the same worker (a worker is a name
+-- within its cluster: celery@host in two clusters is two workers): what the worker's
 -- processed counter (Celery's stats.total, one count per accepted task attempt) grew by in between.
 with
 
@@ -14,6 +15,7 @@ readings as (
     -- counter; the snapshot time is taken before the inspect calls. A worker that did not answer keeps
     -- its previous reply and stamp.
     select
+        cluster,
         worker,
         snapshot_at,
         coalesce(heartbeat_at, snapshot_at) as counter_read_at,
@@ -37,7 +39,7 @@ paired as (
         lag(processed_total) over by_worker as previous_processed_total
 
     from readings
-    window by_worker as (partition by worker order by snapshot_at)
+    window by_worker as (partition by cluster, worker order by snapshot_at)
 
 ),
 
@@ -60,6 +62,7 @@ flagged as (
 final as (
 
     select
+        cluster,
         worker,
         snapshot_at,
         previous_snapshot_at,

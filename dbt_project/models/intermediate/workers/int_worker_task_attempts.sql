@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='replace_groups',
-        unique_key='task_id',
+        unique_key=['cluster', 'task_id'],
         on_schema_change='fail',
     )
 }}
@@ -27,6 +27,7 @@ tasks as (
 counted as (
 
     select
+        cluster,
         task_id,
         worker,
         -- `retries` is that of the latest message the worker received (a retry arrives before its
@@ -50,6 +51,7 @@ split as (
     -- Flower keeps only the latest start and the latest retry: the latest attempt counts at its start,
     -- the earlier ones at the last retry, before which they all began
     select
+        cluster,
         task_id,
         worker,
         true as is_latest_attempt,
@@ -63,6 +65,7 @@ split as (
     union all
 
     select
+        cluster,
         task_id,
         worker,
         false as is_latest_attempt,
@@ -82,6 +85,7 @@ union all
 
 -- a changed task that shows no attempt now: an empty row, so its earlier rows go
 select
+    cluster,
     task_id,
     cast(null as varchar) as worker,
     cast(null as boolean) as is_latest_attempt,
@@ -89,7 +93,10 @@ select
     cast(null as integer) as attempts,
     cast(null as varchar) as latest_dlt_load_id
 from tasks
-where task_id not in (select task_id from split)
+where not exists (
+    select 1 from split
+    where split.cluster = tasks.cluster and split.task_id = tasks.task_id
+)
 {%- else -%}
 select * from split
 {%- endif %}

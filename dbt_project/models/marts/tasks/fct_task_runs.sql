@@ -2,16 +2,16 @@
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
-        unique_key='task_id',
+        unique_key=['cluster', 'task_id'],
         on_schema_change='fail',
         pre_hook="{{ assert_changes_logged() }}",
     )
 }}
 {#-
     Incremental: only the tasks loaded since the last build (dlt gives a changed task a new load id), merged
-    on task_id. int_task_run_changes must have logged the rows they replace first (the task marts recompute
-    the groups those rows counted in): it is built before this model, and a build without it stops at the
-    pre-hook.
+    on (cluster, task_id): a task id is unique within its cluster only. int_task_run_changes must have logged
+    the rows they replace first (the task marts recompute the groups those rows counted in): it is built
+    before this model, and a build without it stops at the pre-hook.
 -#}
 {%- set tasks = ref('stg_flower__tasks') -%}
 {%- set incremental = is_incremental() -%}
@@ -86,13 +86,15 @@ classified as (
 
     from timed
     left join exceptions
-        on timed.task_id = exceptions.task_id
+        on timed.cluster = exceptions.cluster
+        and timed.task_id = exceptions.task_id
 
 ),
 
 final as (
 
     select
+        cluster,
         task_id,
         -- a task revoked before any worker received it has no name in Flower
         coalesce(task_name, '{{ unnamed_task_name() }}') as task_name,

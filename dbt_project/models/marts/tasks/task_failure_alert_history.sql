@@ -8,7 +8,7 @@
 }}
 {#-
     When each failure alert opened and resolved: a row per change of task_failure_alerts between two builds,
-    with the figures at that moment. Appended to, never rebuilt (full_refresh=false: its rows cannot be
+    with the figures at that moment. An alert is a cluster's task's: (cluster, task_name) is its identity. Appended to, never rebuilt (full_refresh=false: its rows cannot be
     derived again from the data). An alert opens when a task alerts and its last event is not an open one;
     it resolves when that task no longer alerts (with the figures of the build that saw it go: none when the
     task ran no more in the window).
@@ -16,7 +16,7 @@
 {%- set figures = [
     'window_start_at', 'window_runs', 'window_failures', 'window_failure_rate', 'baseline_start_at', 'baseline_runs',
     'baseline_failures', 'baseline_failure_rate', 'top_exception_type', 'top_exception_message',
-    'is_new_exception_type', 'tables_at_risk',
+    'is_new_exception_type', 'has_known_tables', 'tables_at_risk',
 ] -%}
 {%- set incremental = is_incremental() %}
 
@@ -35,7 +35,7 @@ last_events as (
     select * from (
         select
             *,
-            row_number() over (partition by task_name order by event_id desc) as recency_rank
+            row_number() over (partition by cluster, task_name order by event_id desc) as recency_rank
         from {{ this }}
     ) as ranked
     where recency_rank = 1
@@ -44,7 +44,7 @@ last_events as (
 
 open_alerts as (
 
-    select task_name, alert_id, opened_at, alert_level from last_events
+    select cluster, task_name, alert_id, opened_at, alert_level from last_events
     where event = 'opened'
 
 ),
@@ -54,6 +54,7 @@ open_alerts as (
 open_alerts as (
 
     select
+        cast(null as varchar) as cluster,
         cast(null as varchar) as task_name,
         cast(null as varchar) as alert_id,
         cast(null as timestamp with time zone) as opened_at,
@@ -67,8 +68,10 @@ open_alerts as (
 opened as (
 
     select
-        alerts.task_name || '@' || cast(cast(extract(epoch from alerts.window_end_at) as bigint) as varchar)
-            as alert_id,
+        -- cluster/task@epoch (alerts opened before clusters keep their task@epoch)
+        alerts.cluster || '/' || alerts.task_name || '@'
+        || cast(cast(extract(epoch from alerts.window_end_at) as bigint) as varchar) as alert_id,
+        alerts.cluster,
         alerts.task_name,
         'opened' as event,
         alerts.window_end_at as opened_at,
@@ -80,7 +83,8 @@ opened as (
 
     from alerts
     left join open_alerts
-        on alerts.task_name = open_alerts.task_name
+        on alerts.cluster = open_alerts.cluster
+        and alerts.task_name = open_alerts.task_name
     where alerts.alert_level is not null
         and open_alerts.task_name is null
 
@@ -90,6 +94,7 @@ resolved as (
 
     select
         open_alerts.alert_id,
+        open_alerts.cluster,
         open_alerts.task_name,
         'resolved' as event,
         open_alerts.opened_at,
@@ -102,7 +107,8 @@ resolved as (
     from open_alerts
     cross join (select max(window_end_at) as window_end_at from alerts) as latest
     left join alerts
-        on open_alerts.task_name = alerts.task_name
+        on open_alerts.cluster = alerts.cluster
+        and open_alerts.task_name = alerts.task_name
     where alerts.alert_level is null
 
 ),
@@ -123,7 +129,7 @@ final as (
         {%- else %}
         0
         {%- endif %}
-            + row_number() over (order by events.event, events.task_name) as event_id,
+            + row_number() over (order by events.event, events.cluster, events.task_name) as event_id,
         events.*
 
     from events

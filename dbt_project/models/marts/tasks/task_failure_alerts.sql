@@ -1,5 +1,5 @@
 {#-
-    Failure spikes: per task name, its failures in the alert window (the last `alert_window_minutes` whole
+    Failure spikes: per cluster and task name (one task name in two clusters is two tasks), its failures in the alert window (the last `alert_window_minutes` whole
     minutes up to the latest task activity in the data) against its baseline (the `alert_baseline_days`
     before the window). An alert needs volume (`alert_min_runs` finished runs and `alert_min_failures`
     failures in the window) and a rate clearly above the baseline: the lower end of the window rate's
@@ -22,9 +22,9 @@ with
 
 outcomes as (
 
-    select activity_minute, task_name, exception_type, finished_runs, failures
+    select activity_minute, cluster, task_name, exception_type, finished_runs, failures
     from {{ built_ref('int_task_outcomes_per_minute', [
-        ['activity_minute', 'timestamp with time zone'], ['task_name', 'varchar'], ['exception_type', 'varchar'],
+        ['activity_minute', 'timestamp with time zone'], ['cluster', 'varchar'], ['task_name', 'varchar'], ['exception_type', 'varchar'],
         ['finished_runs', 'bigint'], ['failures', 'bigint'],
     ]) }}
 
@@ -32,9 +32,9 @@ outcomes as (
 
 runs as (
 
-    select task_name, is_failure, exception_type, exception_message, activity_at, task_id
+    select cluster, task_name, is_failure, exception_type, exception_message, activity_at, task_id
     from {{ built_ref('fct_task_runs', [
-        ['task_name', 'varchar'], ['is_failure', 'boolean'], ['exception_type', 'varchar'],
+        ['cluster', 'varchar'], ['task_name', 'varchar'], ['is_failure', 'boolean'], ['exception_type', 'varchar'],
         ['exception_message', 'varchar'], ['activity_at', 'timestamp with time zone'], ['task_id', 'varchar'],
     ]) }}
 
@@ -42,14 +42,14 @@ runs as (
 
 impact as (
 
-    select task_name, impacted_table, depth
+    select cluster, task_name, impacted_table, depth
     from {{ ref('task_failure_impact') }}
 
 ),
 
 task_tables as (
 
-    select distinct task_name from {{ ref('task_table_map') }}
+    {{ task_table_map_rows() }}
 
 ),
 
@@ -78,6 +78,7 @@ counted as (
 
     -- bigint on both engines (PostgreSQL sums a bigint to numeric, DuckDB to int128)
     select
+        outcomes.cluster,
         outcomes.task_name,
         {%- for period, condition in [('window', '>='), ('baseline', '<')] %}
         cast(sum(outcomes.finished_runs) filter (
@@ -90,13 +91,13 @@ counted as (
     from outcomes
     cross join periods
     where outcomes.activity_minute >= periods.baseline_start_at
-    group by 1
+    group by 1, 2
 
 ),
 
 baseline_exception_types as (
 
-    select distinct outcomes.task_name, outcomes.exception_type
+    select distinct outcomes.cluster, outcomes.task_name, outcomes.exception_type
     from outcomes
     cross join periods
     where outcomes.failures > 0
@@ -109,25 +110,27 @@ window_signatures as (
 
     -- the window's failures by exception type, the most frequent first (of as many, the first by name)
     select
+        runs.cluster,
         runs.task_name,
         coalesce(runs.exception_type, 'unknown') as exception_type,
         count(*) as failures,
         {{ value_at_max('runs.exception_message', ['runs.activity_at', 'runs.task_id']) }} as latest_message,
         row_number() over (
-            partition by runs.task_name order by count(*) desc, coalesce(runs.exception_type, 'unknown')
+            partition by runs.cluster, runs.task_name order by count(*) desc, coalesce(runs.exception_type, 'unknown')
         ) as frequency_rank
 
     from runs
     cross join periods
     where runs.is_failure
         and runs.activity_at >= periods.window_start_at
-    group by 1, 2
+    group by 1, 2, 3
 
 ),
 
 at_risk as (
 
     select
+        cluster,
         task_name,
         count(*) as tables_at_risk_count,
         string_agg(
@@ -136,13 +139,14 @@ at_risk as (
         ) as tables_at_risk
 
     from impact
-    group by 1
+    group by 1, 2
 
 ),
 
 rated as (
 
     select
+        counted.cluster,
         counted.task_name,
         periods.window_start_at,
         periods.window_end_at,
@@ -180,11 +184,25 @@ bounded as (
 
 ),
 
+known_tasks as (
+
+    -- the tasks task_table_map names: a row of their cluster's or one for any cluster
+    select distinct
+        rated.cluster,
+        rated.task_name
+
+    from rated
+    inner join task_tables
+        on {{ maps_task('task_tables', 'rated') }}
+
+),
+
 final as (
 
     select
         -- text columns typed here: before Flower's first load they come from empty stand-ins, and the
         -- history appended from this table must keep one type (PostgreSQL tells varchar from text)
+        cast(bounded.cluster as varchar) as cluster,
         cast(bounded.task_name as varchar) as task_name,
         bounded.window_start_at,
         bounded.window_end_at,
@@ -201,7 +219,7 @@ final as (
         coalesce(top_signature.failures, 0) as top_exception_failures,
         top_signature.exception_type is not null
             and baseline_exception_types.exception_type is null as is_new_exception_type,
-        task_tables.task_name is not null as has_known_tables,
+        known_tasks.task_name is not null as has_known_tables,
         coalesce(at_risk.tables_at_risk_count, 0) as tables_at_risk_count,
         cast(at_risk.tables_at_risk as varchar) as tables_at_risk,
         coalesce(bounded.task_name in ({{ silenced }}), false) as is_silenced,
@@ -220,15 +238,19 @@ final as (
 
     from bounded
     left join window_signatures as top_signature
-        on bounded.task_name = top_signature.task_name
+        on bounded.cluster = top_signature.cluster
+        and bounded.task_name = top_signature.task_name
         and top_signature.frequency_rank = 1
     left join baseline_exception_types
-        on top_signature.task_name = baseline_exception_types.task_name
+        on top_signature.cluster = baseline_exception_types.cluster
+        and top_signature.task_name = baseline_exception_types.task_name
         and top_signature.exception_type = baseline_exception_types.exception_type
-    left join task_tables
-        on bounded.task_name = task_tables.task_name
+    left join known_tasks
+        on bounded.cluster = known_tasks.cluster
+        and bounded.task_name = known_tasks.task_name
     left join at_risk
-        on bounded.task_name = at_risk.task_name
+        on bounded.cluster = at_risk.cluster
+        and bounded.task_name = at_risk.task_name
 
 )
 

@@ -2,11 +2,11 @@
     config(
         materialized='incremental',
         incremental_strategy='replace_groups',
-        unique_key=['day', 'task_name'],
+        unique_key=['day', 'cluster', 'task_name'],
         on_schema_change='fail',
     )
 }}
--- One row per UTC day (of each run's activity_at: finished, else started, else received) and task name.
+-- One row per UTC day (of each run's activity_at: finished, else started, else received), cluster and task name.
 {%- set runs = ref('fct_task_runs') -%}
 {%- set changes = ref('int_task_run_changes') -%}
 {%- set incremental = is_incremental() -%}
@@ -19,12 +19,12 @@ with
 -- the groups changed since the last build: where the runs loaded since are now, and where they were
 changed_groups as (
 
-    select activity_day, task_name from {{ runs }}
+    select activity_day, cluster, task_name from {{ runs }}
     where dlt_load_id > {{ watermark }}
 
     union
 
-    select activity_day, task_name from {{ changes }}
+    select activity_day, cluster, task_name from {{ changes }}
     where changed_in_load_id > {{ watermark }}
 
 ),
@@ -34,7 +34,7 @@ runs as (
     select runs.*
     from {{ runs }} as runs
     inner join changed_groups
-        on {{ same_group('runs', 'changed_groups', ['activity_day', 'task_name']) }}
+        on {{ same_group('runs', 'changed_groups', ['activity_day', 'cluster', 'task_name']) }}
 
 ),
 
@@ -52,6 +52,7 @@ daily as (
 
     select
         activity_day as day,
+        cluster,
         task_name,
         count(*) as runs,
         count(*) filter (where is_success) as successes,
@@ -78,7 +79,7 @@ daily as (
         max(dlt_load_id) as latest_dlt_load_id
 
     from runs
-    group by 1, 2
+    group by 1, 2, 3
 
 ),
 
@@ -88,6 +89,7 @@ final as (
     -- every changed group; one whose runs all left it comes empty, and replace_groups deletes it
     select
         changed_groups.activity_day as day,
+        changed_groups.cluster,
         changed_groups.task_name,
         {%- for column in ['runs', 'successes', 'failures', 'unfinished_runs', 'failure_rate', 'retried_runs',
                            'retries', 'p50_runtime_s', 'p95_runtime_s', 'max_runtime_s', 'avg_queue_wait_s',
@@ -98,6 +100,7 @@ final as (
     from changed_groups
     left join daily
         on changed_groups.activity_day is not distinct from daily.day
+        and changed_groups.cluster is not distinct from daily.cluster
         and changed_groups.task_name is not distinct from daily.task_name
     {%- else -%}
     select * from daily

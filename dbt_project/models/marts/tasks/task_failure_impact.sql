@@ -1,6 +1,7 @@
 {#-
-    Tables at risk from recently failing tasks: every table a task failed writing (depth 0, from the seed
-    task_table_map) and everything downstream of it (depth >= 1, from lineage_impact). Before a source's
+    Tables at risk from recently failing tasks, per cluster and task name: every table a task failed writing
+    (depth 0, from the seed task_table_map: its rows for the task's cluster and those for any cluster) and
+    everything downstream of it (depth >= 1, from lineage_impact, shared by all clusters). Before a source's
     first load its side reads as empty (built_ref): no failures yet, or no lineage yet (depth 0 only).
     "Recently" = failures in the `failure_window_days` (default 7) before the latest task activity in the
     data, not before now: the result only depends on the loaded data (stable for tests and backfills).
@@ -9,16 +10,17 @@ with
 
 runs as (
 
-    select task_name, is_failure, activity_at
+    select cluster, task_name, is_failure, activity_at
     from {{ built_ref('fct_task_runs', [
-        ['task_name', 'varchar'], ['is_failure', 'boolean'], ['activity_at', 'timestamp with time zone'],
+        ['cluster', 'varchar'], ['task_name', 'varchar'], ['is_failure', 'boolean'],
+        ['activity_at', 'timestamp with time zone'],
     ]) }}
 
 ),
 
 task_tables as (
 
-    select * from {{ ref('task_table_map') }}
+    {{ task_table_map_rows() }}
 
 ),
 
@@ -42,6 +44,7 @@ window_bounds as (
 recent_failures as (
 
     select
+        runs.cluster,
         runs.task_name,
         count(*) as failures,
         min(runs.activity_at) as first_failure_at,
@@ -51,30 +54,32 @@ recent_failures as (
     cross join window_bounds
     where runs.is_failure
         and runs.activity_at >= window_bounds.window_start_at
-    group by 1
+    group by 1, 2
 
 ),
 
 written as (
 
-    select
+    -- a map row naming a cluster applies to that cluster only; one without, to every cluster
+    select distinct
+        recent_failures.cluster,
         recent_failures.task_name,
-        lower(task_tables.table_name) as written_table
+        task_tables.table_name as written_table
 
     from recent_failures
     inner join task_tables
-        on recent_failures.task_name = task_tables.task_name
+        on {{ maps_task('task_tables', 'recent_failures') }}
 
 ),
 
 reached as (
 
-    select task_name, written_table, written_table as impacted_table, 0 as depth
+    select cluster, task_name, written_table, written_table as impacted_table, 0 as depth
     from written
 
     union all
 
-    select written.task_name, written.written_table, impact.downstream_table, impact.depth
+    select written.cluster, written.task_name, written.written_table, impact.downstream_table, impact.depth
     from written
     inner join impact
         on written.written_table = impact.table_name
@@ -84,12 +89,12 @@ reached as (
 nearest as (
 
     -- the written table nearest to the impacted one (of several as near, the first by name)
-    select task_name, impacted_table, depth, written_table
+    select cluster, task_name, impacted_table, depth, written_table
     from (
         select
             *,
             row_number() over (
-                partition by task_name, impacted_table order by depth, written_table
+                partition by cluster, task_name, impacted_table order by depth, written_table
             ) as nearness_rank
         from reached
     ) as ranked
@@ -100,6 +105,7 @@ nearest as (
 final as (
 
     select
+        nearest.cluster,
         nearest.task_name,
         nearest.impacted_table,
         nearest.depth,
@@ -112,7 +118,8 @@ final as (
 
     from nearest
     inner join recent_failures
-        on nearest.task_name = recent_failures.task_name
+        on nearest.cluster = recent_failures.cluster
+        and nearest.task_name = recent_failures.task_name
     cross join window_bounds
 
 )

@@ -2,11 +2,11 @@
     config(
         materialized='incremental',
         incremental_strategy='replace_groups',
-        unique_key=['task_name', 'exception_type'],
+        unique_key=['cluster', 'task_name', 'exception_type'],
         on_schema_change='fail',
     )
 }}
--- One row per task name and exception class among failed runs ('unknown' when Flower gave no parsable class).
+-- One row per cluster, task name and exception class among failed runs ('unknown' when Flower gave no parsable class).
 {%- set runs = ref('fct_task_runs') -%}
 {%- set changes = ref('int_task_run_changes') -%}
 {%- set incremental = is_incremental() -%}
@@ -19,12 +19,12 @@ with
 -- the groups changed since the last build: where the failures loaded since are now, and where they were
 changed_groups as (
 
-    select task_name, coalesce(exception_type, 'unknown') as exception_type from {{ runs }}
+    select cluster, task_name, coalesce(exception_type, 'unknown') as exception_type from {{ runs }}
     where dlt_load_id > {{ watermark }} and is_failure
 
     union
 
-    select task_name, coalesce(exception_type, 'unknown') as exception_type from {{ changes }}
+    select cluster, task_name, coalesce(exception_type, 'unknown') as exception_type from {{ changes }}
     where changed_in_load_id > {{ watermark }} and is_failure
 
 ),
@@ -34,7 +34,8 @@ failures as (
     select runs.*
     from {{ runs }} as runs
     inner join changed_groups
-        on runs.task_name is not distinct from changed_groups.task_name
+        on runs.cluster = changed_groups.cluster
+        and runs.task_name is not distinct from changed_groups.task_name
         and coalesce(runs.exception_type, 'unknown') = changed_groups.exception_type
     where runs.is_failure
 
@@ -54,6 +55,7 @@ failures as (
 signatures as (
 
     select
+        cluster,
         task_name,
         coalesce(exception_type, 'unknown') as exception_type,
         count(*) as failures,
@@ -66,7 +68,7 @@ signatures as (
         max(dlt_load_id) as latest_dlt_load_id
 
     from failures
-    group by 1, 2
+    group by 1, 2, 3
 
 ),
 
@@ -75,6 +77,7 @@ final as (
     {% if incremental -%}
     -- every changed group; one whose failures all left it comes empty, and replace_groups deletes it
     select
+        changed_groups.cluster,
         changed_groups.task_name,
         changed_groups.exception_type,
         {%- for column in ['failures', 'first_seen_at', 'last_seen_at', 'sample_message', 'distinct_messages',
@@ -83,7 +86,8 @@ final as (
         {%- endfor %}
     from changed_groups
     left join signatures
-        on changed_groups.task_name is not distinct from signatures.task_name
+        on changed_groups.cluster = signatures.cluster
+        and changed_groups.task_name is not distinct from signatures.task_name
         and changed_groups.exception_type = signatures.exception_type
     {%- else -%}
     select * from signatures

@@ -1,4 +1,4 @@
--- One row per Celery worker ever seen, described by its latest snapshot.
+-- One row per Celery worker ever seen (its name within its cluster), described by its latest snapshot.
 with
 
 snapshots as (
@@ -10,6 +10,7 @@ snapshots as (
 summary as (
 
     select
+        cluster,
         worker,
         min(snapshot_at) as first_seen_at,
         max(snapshot_at) as last_seen_at,
@@ -23,7 +24,7 @@ summary as (
         {%- endfor %}
 
     from snapshots
-    group by 1
+    group by 1, 2
 
 )
 

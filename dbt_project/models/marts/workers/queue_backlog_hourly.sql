@@ -1,4 +1,4 @@
--- One row per UTC hour and broker queue that had at least one length snapshot in that hour.
+-- One row per UTC hour, cluster and broker queue that had at least one length snapshot in that hour.
 with
 
 snapshots as (
@@ -11,6 +11,7 @@ hourly as (
 
     select
         date_trunc('hour', timezone('UTC', snapshot_at)) as hour,
+        cluster,
         queue_name,
         count(*) as snapshots,
         avg(messages) as avg_messages,
@@ -20,7 +21,7 @@ hourly as (
         max(snapshot_at) as last_snapshot_at
 
     from snapshots
-    group by 1, 2
+    group by 1, 2, 3
 
 )
 

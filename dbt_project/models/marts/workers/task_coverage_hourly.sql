@@ -1,5 +1,5 @@
--- One row per UTC hour and worker with a snapshot interval ending in that hour: how many of the task attempts
--- the worker counted reached the warehouse.
+-- One row per UTC hour and worker (of its cluster) with a snapshot interval ending in that hour: how many of
+-- the task attempts the worker counted reached the warehouse.
 with
 
 intervals as (
@@ -12,6 +12,7 @@ hourly as (
 
     select
         date_trunc('hour', timezone('UTC', snapshot_at)) as hour,
+        cluster,
         worker,
         count(*) as intervals,
         count(*) filter (where is_restart) as restarts,
@@ -21,7 +22,7 @@ hourly as (
         sum(attempts_loaded)::bigint as attempts_loaded
 
     from intervals
-    group by 1, 2
+    group by 1, 2, 3
 
 ),
 

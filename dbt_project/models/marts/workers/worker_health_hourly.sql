@@ -1,4 +1,4 @@
--- One row per UTC hour and worker that had at least one snapshot in that hour.
+-- One row per UTC hour and worker (of its cluster) that had at least one snapshot in that hour.
 with
 
 snapshots as (
@@ -17,6 +17,7 @@ hourly as (
 
     select
         date_trunc('hour', timezone('UTC', snapshot_at)) as hour,
+        cluster,
         worker,
         count(*) as snapshots,
         count(*) filter (where is_online) as online_snapshots,
@@ -29,7 +30,7 @@ hourly as (
         max(heartbeat_at) as last_heartbeat_at
 
     from snapshots
-    group by 1, 2
+    group by 1, 2, 3
 
 ),
 
@@ -38,11 +39,12 @@ processed as (
     -- each interval counts in the hour of the snapshot that ends it
     select
         date_trunc('hour', timezone('UTC', snapshot_at)) as hour,
+        cluster,
         worker,
         sum(processed_in_interval)::bigint as processed_in_hour
 
     from intervals
-    group by 1, 2
+    group by 1, 2, 3
 
 ),
 
@@ -50,6 +52,7 @@ final as (
 
     select
         hourly.hour,
+        hourly.cluster,
         hourly.worker,
         hourly.snapshots,
         hourly.online_snapshots,
@@ -65,6 +68,7 @@ final as (
     from hourly
     left join processed
         on hourly.hour = processed.hour
+        and hourly.cluster = processed.cluster
         and hourly.worker = processed.worker
 
 )

@@ -3,6 +3,7 @@ with
 source as (
 
     {{ select_source_columns(source('flower', 'tasks'), [
+        ['cluster', 'varchar'],
         ['uuid', 'varchar'],
         ['name', 'varchar'],
         ['state', 'varchar'],
@@ -33,6 +34,8 @@ source as (
 renamed as (
 
     select
+        -- the Celery cluster (its Flower) the row came from; 'default' for a warehouse of one Flower
+        coalesce(cluster, '{{ default_cluster() }}') as cluster,
         ----------  ids
         uuid as task_id,
         root_id,

@@ -3,6 +3,7 @@ with
 source as (
 
     {{ select_source_columns(source('flower', 'workers'), [
+        ['cluster', 'varchar'],
         ['snapshot_at', 'timestamptz'],
         ['worker', 'varchar'],
         ['is_online', 'boolean'],
@@ -31,6 +32,8 @@ source as (
 renamed as (
 
     select
+        -- the Celery cluster (its Flower) the row came from; 'default' for a warehouse of one Flower
+        coalesce(cluster, '{{ default_cluster() }}') as cluster,
         ----------  ids
         worker,
         pid,
