@@ -26,12 +26,15 @@ from sources.flower.loaded import loaded_times
 FRESHNESS_PERIODS_S = {"minute": 60, "hour": 3600, "day": 86400}
 
 
-# one row per worker: the snapshot interval that ends at the latest workers snapshot
+# one row per worker: the snapshot interval that ends at its cluster's latest workers snapshot; a worker
+# name repeats across clusters, so an estate's workers are named cluster/worker
 LATEST_INTERVALS_SQL = """
-    select worker, snapshot_at, attempts_processed, attempts_loaded, attempts_lost
+    select
+        case when cluster = 'default' then worker else cluster || '/' || worker end as worker,
+        snapshot_at, attempts_processed, attempts_loaded, attempts_lost
     from intermediate.int_worker_interval_coverage
     where ends_at_latest_snapshot
-    order by worker
+    order by cluster, worker
 """
 
 
