@@ -7,6 +7,7 @@
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -109,31 +110,20 @@ def coverage_result(intervals: list[tuple[str, datetime, int, int, int]]) -> dg.
     return dg.AssetCheckResult(passed=True, metadata=metadata, description=description)
 
 
-def completeness_check(clusters: ClusterPartitions) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=FLOWER_TASKS,
-        name=COMPLETENESS_CHECK.name,
-        partitions_def=clusters.partitions,
-        config_schema={},  # a launch sets nothing here (definitions.fixed)
-        description=(
-            "After each load, the tasks Flower holds must be in the warehouse with a last event at least as new. "
-            "Each check reads the tasks new to the load (not received yet, or received since the previous walk "
-            "began), "
-            "the next SOURCES__FLOWER__TASKS_PER_CHECK tasks (default 20,000) of Flower's whole list, newest "
-            "received first, from where the previous check stopped (a sweep that wraps at the end: all of a "
-            "Flower that holds no more than that at every check, a full one of 100,000 every 5 checks), and "
-            "again the tasks the previous check found missing or older, so a loss stays red until a load "
-            "brings them. Fails (error) naming the missing tasks and those older in the warehouse; tasks whose "
-            "last event came after the load's walk began are left to the next load and counted apart. Its "
-            "metadata also carries the sweep's position and the walk's notes: pages read back because Flower "
-            "evicted tasks while they were paged, in-flight tasks Flower forgot, values replaced so a task could "
-            "load."
-        ),
-    )
-    def every_task_in_flower_is_loaded(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        return completeness(context, clusters.of_run(context), clusters)
-
-    return every_task_in_flower_is_loaded
+COMPLETENESS_DESCRIPTION = (
+    "After each load, the tasks Flower holds must be in the warehouse with a last event at least as new. "
+    "Each check reads the tasks new to the load (not received yet, or received since the previous walk "
+    "began), "
+    "the next SOURCES__FLOWER__TASKS_PER_CHECK tasks (default 20,000) of Flower's whole list, newest "
+    "received first, from where the previous check stopped (a sweep that wraps at the end: all of a "
+    "Flower that holds no more than that at every check, a full one of 100,000 every 5 checks), and "
+    "again the tasks the previous check found missing or older, so a loss stays red until a load "
+    "brings them. Fails (error) naming the missing tasks and those older in the warehouse; tasks whose "
+    "last event came after the load's walk began are left to the next load and counted apart. Its "
+    "metadata also carries the sweep's position and the walk's notes: pages read back because Flower "
+    "evicted tasks while they were paged, in-flight tasks Flower forgot, values replaced so a task could "
+    "load."
+)
 
 
 def completeness(
@@ -238,30 +228,20 @@ def newest_task_event(cluster: str) -> datetime | None:
     return newest
 
 
-def freshness_check(clusters: ClusterPartitions) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=FLOWER_TASKS,
-        name=FRESHNESS_CHECK.name,
-        partitions_def=clusters.partitions,
-        config_schema={},  # a launch sets nothing here (definitions.fixed)
-        description=(
-            "A Flower that stopped reporting (workers without -E, Flower restarted without events, a dead "
-            "broker) still answers, so loads stay green: this check turns yellow (warn) or red (error) when the "
-            "newest task event in the warehouse is older than the freshness set on the `tasks` source in "
-            "dbt_project/models/staging/flower/_flower__sources.yml; the age is in its metadata."
-        ),
-    )
-    def recent_task_events(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        return freshness(
-            context, clusters.name_of_run(context), clusters.label(clusters.name_of_run(context))
-        )
-
-    return recent_task_events
+FRESHNESS_DESCRIPTION = (
+    "A Flower that stopped reporting (workers without -E, Flower restarted without events, a dead "
+    "broker) still answers, so loads stay green: this check turns yellow (warn) or red (error) when the "
+    "newest task event in the warehouse is older than the freshness set on the `tasks` source in "
+    "dbt_project/models/staging/flower/_flower__sources.yml; the age is in its metadata."
+)
 
 
-def freshness(context: dg.AssetCheckExecutionContext, cluster: str, of_cluster: str) -> dg.AssetCheckResult:
+def freshness(
+    context: dg.AssetCheckExecutionContext, cluster: Cluster, clusters: ClusterPartitions
+) -> dg.AssetCheckResult:
+    of_cluster = clusters.label(cluster.name)
     with reading_in_turn(context.op_execution_context):
-        newest = newest_task_event(cluster)
+        newest = newest_task_event(cluster.name)
     limits = source_freshness("tasks")
     if newest is None:
         return dg.AssetCheckResult(passed=True, description=f"No task{of_cluster} loaded yet.")
@@ -292,7 +272,32 @@ def freshness(context: dg.AssetCheckExecutionContext, cluster: str, of_cluster: 
     )
 
 
+def flower_tasks_check(
+    clusters: ClusterPartitions,
+    key: dg.AssetCheckKey,
+    description: str,
+    evaluate: Callable[[dg.AssetCheckExecutionContext, Cluster, ClusterPartitions], dg.AssetCheckResult],
+) -> dg.AssetChecksDefinition:
+    """A check of flower/tasks evaluated for the run's cluster (a partition of an estate's)."""
+
+    @dg.asset_check(
+        asset=FLOWER_TASKS,
+        name=key.name,
+        partitions_def=clusters.partitions,
+        config_schema={},  # a launch sets nothing here (definitions.fixed)
+        description=description,
+    )
+    def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        return evaluate(context, clusters.of_run(context), clusters)
+
+    return check
+
+
 def flower_checks(clusters: ClusterPartitions) -> list[dg.AssetChecksDefinition]:
     """Flower's checks: completeness and freshness per cluster (partitions once there are several), coverage of
     the estate."""
-    return [completeness_check(clusters), freshness_check(clusters), task_attempts_coverage]
+    return [
+        flower_tasks_check(clusters, COMPLETENESS_CHECK, COMPLETENESS_DESCRIPTION, completeness),
+        flower_tasks_check(clusters, FRESHNESS_CHECK, FRESHNESS_DESCRIPTION, freshness),
+        task_attempts_coverage,
+    ]

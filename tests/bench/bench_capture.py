@@ -15,7 +15,6 @@ Targets: (a) 0 lost; (b) <= 20 s check included; (c) within 1.2x. Not collected 
 import argparse
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,50 +23,23 @@ import dagster as dg
 import duckdb
 
 from demo.stack import FlowerStack, free_port
-from demo.workload import NOOP_TASK, send_noop_tasks, wait_until_flower_has, wait_until_idle
-from orchestration.ingest.jobs import IN_PROGRESS, PRESSURE_SENSOR_INTERVAL_S
+from demo.workload import send_noop_tasks, wait_until_flower_has, wait_until_idle
 from sources.flower.client import FlowerApi
 from sources.flower.settings import DEFAULT_PAGE_SIZE
 from sources.flower.tasks import TasksWalk
 from tests.bench.run_steps import steps_of_latest_run
+from tests.bench.traffic import BIN, base_env, send_at_rate, wait_for_runs_to_finish
+from tests.fixtures.dagster_cli import job_command
 from tests.fixtures.paths import ROOT
 
-BIN = Path(sys.executable).parent
 FILL_TIMEOUT_S = 1800
 LOOKBACK_S = 10 * 60  # .dlt/config.toml's lookback_minutes
 
 
-def base_env(stack: FlowerStack, workdir: Path) -> dict[str, str]:
-    """A Flower-only deployment on its own warehouse and Dagster home, with every other setting as shipped."""
-    kept = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("SOURCES__", "DESTINATION__", "TASKLINE_", "DAGSTER_", "DUCKDB_PATH"))
-        or name == "TASKLINE_ALLOW_ROOT"  # a bench run as root (CI) says so as the tests do
-    }
-    (workdir / "dagster_home").mkdir(parents=True, exist_ok=True)
-    return {
-        **kept,
-        **stack.source_env(),
-        "DUCKDB_PATH": str(workdir / "warehouse.duckdb"),
-        "DAGSTER_HOME": str(workdir / "dagster_home"),
-        "TASKLINE_DOCS_DIR": str(workdir / "docs"),
-    }
-
-
 def capture_command(env: dict[str, str], log: Path) -> float:
     started = time.perf_counter()
-    command = [
-        str(BIN / "dagster"),
-        "job",
-        "execute",
-        "-m",
-        "orchestration.definitions",
-        "-j",
-        "flower_capture",
-    ]
     with log.open("a") as out:
-        subprocess.run(command, env=env, cwd=ROOT, stdout=out, stderr=out, check=True)
+        subprocess.run(job_command("flower_capture"), env=env, cwd=ROOT, stdout=out, stderr=out, check=True)
     return time.perf_counter() - started
 
 
@@ -151,20 +123,6 @@ def full_flower(args: argparse.Namespace, workdir: Path) -> list[str]:
     return lines
 
 
-def send_at_rate(stack: FlowerStack, rate: int, seconds: int) -> list[str]:
-    """`rate` noop tasks a second for `seconds`, in batches every tenth of a second, on one connection."""
-    client, sent = stack.celery(), []
-    batch, started = max(1, rate // 10), time.monotonic()
-    with client.producer_or_acquire() as producer:
-        for tick in range(seconds * 10):
-            sent += [
-                client.send_task(NOOP_TASK, args=(len(sent) + i,), producer=producer, ignore_result=True).id
-                for i in range(batch)
-            ]
-            time.sleep(max(0.0, started + (tick + 1) / 10 - time.monotonic()))
-    return sent
-
-
 def sustained(args: argparse.Namespace, workdir: Path) -> list[str]:
     with FlowerStack(workdir / "small_stack", max_tasks=args.small_flower) as stack:
         env = {**base_env(stack, workdir / "sustained"), "SOURCES__FLOWER__MAX_TASKS": str(args.small_flower)}
@@ -214,15 +172,6 @@ def sustained(args: argparse.Namespace, workdir: Path) -> list[str]:
         *runs,
         f"a last capture afterwards (what Flower still held) took {final_s:.1f} s",
     ]
-
-
-def wait_for_runs_to_finish(home: Path, timeout: float = 300) -> None:
-    """Until no run is under way (a capture the sensor started as the traffic ended)."""
-    deadline = time.monotonic() + timeout
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        time.sleep(PRESSURE_SENSOR_INTERVAL_S * 2)
-        while instance.get_runs_count(dg.RunsFilter(statuses=IN_PROGRESS)) and time.monotonic() < deadline:
-            time.sleep(1)
 
 
 def runs_during(home: Path, since: float) -> list[str]:

@@ -23,7 +23,7 @@ import duckdb
 
 from demo.stack import FlowerStack, free_port
 from demo.workload import wait_until_idle
-from tests.bench.bench_capture import BIN, base_env, send_at_rate, wait_for_runs_to_finish
+from tests.bench.traffic import BIN, base_env, send_at_rate, wait_for_runs_to_finish
 from tests.fixtures.paths import ROOT
 
 FLOWER_RELEASES = ("2.2.0", "2.2.0", "2.0.1")

@@ -23,6 +23,7 @@ from demo.dev import demo_source_env
 from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack, pids_in_group
 from demo.workload import run_workload, send_noop_tasks, wait_until_flower_has, wait_until_idle
+from tests.fixtures.dagster_cli import job_command
 from tests.fixtures.final_states import assert_every_task_once_in_its_final_state, query
 from tests.fixtures.holders import duckdb_held_open
 from tests.fixtures.paths import ROOT
@@ -34,15 +35,7 @@ BIN = Path(sys.executable).parent
 MAIN_JOB = [str(BIN / "dagster"), "asset", "materialize", "-m", "orchestration.definitions", "--select", "*"]
 # the run after a killed one: what it must finish is the killed run's Flower load (the marts are built from
 # whatever the loads hold, as tests/dbt checks)
-CAPTURE_JOB = [
-    str(BIN / "dagster"),
-    "job",
-    "execute",
-    "-m",
-    "orchestration.definitions",
-    "-j",
-    "flower_capture",
-]
+CAPTURE_JOB = job_command("flower_capture")
 WORKSPACE = ["-w", str(ROOT / "workspace.yaml")]
 EXTRA_TASKS = 2000  # so that a load lasts long enough to be caught in the act
 SMALL_PAGE = 100  # the extract needs several pages: the proxy holds the second one
