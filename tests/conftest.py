@@ -47,6 +47,7 @@ LONGEST_MODULES = (
     "tests.warehouse.test_postgres_orchestration",
     "tests.ingest.test_optional_sources",
     "tests.serve.test_postgres_instance",
+    "tests.ingest.test_estate",
 )
 
 
