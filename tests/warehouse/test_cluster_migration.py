@@ -4,7 +4,10 @@ on, nothing is loaded again, and a second cluster's tasks with the same ids stay
 marts build keeps the alert history (its alerts the default cluster's) and builds the marts as a full build
 would."""
 
+import os
 import shutil
+import subprocess
+import sys
 import time
 
 import dagster as dg
@@ -20,7 +23,7 @@ from tests.fixtures.dbt_cli import dbt, dbt_build
 from tests.fixtures.demo_tasks import TASKS
 from tests.fixtures.deployments import deployment
 from tests.fixtures.marts_sources import recorded_body, serve_flower
-from tests.fixtures.paths import RECORDINGS
+from tests.fixtures.paths import RECORDINGS, ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -150,3 +153,61 @@ def test_the_first_marts_build_keeps_the_alert_history_and_names_the_default_clu
         "select sum(runs) from marts.cluster_failure_daily where cluster = 'default'",
     )
     assert estate == rows(warehouse_before_clusters, "select count(*) from marts.fct_task_runs")
+
+
+# the release before clusters: its code builds the PostgreSQL warehouse the next test upgrades
+BEFORE_CLUSTERS_COMMIT = "ffe8fb9"
+OLD_LOAD = """
+import sys
+from orchestration.warehouse.pipelines import make_pipeline
+from sources.flower import flower_source
+make_pipeline("flower").run(flower_source(base_url=sys.argv[1], username="taskline", password="taskline-demo"))
+"""
+
+
+def previous_release(workdir) -> str:
+    """The code of the release before clusters, from the repository's history."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", BEFORE_CLUSTERS_COMMIT, "sources", "orchestration"],
+        capture_output=True,
+        check=True,
+    )
+    workdir.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(workdir)], input=archive.stdout, check=True)
+    return str(workdir)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_first_capture_migrates_a_warehouse_the_previous_release_built(
+    postgres_warehouse, monkeypatch, tmp_path
+):
+    tasks = {**recorded_body("api_tasks_all_trimmed.json"), **{row["uuid"]: row for row in TASKS}}
+    with HTTPServer() as flower:
+        serve_flower(flower, celery_messages=2, online=True, tasks=tasks)
+        url = flower.url_for("/").rstrip("/")
+        old_code = previous_release(tmp_path / "before")
+        built = subprocess.run(
+            [sys.executable, "-c", OLD_LOAD, url],
+            env={**os.environ, "PYTHONPATH": old_code, "DLT_DATA_DIR": str(tmp_path / "old_dlt")},
+            cwd=old_code,
+            capture_output=True,
+            text=True,
+        )
+        assert built.returncode == 0, built.stderr[-3000:]
+        columns = "select column_name from information_schema.columns where table_schema = 'flower' and table_name = 'tasks'"
+        assert ("cluster",) not in postgres_warehouse.query(columns)
+
+        monkeypatch.setenv("SOURCES__FLOWER__BASE_URL", url)
+        monkeypatch.setenv("SOURCES__FLOWER__USERNAME", "taskline")
+        monkeypatch.setenv("SOURCES__FLOWER__PASSWORD", "taskline-demo")
+        capture = deployment("flower").resolve_job_def("flower_capture")
+        assert capture.execute_in_process(instance=dg.DagsterInstance.ephemeral()).success
+        make_pipeline("flower_billing", dataset="flower").run(flower_source(base_url=url, cluster="billing"))
+    assert postgres_warehouse.query("select cluster, count(*) from flower.tasks group by 1 order by 1") == [
+        ("billing", len(tasks)),
+        ("default", len(tasks)),
+    ]
+    for table in ("workers", "task_types", "queues_length"):
+        assert postgres_warehouse.query(f"select count(*) from flower.{table} where cluster is null") == [
+            (0,)
+        ]
