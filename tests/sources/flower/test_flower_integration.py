@@ -32,8 +32,23 @@ from tests.fixtures.warehouse_reads import flower_tables, rows
 pytestmark = pytest.mark.integration
 
 
+def wait_until_flower_shows_the_retries(stack, workload, timeout: float = 30) -> None:
+    """A retry's `task-received` (its retries count) comes from the worker's main process, its success from the
+    pool child: Flower may show the final state a moment before the count. The load reads what Flower holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        held = flower_tasks(stack)
+        lagging = [
+            task for task in workload.tasks if held[task.task_id].get("retries") != task.expected_retries
+        ]
+        if not lagging or time.monotonic() > deadline:
+            return
+        time.sleep(0.5)
+
+
 def test_every_task_of_a_workload_lands_exactly_once(stack):
     workload = run_workload(stack)
+    wait_until_flower_shows_the_retries(stack, workload)
     load()
 
     assert rows("select count(*) = count(distinct uuid) from flower.tasks") == [(True,)]
