@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from dlt.common.configuration.specs import BaseConfiguration
 
-from sources.flower.clusters import cluster_credentials, declared_names, variable_prefix
+from sources.flower.client import variable_prefix
+from sources.flower.clusters import cluster_credentials, declared_names
 from sources.flower.settings import flower_credentials
 from sources.sqlflow.auth import LEGACY_USER_ID
 from sources.sqlflow.settings import sqlflow_credentials

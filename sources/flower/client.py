@@ -11,6 +11,13 @@ from dlt.sources.helpers.rest_client.auth import BearerTokenAuth, HttpBasicAuth
 from sources.http import ATTEMPTS_SETTING, retrying_session
 
 ERROR_EXCERPT_CHARS = 200
+CLUSTERS_ENV_PREFIX = "SOURCES__FLOWER__CLUSTERS__"
+
+
+def variable_prefix(cluster: str | None) -> str:
+    """The environment variables of an estate's cluster start with this; of the single Flower (None), with
+    SOURCES__FLOWER__."""
+    return f"{CLUSTERS_ENV_PREFIX}{cluster.upper()}__" if cluster else "SOURCES__FLOWER__"
 
 
 class FlowerError(RuntimeError):
@@ -46,7 +53,7 @@ class FlowerApi:
         errors name it and its settings."""
         self.base_url = base_url.rstrip("/")
         self.name = f"Flower of cluster {cluster}" if cluster else "Flower"
-        prefix = f"SOURCES__FLOWER__CLUSTERS__{cluster.upper()}__" if cluster else "SOURCES__FLOWER__"
+        prefix = variable_prefix(cluster)
         self._settings = {
             "basic_auth": f"{prefix}USERNAME/{prefix}PASSWORD",
             "token": f"{prefix}TOKEN",

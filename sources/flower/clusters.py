@@ -14,7 +14,7 @@ from typing import Any
 import dlt
 from dlt.common.configuration import resolve_configuration
 
-from sources.flower.client import FlowerApi
+from sources.flower.client import CLUSTERS_ENV_PREFIX, FlowerApi, variable_prefix
 from sources.flower.settings import SECTIONS, FlowerCredentials, FlowerSettings, flower_settings
 
 DEFAULT_CLUSTER = "default"
@@ -25,7 +25,6 @@ CLUSTER_NAME_RULE = (
     "lowercase letters, digits and single underscores, starting with a letter (e.g. billing, eu_shop)"
 )
 CLUSTERS_SECTION = "clusters"
-ENV_PREFIX = "SOURCES__FLOWER__CLUSTERS__"
 SETTING_NAMES = frozenset(field.name for field in fields(FlowerSettings) if not field.name.startswith("_"))
 
 
@@ -60,14 +59,13 @@ class Cluster:
 def declared_names() -> list[str]:
     """The cluster names the settings declare (config.toml, secrets.toml, the environment), checked, sorted."""
     names: dict[str, str] = {}  # name → where it was declared
-    for (
-        provider
-    ) in dlt.config.config_providers:  # every one: a cluster may be in config.toml, secrets.toml or both
+    # every provider: a cluster may be in config.toml, secrets.toml or both
+    for provider in dlt.config.config_providers:
         section, _ = provider.get_value(CLUSTERS_SECTION, Any, None, *SECTIONS)
         for name in section if isinstance(section, dict) else ():
             names.setdefault(name, f"[sources.flower.clusters.{name}] in {provider.name}")
     for variable in os.environ:
-        if variable.startswith(ENV_PREFIX):
+        if variable.startswith(CLUSTERS_ENV_PREFIX):
             names.setdefault(_name_in(variable), variable)
     for name, where in names.items():
         check_name(name, where)
@@ -76,7 +74,7 @@ def declared_names() -> list[str]:
 
 def _name_in(variable: str) -> str:
     """The cluster name of SOURCES__FLOWER__CLUSTERS__<NAME>__<SETTING>, lowercased."""
-    name, separator, setting = variable.removeprefix(ENV_PREFIX).partition("__")
+    name, separator, setting = variable.removeprefix(CLUSTERS_ENV_PREFIX).partition("__")
     if not separator or setting.lower() not in SETTING_NAMES:
         raise ClusterSettingsError(
             f"{variable} names no Flower cluster setting: write SOURCES__FLOWER__CLUSTERS__<NAME>__<SETTING> "
@@ -123,11 +121,6 @@ def cluster_credentials(name: str) -> FlowerCredentials:
     return resolve_configuration(
         FlowerCredentials(), sections=(*SECTIONS, CLUSTERS_SECTION, name), accept_partial=True
     )
-
-
-def variable_prefix(name: str) -> str:
-    """The environment variables of cluster `name` start with this."""
-    return f"{ENV_PREFIX}{name.upper()}__"
 
 
 def flower_cluster(name: str) -> Cluster:

@@ -5,10 +5,10 @@ from dlt.common.configuration import configspec, resolve_configuration
 from dlt.common.configuration.specs import BaseConfiguration
 from dlt.common.typing import TSecretStrValue
 
-from sources.flower.client import FlowerApi
+from sources.flower.client import FlowerApi, variable_prefix
 
 SECTIONS = ("sources", "flower")
-VARIABLE_PREFIX = "SOURCES__FLOWER__"
+VARIABLE_PREFIX = variable_prefix(None)
 DEFAULT_BASE_URL = "http://127.0.0.1:5555"
 # Flower sorts every task it holds for each page and serialises each task of it: small pages repeat that
 # sort many times, and larger pages gain little more (`make bench` compares them); a page's JSON, and more so
@@ -69,22 +69,20 @@ class FlowerSettings(FlowerCredentials):
     def check_page_size(self) -> None:
         at_least(self.page_size, "page_size", 1, VARIABLE_PREFIX)
 
-    def check(self, variable_prefix: str = VARIABLE_PREFIX) -> None:
-        """Every value in its range; the error names the setting to fix (its variable starts with the prefix)."""
+    def check(self, prefix: str = VARIABLE_PREFIX) -> None:
+        """Every value in its range; the error names the setting to fix (its variable starts with `prefix`)."""
         for name, low in (("page_size", 1), ("tasks_per_check", 1), ("max_tasks", 1)):
-            at_least(getattr(self, name), name, low, variable_prefix)
+            at_least(getattr(self, name), name, low, prefix)
         if not 0 < self.capture_at_fill < 1:
             raise ValueError(
                 f"Flower capture_at_fill must be between 0 and 1 (a share of max_tasks), got {self.capture_at_fill} "
-                f"({variable_prefix}CAPTURE_AT_FILL)"
+                f"({prefix}CAPTURE_AT_FILL)"
             )
 
 
-def at_least(value: int, name: str, low: int, variable_prefix: str) -> None:
+def at_least(value: int, name: str, low: int, prefix: str) -> None:
     if value < low:
-        raise ValueError(
-            f"Flower {name} must be at least {low}, got {value} ({variable_prefix}{name.upper()})"
-        )
+        raise ValueError(f"Flower {name} must be at least {low}, got {value} ({prefix}{name.upper()})")
 
 
 def flower_settings() -> FlowerSettings:
