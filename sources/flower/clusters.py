@@ -2,8 +2,9 @@
 
 A cluster is declared by its settings: `[sources.flower.clusters.<name>]` in .dlt/config.toml (and its secrets
 in .dlt/secrets.toml), or SOURCES__FLOWER__CLUSTERS__<NAME>__<SETTING> in the environment. A setting a cluster
-does not give is read from [sources.flower] (dlt's own section lookup): settings its Flowers share are written
-once. With no cluster declared, the single-Flower settings of [sources.flower] are one cluster, `default`.
+does not give is read from [sources.flower]: settings its Flowers share are written once. What a cluster's own
+section gives wins wherever the shared value is (SOURCES__FLOWER__USERNAME in the environment does not override
+a cluster's username in config.toml). With no cluster declared, the single-Flower settings of [sources.flower] are one cluster, `default`.
 """
 
 import os
@@ -13,6 +14,9 @@ from typing import Any
 
 import dlt
 from dlt.common.configuration import resolve_configuration
+from dlt.common.configuration.specs import BaseConfiguration
+from dlt.common.configuration.utils import deserialize_value
+from dlt.common.typing import extract_inner_type
 
 from sources.flower.client import CLUSTERS_ENV_PREFIX, FlowerApi, variable_prefix
 from sources.flower.settings import SECTIONS, FlowerCredentials, FlowerSettings, flower_settings
@@ -111,7 +115,9 @@ def flower_clusters() -> list[Cluster]:
 
 def cluster_settings(name: str) -> FlowerSettings:
     """A declared cluster's settings, checked: its own section first, then [sources.flower]."""
-    settings = resolve_configuration(FlowerSettings(), sections=(*SECTIONS, CLUSTERS_SECTION, name))
+    settings = resolve_configuration(
+        FlowerSettings(), sections=SECTIONS, explicit_value=own_values(name, FlowerSettings)
+    )
     settings.check(variable_prefix(name))
     return settings
 
@@ -119,8 +125,26 @@ def cluster_settings(name: str) -> FlowerSettings:
 def cluster_credentials(name: str) -> FlowerCredentials:
     """Only a declared cluster's credentials (its own, else [sources.flower]'s)."""
     return resolve_configuration(
-        FlowerCredentials(), sections=(*SECTIONS, CLUSTERS_SECTION, name), accept_partial=True
+        FlowerCredentials(),
+        sections=SECTIONS,
+        explicit_value=own_values(name, FlowerCredentials),
+        accept_partial=True,
     )
+
+
+def own_values(name: str, spec: type[BaseConfiguration]) -> dict[str, Any]:
+    """The settings cluster `name`'s own section gives, in whichever provider holds them (environment, then
+    secrets.toml, then config.toml). dlt's section lookup asks each provider in turn down to [sources.flower],
+    so a shared value in the environment would otherwise win over the cluster's own in a file."""
+    sections = (*SECTIONS, CLUSTERS_SECTION, name)
+    values = {}
+    for setting, hint in spec.get_resolvable_fields().items():
+        for provider in dlt.config.config_providers:
+            value, _ = provider.get_value(setting, hint, None, *sections)
+            if value is not None:
+                values[setting] = deserialize_value(setting, value, extract_inner_type(hint))
+                break
+    return values
 
 
 def flower_cluster(name: str) -> Cluster:

@@ -4,6 +4,7 @@ cluster, and every bad declaration refused with one sentence naming what to fix.
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -113,9 +114,9 @@ print(json.dumps([[c.name, c.settings.base_url, c.settings.password, c.settings.
 """
 
 
-def test_clusters_from_the_toml_files(tmp_path):
+def clusters_read_in(project: Path, **environment: str) -> list:
     """dlt reads .dlt/ of the working directory: a project of its own, in a process of its own."""
-    dlt_dir = tmp_path / ".dlt"
+    dlt_dir = project / ".dlt"
     dlt_dir.mkdir()
     (dlt_dir / "config.toml").write_text(
         "[sources.flower]\npage_size = 500\n"
@@ -123,12 +124,29 @@ def test_clusters_from_the_toml_files(tmp_path):
         '[sources.flower.clusters.shop]\nbase_url = "http://shop:5555"\npage_size = 2000\n'
     )
     (dlt_dir / "secrets.toml").write_text('[sources.flower.clusters.billing]\npassword = "billing-secret"\n')
-    environment = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+    environment |= {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
     read = subprocess.run(
-        [sys.executable, "-c", READ_CLUSTERS], cwd=tmp_path, env=environment, capture_output=True, text=True
+        [sys.executable, "-c", READ_CLUSTERS], cwd=project, env=environment, capture_output=True, text=True
     )
     assert read.returncode == 0, read.stderr[-2000:]
-    assert json.loads(read.stdout) == [
+    return json.loads(read.stdout)
+
+
+def test_clusters_from_the_toml_files(tmp_path):
+    assert clusters_read_in(tmp_path) == [
         ["billing", "http://billing:5555", "billing-secret", 500],
         ["shop", "http://shop:5555", None, 2000],
+    ]
+
+
+def test_a_clusters_own_setting_in_a_file_wins_over_a_shared_one_in_the_environment(tmp_path):
+    """dlt alone would take SOURCES__FLOWER__<SETTING> before looking in the files for the cluster's own."""
+    shared = {
+        "SOURCES__FLOWER__BASE_URL": "http://shared:5555",
+        "SOURCES__FLOWER__PASSWORD": "shared-secret",
+        "SOURCES__FLOWER__PAGE_SIZE": "100",
+    }
+    assert clusters_read_in(tmp_path, **shared) == [
+        ["billing", "http://billing:5555", "billing-secret", 100],
+        ["shop", "http://shop:5555", "shared-secret", 2000],
     ]
