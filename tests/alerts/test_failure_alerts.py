@@ -220,7 +220,12 @@ def scenario(tmp_path_factory) -> Scenario:
             seen.recovered_tick = notifier.tick()
             seen.slack_after_recovery, seen.hook_after_recovery = slack.bodies(), hook.bodies()
 
-            seen.quiet_passed = alerts_check(run("flower_load")).passed
+            quiet = alerts_check(run("flower_load"))
+            seen.quiet_passed = quiet.passed
+            seen.history = [
+                (event["event_id"], event["event"], event["alert_id"])
+                for event in quiet.metadata["alert_events"].value
+            ]
             seen.quiet_tick = notifier.tick()
             seen.slack_after_quiet, seen.hook_after_quiet = slack.bodies(), hook.bodies()
 
@@ -228,13 +233,8 @@ def scenario(tmp_path_factory) -> Scenario:
             failed = run("flower_capture")
             seen.failed_success, seen.failed_run_id = failed.success, failed.run_id
             seen.failed_tick = notifier.tick()
-            stack.start_flower()
             seen.slack_after_failed_run, seen.hook_after_failed_run = slack.bodies(), hook.bodies()
 
-            seen.history = [
-                (event["event_id"], event["event"], event["alert_id"])
-                for event in alerts_check(run("flower_load")).metadata["alert_events"].value
-            ]
             seen.cursor = notifier.cursor
             seen.logged = [
                 str(entry) for run in instance.get_runs() for entry in instance.all_logs(run.run_id)

@@ -8,6 +8,8 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
 import pytest
@@ -20,7 +22,7 @@ from tests.fixtures.demo_lineage import EXPECTED_TABLE_EDGES
 from tests.fixtures.demo_tasks import TASKS
 from tests.fixtures.deployments import deployment
 from tests.fixtures.marts_sources import FLOWER_TASKS, recorded_body, serve_flower
-from tests.fixtures.postgres import PostgresWarehouse
+from tests.fixtures.postgres import PostgresWarehouse, new_warehouse
 
 pytestmark = pytest.mark.postgres
 
@@ -103,15 +105,46 @@ def test_flower_and_sqlflow_loads_run_at_the_same_time_and_both_are_exact(
 # ---- bad warehouse settings -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def sources(monkeypatch):
-    """Flower and SQLFlow answering, configured through the environment."""
+@contextmanager
+def answering_sources() -> Iterator[dict[str, str]]:
+    """Flower and SQLFlow answering; the environment that points at them."""
     tasks = {**recorded_body("api_tasks_all_trimmed.json"), **{row["uuid"]: row for row in TASKS}}
     with HTTPServer() as flower, SQLFlowStandIn() as sqlflow:
         serve_flower(flower, celery_messages=1, online=True, tasks=tasks)
-        for name, value in source_env(flower, sqlflow).items():
+        yield source_env(flower, sqlflow)
+
+
+@pytest.fixture
+def sources(monkeypatch):
+    """Flower and SQLFlow answering, configured through the environment."""
+    with answering_sources() as env:
+        for name, value in env.items():
             monkeypatch.setenv(name, value)
         yield
+
+
+@pytest.fixture(scope="module")
+def loaded_warehouse(postgres_server, tmp_path_factory) -> PostgresWarehouse:
+    """A PostgreSQL warehouse one good flower_load filled, shared by the bad-settings tests: each breaks a load
+    of its own on it, and every row must still be there."""
+    warehouse = new_warehouse(postgres_server)
+    workdir = tmp_path_factory.mktemp("loaded_postgres")
+    with pytest.MonkeyPatch.context() as monkeypatch, answering_sources() as env:
+        for name, value in {
+            **env,
+            "TASKLINE_WAREHOUSE": "postgres",
+            "DESTINATION__POSTGRES__CREDENTIALS": warehouse.url,
+            "DUCKDB_PATH": str(workdir / "warehouse.duckdb"),  # where the dlt working dirs go
+            "DLT_DATA_DIR": str(workdir / "dlt_data"),
+        }.items():
+            monkeypatch.setenv(name, value)
+        result = (
+            deployment("flower")
+            .resolve_job_def("flower_load")
+            .execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+        )
+        assert result.success
+    return warehouse
 
 
 def run_flower_load(capfd) -> tuple[dg.ExecuteInProcessResult, str]:
@@ -138,17 +171,15 @@ def failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
     )
 
 
-def load_once_then_break(postgres_warehouse, monkeypatch, capfd, credentials: str) -> tuple[list[str], str]:
-    """A good flower_load, then one with `credentials`: its failure messages and all it wrote; the rows of
+def break_a_load(loaded_warehouse, monkeypatch, capfd, credentials: str) -> tuple[list[str], str]:
+    """A flower_load with `credentials` after the good one: its failure messages and all it wrote; the rows of
     the good load must all still be there."""
-    good, _ = run_flower_load(capfd)
-    assert good.success
+    monkeypatch.setenv("TASKLINE_WAREHOUSE", "postgres")
     monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", credentials)
     broken, written = run_flower_load(capfd)
     assert not broken.success
-    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", postgres_warehouse.url)
-    assert postgres_warehouse.query("select count(*) from flower.tasks") == [(FLOWER_TASKS,)]
-    assert postgres_warehouse.query("select count(*) from marts.fct_task_runs") == [(FLOWER_TASKS,)]
+    assert loaded_warehouse.query("select count(*) from flower.tasks") == [(FLOWER_TASKS,)]
+    assert loaded_warehouse.query("select count(*) from marts.fct_task_runs") == [(FLOWER_TASKS,)]
     return failure_messages(broken), written
 
 
@@ -163,66 +194,64 @@ def assert_one_clear_sentence(messages: list[str], where: str, reason: str) -> N
 
 
 def test_a_wrong_password_is_one_clear_message_and_no_password_anywhere(
-    postgres_warehouse, sources, monkeypatch, capfd
+    loaded_warehouse, sources, monkeypatch, capfd
 ):
     wrong = "Wr0ng-pa55word-xyz"
-    server = postgres_warehouse.server
-    messages, written = load_once_then_break(
-        postgres_warehouse,
+    server = loaded_warehouse.server
+    messages, written = break_a_load(
+        loaded_warehouse,
         monkeypatch,
         capfd,
-        server.url(postgres_warehouse.user, wrong, postgres_warehouse.database),
+        server.url(loaded_warehouse.user, wrong, loaded_warehouse.database),
     )
-    where = (
-        f"postgresql://{postgres_warehouse.user}@{server.host}:{server.port}/{postgres_warehouse.database}"
-    )
+    where = f"postgresql://{loaded_warehouse.user}@{server.host}:{server.port}/{loaded_warehouse.database}"
     assert_one_clear_sentence(
-        messages, where, f'password authentication failed for user "{postgres_warehouse.user}"'
+        messages, where, f'password authentication failed for user "{loaded_warehouse.user}"'
     )
-    for secret in (wrong, postgres_warehouse.password, server.password):
+    for secret in (wrong, loaded_warehouse.password, server.password):
         assert secret not in written
 
 
-def test_a_server_that_is_down_is_one_clear_message(postgres_warehouse, sources, monkeypatch, capfd):
+def test_a_server_that_is_down_is_one_clear_message(loaded_warehouse, sources, monkeypatch, capfd):
     from tests.fixtures.postgres import free_port
 
     port = free_port()
-    down = f"postgresql://{postgres_warehouse.user}:{postgres_warehouse.password}@127.0.0.1:{port}/db"
-    messages, written = load_once_then_break(postgres_warehouse, monkeypatch, capfd, down)
+    down = f"postgresql://{loaded_warehouse.user}:{loaded_warehouse.password}@127.0.0.1:{port}/db"
+    messages, written = break_a_load(loaded_warehouse, monkeypatch, capfd, down)
     assert len(messages) == 1
     assert messages[0].startswith(
-        f"PostgreSQL warehouse postgresql://{postgres_warehouse.user}@127.0.0.1:{port}/db cannot be used: "
+        f"PostgreSQL warehouse postgresql://{loaded_warehouse.user}@127.0.0.1:{port}/db cannot be used: "
         "Connection refused"
     )
     assert messages[0].endswith("Fix DESTINATION__POSTGRES__CREDENTIALS (postgresql://user:password@host:port/"
                                 "database, or the credentials under [destination.postgres] in .dlt/secrets.toml).")  # fmt: skip
-    assert postgres_warehouse.password not in written
+    assert loaded_warehouse.password not in written
 
 
-def test_a_database_that_does_not_exist_is_one_clear_message(postgres_warehouse, sources, monkeypatch, capfd):
-    server = postgres_warehouse.server
-    missing = server.url(postgres_warehouse.user, postgres_warehouse.password, "no_such_warehouse")
-    messages, written = load_once_then_break(postgres_warehouse, monkeypatch, capfd, missing)
-    where = f"postgresql://{postgres_warehouse.user}@{server.host}:{server.port}/no_such_warehouse"
+def test_a_database_that_does_not_exist_is_one_clear_message(loaded_warehouse, sources, monkeypatch, capfd):
+    server = loaded_warehouse.server
+    missing = server.url(loaded_warehouse.user, loaded_warehouse.password, "no_such_warehouse")
+    messages, written = break_a_load(loaded_warehouse, monkeypatch, capfd, missing)
+    where = f"postgresql://{loaded_warehouse.user}@{server.host}:{server.port}/no_such_warehouse"
     assert_one_clear_sentence(messages, where, 'database "no_such_warehouse" does not exist')
-    assert postgres_warehouse.password not in written
+    assert loaded_warehouse.password not in written
 
 
-def test_a_user_without_create_rights_is_one_clear_message(postgres_warehouse, sources, monkeypatch, capfd):
-    server = postgres_warehouse.server
-    reader = f"{postgres_warehouse.database}_reader"
+def test_a_user_without_create_rights_is_one_clear_message(loaded_warehouse, sources, monkeypatch, capfd):
+    server = loaded_warehouse.server
+    reader = f"{loaded_warehouse.database}_reader"
     server.execute(
         f"create role {reader} login password 'reader-pw-123'",
-        f"grant connect on database {postgres_warehouse.database} to {reader}",
+        f"grant connect on database {loaded_warehouse.database} to {reader}",
     )
-    messages, written = load_once_then_break(
-        postgres_warehouse,
+    messages, written = break_a_load(
+        loaded_warehouse,
         monkeypatch,
         capfd,
-        server.url(reader, "reader-pw-123", postgres_warehouse.database),
+        server.url(reader, "reader-pw-123", loaded_warehouse.database),
     )
-    where = f"postgresql://{reader}@{server.host}:{server.port}/{postgres_warehouse.database}"
-    grant = f"GRANT CREATE ON DATABASE {postgres_warehouse.database} TO {reader}"
+    where = f"postgresql://{reader}@{server.host}:{server.port}/{loaded_warehouse.database}"
+    grant = f"GRANT CREATE ON DATABASE {loaded_warehouse.database} TO {reader}"
     # the load and the dbt step that does not wait for it, each with the schemas it writes
     for schemas, message in zip(
         ["flower, flower_staging", "intermediate, marts, seeds, staging"], messages, strict=True
@@ -233,7 +262,7 @@ def test_a_user_without_create_rights_is_one_clear_message(postgres_warehouse, s
             f"user {reader} may not create tables in schema {schemas} (no CREATE privilege: grant it with "
             f"{grant}, or name a user that has it)",
         )
-    assert "reader-pw-123" not in written and postgres_warehouse.password not in written
+    assert "reader-pw-123" not in written and loaded_warehouse.password not in written
 
 
 def test_postgres_chosen_without_a_connection_names_the_setting(sources, monkeypatch, capfd):
