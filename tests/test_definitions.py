@@ -236,3 +236,40 @@ def test_a_code_location_loading_while_another_parses_waits_for_the_manifest():
     assert loader.returncode == 0, output[-4000:]
     assert PARSED_FOR.read_text() == parsed_for()
     assert json.loads(dbt_project.manifest_path.read_text())["nodes"]
+
+
+def test_a_parse_is_shared_by_warehouses_of_one_name_and_redone_for_another_database(monkeypatch, tmp_path):
+    """The manifest holds relation names: the database's name is part of what a parse was made for, the folder
+    of a DuckDB file is not (every test's warehouse.duckdb, a moved data/ folder: no new parse)."""
+    # what publishing the warehouse's settings for dbt writes into this process's environment, undone after
+    monkeypatch.setenv("TASKLINE_WAREHOUSE", "duckdb")
+    for name in (
+        "DBT_POSTGRES_HOST",
+        "DBT_POSTGRES_PORT",
+        "DBT_POSTGRES_USER",
+        "DBT_POSTGRES_DBNAME",
+        "PGTZ",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("DBT_ENV_SECRET_POSTGRES_PASSWORD", raising=False)
+
+    def parsed_for_path(path: str) -> str:
+        monkeypatch.setenv("DUCKDB_PATH", path)
+        return parsed_for()
+
+    assert parsed_for_path(str(tmp_path / "a" / "warehouse.duckdb")) == parsed_for_path(
+        str(tmp_path / "warehouse.duckdb")
+    )
+    assert parsed_for_path(str(tmp_path / "shop.duckdb")) != parsed_for_path(
+        str(tmp_path / "warehouse.duckdb")
+    )
+    monkeypatch.setenv("TASKLINE_WAREHOUSE", "postgres")
+    monkeypatch.setenv(
+        "DESTINATION__POSTGRES__CREDENTIALS", "postgresql://taskline:pw@db.internal:5432/estate"
+    )
+    on_postgres = parsed_for()
+    assert on_postgres.startswith("PostgreSQL database estate")
+    monkeypatch.setenv(
+        "DESTINATION__POSTGRES__CREDENTIALS", "postgresql://taskline:pw@db.internal:5432/other"
+    )
+    assert parsed_for() != on_postgres

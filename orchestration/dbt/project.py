@@ -12,8 +12,9 @@ from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
 from dbt.version import __version__ as dbt_core_version
 from packaging import version
 
+from orchestration import settings
 from orchestration.settings import DBT_PROJECT_DIR
-from orchestration.warehouse.engine import publish_warehouse_settings
+from orchestration.warehouse.engine import publish_warehouse_settings, warehouse_database
 from orchestration.warehouse.pipelines import taking_turns
 
 # the dbt installed beside this interpreter: `.venv/bin/dagster` runs without .venv/bin on the PATH
@@ -45,9 +46,10 @@ class DbtFailure(dg.Failure):
     """A dbt command failed; the description starts with dbt's own error text."""
 
 
-# dbt reuses its parse (partial_parse.msgpack, which dagster-dbt hands every invocation) only for the same
-# profile; the warehouse it points at is part of it, so a parse made for another warehouse is redone here
-# once instead of in full by every dbt step of every run
+# the manifest holds relation names (database, schema, table) and which seed the demo-shop setting enables:
+# a parse made for another database or setting is redone. A DuckDB file's folder is not part of it: every
+# warehouse.duckdb shares one parse (dbt's own partial parse, which dagster-dbt hands every invocation, is
+# redone by the first build on another file)
 PARSED_FOR = dbt_project.project_dir / dbt_project.target_path / ".parsed_for_warehouse"
 # what `dbt parse` writes that dagster-dbt reads: the manifest, and the parse every invocation starts from
 PARTIAL_PARSE = "partial_parse.msgpack"
@@ -55,7 +57,8 @@ PARSE_ARTIFACTS = ("manifest.json", PARTIAL_PARSE)
 
 
 def parsed_for() -> str:
-    return publish_warehouse_settings()
+    publish_warehouse_settings()
+    return f"{warehouse_database()}, {settings.DEMO_SHOP_SETTING}={settings.read(settings.DEMO_SHOP_SETTING)}"
 
 
 def manifest_is_stale(project: DbtProject) -> bool:

@@ -81,6 +81,17 @@ def publish_warehouse_settings() -> str:
     return f"DuckDB warehouse {warehouse_path()}"
 
 
+def warehouse_database() -> str:
+    """The engine and the name of the database dbt's relation names carry (a DuckDB file's name without its
+    folder): what a dbt parse depends on of the warehouse."""
+    if not is_postgres():
+        return f"DuckDB database {warehouse_path().stem}"
+    try:
+        return f"PostgreSQL database {postgres_credentials().database}"
+    except WarehouseUnavailableError:
+        return "PostgreSQL database (not configured)"
+
+
 def ensure_writable() -> None:
     """Fail early and clearly when another process holds the DuckDB warehouse."""
     conflict = duckdb_lock_conflict(warehouse_path())
