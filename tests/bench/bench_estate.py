@@ -2,11 +2,15 @@
 worker and Flower; the last on Flower 2.0.1):
 
     python -m tests.bench.bench_estate [--clusters 3] [--rate 50] [--seconds 240] [--small-flower 5000]
+                                       [--full-flower 100000] [--only sustained|full]
 
-`--rate` etl.noop tasks a second into each cluster's Flower (started with --max_tasks=`--small-flower`) for
-`--seconds`, all at once, while make serve captures them (the schedule and a pressure sensor per cluster):
-tasks sent, captured and lost per cluster, and each cluster's runs. Then one no-change capture per cluster.
-Target: 0 lost in every cluster. Not collected by pytest.
+Sustained: `--rate` etl.noop tasks a second into each cluster's Flower (started with
+--max_tasks=`--small-flower`) for `--seconds`, all at once, while make serve captures them (the schedule and a
+pressure sensor per cluster): tasks sent, captured and lost per cluster, and each cluster's runs. Then one
+no-change capture per cluster. Target: 0 lost in every cluster.
+Full: new clusters, each Flower holding `--full-flower` tasks (Flower's default --max_tasks): the first capture
+of all of them at once (each its own process, as the schedule launches them), then a no-change capture of each.
+Not collected by pytest.
 """
 
 import argparse
@@ -22,11 +26,12 @@ import dagster as dg
 import duckdb
 
 from demo.stack import FlowerStack, free_port
-from demo.workload import wait_until_idle
+from demo.workload import send_noop_tasks, wait_until_flower_has, wait_until_idle
 from tests.bench.traffic import BIN, base_env, send_at_rate, wait_for_runs_to_finish
 from tests.fixtures.paths import ROOT
 
 FLOWER_RELEASES = ("2.2.0", "2.2.0", "2.0.1")
+FILL_TIMEOUT_S = 3600
 
 
 def estate_env(stacks: dict[str, FlowerStack], workdir: Path, max_tasks: int) -> dict[str, str]:
@@ -105,15 +110,78 @@ def runs_per_cluster(home: Path) -> dict[str, list[float]]:
     return durations
 
 
-def no_change_capture_s(env: dict[str, str], cluster: str, log: Path) -> float:
-    started = time.perf_counter()
+def capture_command(env: dict[str, str], cluster: str, log: Path) -> subprocess.Popen:
     command = [str(BIN / "dagster"), "asset", "materialize", "-m", "orchestration.definitions", "--select",
                "key:flower/*", "--partition", cluster]  # fmt: skip
     with log.open("a") as out:
-        done = subprocess.run(command, env=env, cwd=ROOT, stdout=out, stderr=out)
-    if done.returncode:
+        return subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=out)
+
+
+def no_change_capture_s(env: dict[str, str], cluster: str, log: Path) -> float:
+    started = time.perf_counter()
+    if capture_command(env, cluster, log).wait():
         raise RuntimeError(f"the capture of {cluster} failed:\n{log.read_text()[-3000:]}")
     return time.perf_counter() - started
+
+
+def fill(stacks: dict[str, FlowerStack], tasks: int) -> float:
+    """Every Flower filled to `tasks` at once, one sender thread each, until none has a task in flight."""
+    started = time.monotonic()
+
+    def fill_one(stack: FlowerStack) -> None:
+        for sent in range(0, tasks, 10_000):
+            send_noop_tasks(stack, min(10_000, tasks - sent))
+        wait_until_flower_has(stack, tasks, timeout=FILL_TIMEOUT_S)
+        wait_until_idle(stack, timeout=FILL_TIMEOUT_S)
+
+    fillers = [threading.Thread(target=fill_one, args=(stack,)) for stack in stacks.values()]
+    for filler in fillers:
+        filler.start()
+    for filler in fillers:
+        filler.join()
+    return time.monotonic() - started
+
+
+def full_flowers(args: argparse.Namespace, names: list[str], workdir: Path) -> None:
+    with contextlib.ExitStack() as stack_of:
+        stacks = {
+            name: stack_of.enter_context(
+                FlowerStack(workdir / name, flower_release=FLOWER_RELEASES[index % 3])
+            )
+            for index, name in enumerate(names)
+        }
+        print(f"filling {len(names)} Flowers with {args.full_flower:,} tasks each ...", flush=True)
+        print(f"  filled in {fill(stacks, args.full_flower):.0f} s", flush=True)
+        env = estate_env(stacks, workdir / "full", args.full_flower)
+        log = workdir / "full_captures.log"
+        started = time.perf_counter()
+        captures = {name: capture_command(env, name, log) for name in names}
+        ended = {}
+        while len(ended) < len(captures):
+            for name, process in captures.items():
+                if name not in ended and process.poll() is not None:
+                    if process.returncode:
+                        raise RuntimeError(f"the first capture of {name} failed:\n{log.read_text()[-3000:]}")
+                    ended[name] = time.perf_counter() - started
+            time.sleep(0.2)
+        with duckdb.connect(env["DUCKDB_PATH"], read_only=True) as connection:
+            loaded = dict(
+                connection.execute("select cluster, count(*) from flower.tasks group by 1").fetchall()
+            )
+        print(f"\n== {len(names)} full Flowers ({args.full_flower:,} tasks held each) ==")
+        for name, release in zip(names, FLOWER_RELEASES, strict=False):
+            print(
+                f"{name} (Flower {release}): first capture, launched with the others at once, ended after "
+                f"{ended[name]:.1f} s; {loaded.get(name, 0):,} tasks in the warehouse",
+                flush=True,
+            )
+        print(f"all {len(names)} first captures: {max(ended.values()):.1f} s", flush=True)
+        for name in names:
+            seconds = no_change_capture_s(env, name, log)
+            print(
+                f"{name}: a no-change capture at {args.full_flower:,} held, as a command: {seconds:.1f} s",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -124,8 +192,18 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=240)
     parser.add_argument("--small-flower", type=int, default=5000)
+    parser.add_argument("--full-flower", type=int, default=100_000)
+    parser.add_argument("--only", choices=("sustained", "full"))
     args = parser.parse_args()
     names = [f"cluster{index}" for index in range(1, args.clusters + 1)]
+    if args.only != "full":
+        sustained(args, names)
+    if args.only != "sustained":
+        with tempfile.TemporaryDirectory(prefix="bench_estate_full_") as scratch:
+            full_flowers(args, names, Path(scratch))
+
+
+def sustained(args: argparse.Namespace, names: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="bench_estate_") as scratch, contextlib.ExitStack() as stack_of:
         workdir = Path(scratch)
         stacks = {
