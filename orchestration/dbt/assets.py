@@ -11,7 +11,13 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from orchestration.dbt.docs import refresh_docs_when_stale
 from orchestration.dbt.metadata import with_table_metadata
-from orchestration.dbt.project import WITHOUT_UNIT_TESTS, dbt_project, prepare_manifest, raise_for_dbt
+from orchestration.dbt.project import (
+    WITHOUT_UNIT_TESTS,
+    dbt_project,
+    keep_parse,
+    prepare_manifest,
+    raise_for_dbt,
+)
 from orchestration.dbt.translator import TRANSLATOR
 from orchestration.runs.writer import writing_the_warehouse
 from orchestration.warehouse.engine import DBT_SCHEMAS, publish_warehouse_settings
@@ -34,6 +40,7 @@ def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh_docs: 
                 context.log.info(f"{table} gained its cluster column: its rows are the default cluster's")
         invocation = dbt.cli(["build", *WITHOUT_UNIT_TESTS], context=context, raise_on_error=False)
         yield from with_table_metadata(context, invocation)
+        keep_parse(invocation)
         raise_for_dbt(invocation)
         if refresh_docs:
             refresh_docs_when_stale(context, dbt)

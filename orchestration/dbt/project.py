@@ -14,7 +14,12 @@ from packaging import version
 
 from orchestration import settings
 from orchestration.settings import DBT_PROJECT_DIR
-from orchestration.warehouse.engine import publish_warehouse_settings, warehouse_database
+from orchestration.warehouse.engine import (
+    is_postgres,
+    publish_warehouse_settings,
+    warehouse_database,
+    warehouse_path,
+)
 from orchestration.warehouse.pipelines import taking_turns
 
 # the dbt installed beside this interpreter: `.venv/bin/dagster` runs without .venv/bin on the PATH
@@ -36,6 +41,41 @@ class TasklineDbtCli(DbtCliResource):
 
     def _initialize_dbt_core_adapter(self, args):
         return None
+
+    def cli(self, args, *, context=None, target_path: Path | None = None, **options) -> DbtCliInvocation:
+        """dbt starts from the last parse made for this warehouse (see `keep_parse`)."""
+        target_path = target_path or self._get_unique_target_path(context=context)
+        reuse_parse(target_path if target_path.is_absolute() else Path(self.project_dir) / target_path)
+        return super().cli(args, context=context, target_path=target_path, **options)
+
+
+# dbt redoes in full a parse (partial_parse.msgpack) made for another warehouse file or database; each warehouse
+# keeps its own beside it, so every dbt step after its first starts from one that matches
+def warehouse_parse() -> Path:
+    return (
+        warehouse_path().parent / ".dbt_parse" / ("postgres" if is_postgres() else "duckdb") / PARTIAL_PARSE
+    )
+
+
+def reuse_parse(target: Path) -> None:
+    """This warehouse's last parse into `target` (dagster-dbt hands dbt the project's own otherwise)."""
+    kept = warehouse_parse()
+    if kept.exists():
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(kept, target / PARTIAL_PARSE)
+
+
+def keep_parse(invocation: DbtCliInvocation) -> None:
+    """The parse a finished dbt command wrote, kept for this warehouse's next (replaced whole: steps of other
+    runs may read it meanwhile)."""
+    made = invocation.target_path / PARTIAL_PARSE
+    if not made.exists():
+        return
+    kept = warehouse_parse()
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=kept.parent, delete=False) as copy:
+        shutil.copy2(made, copy.name)
+    os.replace(copy.name, kept)
 
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
