@@ -187,7 +187,8 @@ def test_tables_at_risk_are_per_cluster_from_the_one_lineage(stacks, estate_ware
 def test_clusters_added_later_join_and_one_whose_flower_stops_mid_capture_fails_alone(
     stacks, monkeypatch, isolated_warehouse, fast_retries
 ):
-    """Last in this module: it restarts ops's Flower, which then holds nothing."""
+    """Last in this module: it restarts ops's Flower, which then holds nothing. A wrong password and a Flower
+    gone mid-capture each fail only ops's own capture, with a sentence naming the cluster and what to fix."""
     declare(monkeypatch, {"billing": stacks["billing"]})
     instance = dg.DagsterInstance.ephemeral()
     assert capture(deployment("flower"), instance, "billing").success  # one cluster so far
@@ -197,6 +198,15 @@ def test_clusters_added_later_join_and_one_whose_flower_stops_mid_capture_fails_
         defs = deployment("flower")
         assert capture(defs, instance, "shop").success
         held = {name: len(flower_tasks(stack)) for name, stack in stacks.items() if name != "ops"}
+
+        monkeypatch.setenv("SOURCES__FLOWER__CLUSTERS__OPS__PASSWORD", "not-the-password")
+        refused = next(event for event in capture(defs, instance, "ops").all_events if event.is_step_failure)
+        said = refused.step_failure_data.error.to_string()
+        assert f"Flower of cluster ops at {proxy.base_url} rejected the credentials (HTTP 401)" in said, said
+        assert (
+            "check SOURCES__FLOWER__CLUSTERS__OPS__USERNAME/SOURCES__FLOWER__CLUSTERS__OPS__PASSWORD" in said
+        )
+        monkeypatch.setenv("SOURCES__FLOWER__CLUSTERS__OPS__PASSWORD", stacks["ops"].password)
 
         def stop_ops_mid_capture() -> None:
             proxy.held.wait(timeout=120)  # ops's capture has read its first page and asks for the next

@@ -70,7 +70,7 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
 def test_the_first_runs_the_daemon_ticks_on_a_fresh_warehouse_are_green(deployment):
     """On an empty warehouse and a new DAGSTER_HOME: the first capture succeeds, the marts schedule waits for
     it (a skipped tick, not a red run), then builds them green."""
-    first = wait_for_finished_runs(deployment, {CAPTURES: None, MARTS: None})
+    first = wait_for_finished_runs(deployment, {CAPTURES: (CAPTURES, None), MARTS: (MARTS, None)})
     capture, marts = first[CAPTURES].dagster_run, first[MARTS].dagster_run
     assert (capture.job_name, capture.status.value) == ("flower_capture", "SUCCESS")
     assert (marts.job_name, marts.status.value) == ("flower_marts", "SUCCESS")
@@ -107,15 +107,14 @@ def test_a_cluster_declared_while_serving_is_captured_beside_the_first_and_no_hi
         assert nodes["assetNodes"] == [{"partitionKeys": ["default", "shop"]}]
 
         captured = wait_for_finished_runs(
-            deployment, {CAPTURES: {"dagster/partition": "shop"}}, since=declared_at
-        )
-        assert captured[CAPTURES].dagster_run.status.value == "SUCCESS"
-        after = wait_for_finished_runs(
             deployment,
-            {CAPTURES: {"dagster/partition": "default"}},
-            since=captured[CAPTURES].create_timestamp.timestamp(),
+            {cluster: (CAPTURES, {"dagster/partition": cluster}) for cluster in ("default", "shop")},
+            since=declared_at,
         )
-        assert after[CAPTURES].dagster_run.status.value == "SUCCESS"
+        assert {cluster: record.dagster_run.status.value for cluster, record in captured.items()} == {
+            "default": "SUCCESS",
+            "shop": "SUCCESS",
+        }
         with in_turn(deployment):
             assert_every_task_once_in_its_final_state(deployment.warehouse, shop, marts=False, cluster="shop")
             assert_every_task_once_in_its_final_state(
@@ -131,14 +130,14 @@ def in_turn(deployment: Deployment) -> Iterator[None]:
 
 
 def wait_for_finished_runs(
-    deployment: Deployment, wanted: dict[str, dict[str, str] | None], since: float = 0.0
+    deployment: Deployment, wanted: dict[str, tuple[str, dict[str, str] | None]], since: float = 0.0
 ) -> dict[str, dg.RunRecord]:
-    """Per schedule, the first run it launched after `since` (with these tags)."""
+    """For each name, the first run its schedule (with these tags) launched after `since`, once finished."""
     deadline = time.monotonic() + 480
     while True:
         first = {
-            schedule: first_run_of(deployment.instance, schedule, tags, since)
-            for schedule, tags in wanted.items()
+            name: first_run_of(deployment.instance, schedule, tags, since)
+            for name, (schedule, tags) in wanted.items()
         }
         if all(
             record is not None and record.dagster_run.status.value in FINISHED for record in first.values()
