@@ -27,6 +27,7 @@ import duckdb
 
 from demo.stack import FlowerStack, free_port
 from demo.workload import send_noop_tasks, wait_until_flower_has, wait_until_idle
+from orchestration.serve.server import initialise_storage
 from tests.bench.traffic import BIN, base_env, send_at_rate, wait_for_runs_to_finish
 from tests.fixtures.paths import ROOT
 
@@ -153,6 +154,9 @@ def full_flowers(args: argparse.Namespace, names: list[str], workdir: Path) -> N
         print(f"filling {len(names)} Flowers with {args.full_flower:,} tasks each ...", flush=True)
         print(f"  filled in {fill(stacks, args.full_flower):.0f} s", flush=True)
         env = estate_env(stacks, workdir / "full", args.full_flower)
+        initialise_storage(
+            Path(env["DAGSTER_HOME"])
+        )  # three processes creating a new instance's tables collide
         log = workdir / "full_captures.log"
         started = time.perf_counter()
         captures = {name: capture_command(env, name, log) for name in names}
