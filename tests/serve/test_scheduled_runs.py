@@ -133,7 +133,7 @@ def wait_for_finished_runs(
     deployment: Deployment, wanted: dict[str, tuple[str, dict[str, str] | None]], since: float = 0.0
 ) -> dict[str, dg.RunRecord]:
     """For each name, the first run its schedule (with these tags) launched after `since`, once finished."""
-    deadline = time.monotonic() + 480
+    deadline = time.monotonic() + 600
     while True:
         first = {
             name: first_run_of(deployment.instance, schedule, tags, since)
