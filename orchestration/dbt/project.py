@@ -97,7 +97,6 @@ PARSE_ARTIFACTS = ("manifest.json", PARTIAL_PARSE)
 
 
 def parsed_for() -> str:
-    publish_warehouse_settings()
     return f"{warehouse_database()}, {settings.DEMO_SHOP_SETTING}={settings.read(settings.DEMO_SHOP_SETTING)}"
 
 

@@ -3,6 +3,7 @@ dlt's own DESTINATION__POSTGRES__CREDENTIALS; and the environment dbt builds on 
 connection through the environment of its process)."""
 
 import os
+from contextlib import suppress
 from pathlib import Path
 
 from orchestration import settings
@@ -12,7 +13,7 @@ from orchestration.warehouse.errors import (
     duckdb_lock_conflict,
     lock_sentence,
 )
-from orchestration.warehouse.postgres import describe_postgres, postgres_credentials
+from orchestration.warehouse.postgres import postgres_credentials
 
 ENGINES = ("duckdb", "postgres")
 # the schemas dbt writes (models by layer, the seed) and, per dlt dataset, the staging one a merge uses
@@ -68,17 +69,12 @@ def dbt_environment() -> dict[str, str]:
     return environment
 
 
-def publish_warehouse_settings() -> str:
+def publish_warehouse_settings() -> None:
     """Put dbt_environment() into this process's environment, for the dbt processes it starts and the dbt
-    adapter it runs itself; returns the warehouse in words. PostgreSQL settings that do not resolve are
-    left for each writing step to report (check_postgres), so the code location still loads."""
-    try:
+    adapter it runs itself. PostgreSQL settings that do not resolve are left for each writing step to report
+    (check_postgres), so the code location still loads."""
+    with suppress(WarehouseUnavailableError):
         os.environ.update(dbt_environment())
-    except WarehouseUnavailableError:
-        return "PostgreSQL warehouse (not configured)"
-    if is_postgres():
-        return f"PostgreSQL warehouse {describe_postgres(postgres_credentials())}"
-    return f"DuckDB warehouse {warehouse_path()}"
 
 
 def warehouse_database() -> str:

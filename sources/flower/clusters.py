@@ -4,7 +4,8 @@ A cluster is declared by its settings: `[sources.flower.clusters.<name>]` in .dl
 in .dlt/secrets.toml), or SOURCES__FLOWER__CLUSTERS__<NAME>__<SETTING> in the environment. A setting a cluster
 does not give is read from [sources.flower]: settings its Flowers share are written once. What a cluster's own
 section gives wins wherever the shared value is (SOURCES__FLOWER__USERNAME in the environment does not override
-a cluster's username in config.toml). With no cluster declared, the single-Flower settings of [sources.flower] are one cluster, `default`.
+a cluster's username in secrets.toml). With no cluster declared, the single-Flower settings of [sources.flower]
+are one cluster, `default`.
 """
 
 import os
@@ -14,7 +15,9 @@ from typing import Any
 
 import dlt
 from dlt.common.configuration import resolve_configuration
+from dlt.common.configuration.exceptions import ValueNotSecretException
 from dlt.common.configuration.specs import BaseConfiguration
+from dlt.common.configuration.specs.base_configuration import is_secret_hint
 from dlt.common.configuration.utils import deserialize_value
 from dlt.common.typing import extract_inner_type
 
@@ -140,7 +143,9 @@ def own_values(name: str, spec: type[BaseConfiguration]) -> dict[str, Any]:
     values = {}
     for setting, hint in spec.get_resolvable_fields().items():
         for provider in dlt.config.config_providers:
-            value, _ = provider.get_value(setting, hint, None, *sections)
+            value, key = provider.get_value(setting, hint, None, *sections)
+            if value is not None and is_secret_hint(hint) and not provider.supports_secrets:
+                raise ValueNotSecretException(provider.name, key)  # as dlt's own lookup refuses it
             if value is not None:
                 values[setting] = deserialize_value(setting, value, extract_inner_type(hint))
                 break

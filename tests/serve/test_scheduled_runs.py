@@ -85,7 +85,7 @@ def test_a_cluster_declared_while_serving_is_captured_beside_the_first_and_no_hi
     deployment, tmp_path
 ):
     """The README's way to add a cluster: declare the one Flower so far as `default` and the new one by name
-    in .dlt/config.toml (its password in secrets.toml), then Reload in the UI. The webserver shows both
+    in .dlt/config.toml (its login in secrets.toml), then Reload in the UI. The webserver shows both
     partitions at once; the daemon reloads the code location itself within a minute, and its schedule
     captures each cluster in a run of its own. `default` keeps its pipeline: nothing is read again."""
     with FlowerStack(tmp_path / "shop", flower_release="2.0.1") as shop:
@@ -93,11 +93,10 @@ def test_a_cluster_declared_while_serving_is_captured_beside_the_first_and_no_hi
         settings = deployment.project / ".dlt"
         with (settings / "config.toml").open("a") as config:
             config.write(
-                "\n[sources.flower.clusters.default]\n\n"
-                f'[sources.flower.clusters.shop]\nbase_url = "{shop.base_url}"\nusername = "{shop.username}"\n'
+                f'\n[sources.flower.clusters.default]\n\n[sources.flower.clusters.shop]\nbase_url = "{shop.base_url}"\n'
             )
         (settings / "secrets.toml").write_text(
-            f'[sources.flower.clusters.shop]\npassword = "{shop.password}"\n'
+            f'[sources.flower.clusters.shop]\nusername = "{shop.username}"\npassword = "{shop.password}"\n'
         )
         declared_at = time.time()
 

@@ -114,20 +114,27 @@ print(json.dumps([[c.name, c.settings.base_url, c.settings.password, c.settings.
 """
 
 
-def clusters_read_in(project: Path, **environment: str) -> list:
+CONFIG_TOML = (
+    "[sources.flower]\npage_size = 500\n"
+    '[sources.flower.clusters.billing]\nbase_url = "http://billing:5555"\n'
+    '[sources.flower.clusters.shop]\nbase_url = "http://shop:5555"\npage_size = 2000\n'
+)
+
+
+def read_in(project: Path, config: str = CONFIG_TOML, **environment: str) -> subprocess.CompletedProcess:
     """dlt reads .dlt/ of the working directory: a project of its own, in a process of its own."""
     dlt_dir = project / ".dlt"
     dlt_dir.mkdir()
-    (dlt_dir / "config.toml").write_text(
-        "[sources.flower]\npage_size = 500\n"
-        '[sources.flower.clusters.billing]\nbase_url = "http://billing:5555"\n'
-        '[sources.flower.clusters.shop]\nbase_url = "http://shop:5555"\npage_size = 2000\n'
-    )
+    (dlt_dir / "config.toml").write_text(config)
     (dlt_dir / "secrets.toml").write_text('[sources.flower.clusters.billing]\npassword = "billing-secret"\n')
     environment |= {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
-    read = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", READ_CLUSTERS], cwd=project, env=environment, capture_output=True, text=True
     )
+
+
+def clusters_read_in(project: Path, **environment: str) -> list:
+    read = read_in(project, **environment)
     assert read.returncode == 0, read.stderr[-2000:]
     return json.loads(read.stdout)
 
@@ -150,3 +157,12 @@ def test_a_clusters_own_setting_in_a_file_wins_over_a_shared_one_in_the_environm
         ["billing", "http://billing:5555", "billing-secret", 100],
         ["shop", "http://shop:5555", "shared-secret", 2000],
     ]
+
+
+def test_a_clusters_secret_in_config_toml_is_refused_as_dlt_refuses_a_shared_one(tmp_path):
+    read = read_in(tmp_path, CONFIG_TOML + 'password = "in-the-wrong-file"\n')
+    assert read.returncode != 0
+    assert (
+        "Provider `config.toml` cannot hold secret values but key `sources.flower.clusters.shop.password` "
+        "with secret value is present"
+    ) in read.stderr
