@@ -1,6 +1,7 @@
 """The dead-run reaper against a real sqlite Dagster instance and real processes (alive, killed, reused)."""
 
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -43,7 +44,9 @@ def test_a_run_whose_process_was_killed_is_marked_failed_and_frees_its_slot(inst
     run_id = started_run(instance, sleeper.pid, time.time())
     instance.event_log_storage.set_concurrency_slots(POOL, 1)
     instance.event_log_storage.claim_concurrency_slot(POOL, run_id, "flower")
-    sleeper.kill()  # not waited for: a zombie is dead too
+    sleeper.kill()
+    # dead but not reaped: SIGKILL lands asynchronously, and a zombie must count as dead too
+    os.waitid(os.P_PID, sleeper.pid, os.WEXITED | os.WNOWAIT)
 
     assert reap_dead_runs(instance, log) == [run_id]
 
