@@ -5,6 +5,7 @@ workload (demo/workload.py) knows each task's final state in advance and tests c
 Task names are a contract (see the dbt seed `task_table_map.csv`): each one writes one warehouse table.
 """
 
+import json
 import os
 import signal
 import time
@@ -13,6 +14,8 @@ from celery import Celery
 from celery.exceptions import Ignore, Reject, Retry
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
+# Celery beat's entries, as JSON {task name: {"every": seconds, "args": [...]}}: what demo.stack's beat sends
+BEAT_SCHEDULE_SETTING = "TASKLINE_DEMO_BEAT_SCHEDULE"
 
 # Regions whose orders API is "down": extract_orders fails there with a ConnectionError.
 OFFLINE_ORDER_REGIONS = frozenset({"apac"})
@@ -43,7 +46,16 @@ def make_app(broker_url: str) -> Celery:
     return celery_app
 
 
+def beat_schedule(given: str) -> dict:
+    entries = json.loads(given or "{}")
+    return {
+        name: {"task": name, "schedule": entry["every"], "args": entry.get("args", [])}
+        for name, entry in entries.items()
+    }
+
+
 app = make_app(os.environ.get("TASKLINE_BROKER_URL", DEFAULT_BROKER_URL))
+app.conf.beat_schedule = beat_schedule(os.environ.get(BEAT_SCHEDULE_SETTING, ""))
 
 
 def _loaded(table: str, rows: int, **details) -> dict:
@@ -97,6 +109,21 @@ def refresh_customer_ltv(segment: str) -> dict:
 @app.task(name="etl.publish_dashboard")
 def publish_dashboard(day: str, audience: str = "exec") -> dict:
     return _loaded("reporting.exec_dashboard", rows=1, day=day, audience=audience)
+
+
+@app.task(name="etl.sync_exchange_rates")
+def sync_exchange_rates() -> dict:
+    """A periodic task (Celery beat's every 30 s in the tests): today's rates."""
+    return _loaded("raw.exchange_rates", rows=len(VALID_CURRENCIES))
+
+
+@app.task(name="etl.export_ledger")
+def export_ledger(gate_path: str, timeout: float = 600.0) -> dict:
+    """Waits for its gate (a file) to open, as a task hung on a lock or a slow API does."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(gate_path) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return _loaded("reporting.ledger_export", rows=1)
 
 
 @app.task(name="etl.noop", ignore_result=True)

@@ -6,6 +6,7 @@ pool children and leaves no orphans.
 """
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -20,7 +21,7 @@ import redis
 import requests
 from celery import Celery
 
-from demo.celery_app import make_app
+from demo.celery_app import BEAT_SCHEDULE_SETTING, make_app
 from orchestration.serve.proxy import free_loopback_port as free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -107,6 +108,10 @@ class ManagedProcess:
         self.popen.wait()
         self.popen = None
 
+    def signal(self, sig: int) -> None:
+        """`sig` to the whole group: SIGKILL is a machine dying under the worker, SIGSTOP/SIGCONT a hang."""
+        self._signal_group(sig)
+
     def _signal_group(self, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, sig)
@@ -161,6 +166,7 @@ class FlowerStack:
         self._worker = self._process("worker", self._worker_argv(self.worker_name, "celery"))
         self._flower = self._process("flower", self._flower_argv(), self._flower_env())
         self._extra_workers: list[ManagedProcess] = []
+        self._beat: ManagedProcess | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------------
 
@@ -188,8 +194,9 @@ class FlowerStack:
         if self._client is not None:
             self._client.close()
             self._client = None
-        for process in (self._flower, *self._extra_workers, self._worker, self._redis):
-            process.stop()
+        for process in (self._beat, self._flower, *self._extra_workers, self._worker, self._redis):
+            if process is not None:
+                process.stop()
         self._extra_workers = []
 
     def stop_flower(self) -> None:
@@ -212,11 +219,16 @@ class FlowerStack:
             self._flower_sees_worker, STARTUP_TIMEOUT_S, "Flower to see the restarted worker", self.logs()
         )
 
-    def start_worker(self, name: str, queue: str, env: dict[str, str] | None = None) -> None:
+    def start_worker(self, name: str, queue: str, env: dict[str, str] | None = None) -> ManagedProcess:
         """One more worker, consuming only `queue`, with extra environment (e.g. libfaketime's); stopped with
-        the stack. Returns once Flower sees it online."""
+        the stack. Returns it once Flower sees it online (started again the same way after a kill)."""
         worker = self._process(f"worker-{queue}", self._worker_argv(name, queue), env)
         self._extra_workers.append(worker)
+        self.restart_extra_worker(name, worker)
+        return worker
+
+    def restart_extra_worker(self, name: str, worker: ManagedProcess) -> None:
+        worker.stop()
         worker.start()
 
         def online() -> bool:
@@ -226,9 +238,25 @@ class FlowerStack:
 
         wait_for(online, STARTUP_TIMEOUT_S, f"Flower to see worker {name} online", [worker.log])
 
+    def start_beat(self, schedule: dict[str, dict]) -> None:
+        """Celery beat sending each task of `schedule` ({name: {"every": seconds, "args": [...]}}), as a
+        deployment's beat does; started again the same way after stop_beat."""
+        if self._beat is None:
+            argv = [
+                sys.executable, "-m", "celery", "-A", "demo.celery_app", "beat", "--loglevel=WARNING",
+                f"--schedule={self.workdir / 'beat-schedule'}", f"--pidfile={self.workdir / 'beat.pid'}",
+            ]  # fmt: skip
+            self._beat = self._process("beat", argv, {BEAT_SCHEDULE_SETTING: json.dumps(schedule)})
+        self._beat.start()
+
+    def stop_beat(self) -> None:
+        if self._beat is not None:
+            self._beat.stop()
+
     def process_ids(self) -> list[int]:
         """Every live process the stack started, the workers' pool children included."""
-        processes = (self._redis, self._worker, *self._extra_workers, self._flower)
+        processes = (self._redis, self._worker, *self._extra_workers, self._flower, self._beat)
+        processes = tuple(process for process in processes if process is not None)
         return [pid for process in processes for pid in process.group_pids()]
 
     # --- using the stack ---------------------------------------------------------------------------------

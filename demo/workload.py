@@ -237,13 +237,16 @@ def start_lingering_task(stack: FlowerStack, *, seconds: float = 5.0, timeout: f
     """Send an etl.build_daily_revenue that stays STARTED for `seconds`; its id, once Flower shows it."""
     kwargs = {"seconds": seconds}
     task_id = stack.celery().send_task("etl.build_daily_revenue", args=("2024-03-31",), kwargs=kwargs).id
+    wait_until_started(stack, task_id, timeout=timeout)
+    return task_id
 
+
+def wait_until_started(stack: FlowerStack, task_id: str, *, timeout: float = 30) -> None:
     def started() -> bool:
         response = stack.api_get(f"/api/task/info/{task_id}")
         return response.status_code == 200 and response.json()["state"] == states.STARTED
 
     _poll(started, timeout, lambda: f"Flower does not show task {task_id} as STARTED")
-    return task_id
 
 
 def flower_tasks(stack: FlowerStack, page_size: int = FLOWER_PAGE_SIZE) -> dict[str, dict]:

@@ -8,8 +8,10 @@ FLOWER_TASKS = dg.AssetKey(["flower", "tasks"])
 TASKS_SEEN_METADATA = "flower_tasks_seen_at_walk"
 COVERAGE_MART = dg.AssetKey(["marts", "task_coverage_hourly"])
 ALERTS_MART = dg.AssetKey(["marts", "task_failure_alerts"])
+OPERATIONS_MART = dg.AssetKey(["marts", "operations_alerts"])
 
 COMPLETENESS_CHECK = dg.AssetCheckKey(FLOWER_TASKS, "every_task_in_flower_is_loaded")
 COVERAGE_CHECK = dg.AssetCheckKey(COVERAGE_MART, "task_attempts_coverage")
 FRESHNESS_CHECK = dg.AssetCheckKey(FLOWER_TASKS, "recent_task_events")
 ALERTS_CHECK = dg.AssetCheckKey(ALERTS_MART, "task_failure_alerts_open")
+OPERATIONS_CHECK = dg.AssetCheckKey(OPERATIONS_MART, "operations_alerts_open")

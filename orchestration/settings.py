@@ -41,6 +41,10 @@ SQLFLOW_SCHEDULE = "TASKLINE_SQLFLOW_SCHEDULE"
 SLACK_WEBHOOK_URL = "TASKLINE_SLACK_WEBHOOK_URL"
 WEBHOOK_URL = "TASKLINE_WEBHOOK_URL"
 UI_URL = "TASKLINE_UI_URL"
+OWNER_SLACK_WEBHOOK_URLS = "TASKLINE_OWNER_SLACK_WEBHOOK_URLS"
+OWNER_WEBHOOK_URLS = "TASKLINE_OWNER_WEBHOOK_URLS"
+# dbt
+DBT_VARS = "TASKLINE_DBT_VARS"
 # `make serve`
 HOST = "TASKLINE_HOST"
 PORT = "TASKLINE_PORT"
@@ -80,6 +84,12 @@ SETTINGS = (
     Setting(SLACK_WEBHOOK_URL, None, "Slack incoming webhook for alerts and taskline's own failures"),
     Setting(WEBHOOK_URL, None, "JSON webhook for alerts and taskline's own failures"),
     Setting(
+        OWNER_SLACK_WEBHOOK_URLS,
+        None,
+        "owners' Slack webhooks, `owner=URL` separated by spaces (seed task_owners names the owners)",
+    ),
+    Setting(OWNER_WEBHOOK_URLS, None, "owners' JSON webhooks, `owner=URL` separated by spaces"),
+    Setting(
         UI_URL, None, "the UI's address in those messages' links (default http://TASKLINE_HOST:TASKLINE_PORT)"
     ),
     Setting(HOST, "127.0.0.1", "UI address of `make serve`"),
@@ -105,6 +115,9 @@ SETTINGS = (
     ),
     Setting(DOCS_DIR_SETTING, str(DBT_PROJECT_DIR / "target" / "docs"), "where runs write the dbt docs"),
     Setting(DOCS_PORT, "8580", "port of `make docs`"),
+    Setting(
+        DBT_VARS, None, "dbt vars every build uses over dbt_project.yml's, as YAML: `{stuck_min_minutes: 60}`"
+    ),
     Setting(DEMO_SHOP_SETTING, None, "true: the demo shop's task-to-table map instead of yours"),
 )
 BY_NAME = {setting.name: setting for setting in SETTINGS}

@@ -10,6 +10,7 @@ from typing import Any
 
 import dagster as dg
 
+from orchestration.alerts.owners import read_ownerships, with_owners
 from orchestration.keys import ALERTS_CHECK, ALERTS_MART
 from orchestration.runs.writer import reading_in_turn
 from orchestration.warehouse.pipelines import query_records
@@ -104,10 +105,15 @@ def risk_sentence(row: dict[str, Any]) -> str:
     return " At risk: no table downstream known."
 
 
+def owner_sentence(row: dict[str, Any]) -> str:
+    """Who owns it (seed task_owners): the team whose channels get it."""
+    return f" Owner: {row['owner']}." if row.get("owner") else ""
+
+
 def alert_sentence(row: dict[str, Any]) -> str:
-    """The whole message of an open alert: figures, cause, tables at risk."""
+    """The whole message of an open alert: figures, cause, tables at risk, owner."""
     days = (row["window_start_at"] - row["baseline_start_at"]).days
-    return figures_sentence(row, days) + cause_sentence(row, days) + risk_sentence(row)
+    return figures_sentence(row, days) + cause_sentence(row, days) + risk_sentence(row) + owner_sentence(row)
 
 
 def jsonable(row: dict[str, Any]) -> dict[str, Any]:
@@ -129,8 +135,9 @@ def jsonable(row: dict[str, Any]) -> dict[str, Any]:
 def task_failure_alerts_open(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     # DuckDB lets no one read while another process writes: a reader's turn, on the writers' lock
     with reading_in_turn(context.op_execution_context):
-        rows = query_records(ALERTS_SQL, ALERT_COLUMNS)
-        events = query_records(EVENTS_SQL, EVENT_COLUMNS)
+        ownerships = read_ownerships()
+        rows = with_owners(query_records(ALERTS_SQL, ALERT_COLUMNS), ownerships)
+        events = with_owners(query_records(EVENTS_SQL, EVENT_COLUMNS), ownerships)
     return alerts_result(rows, events)
 
 
@@ -171,6 +178,9 @@ def event_sentence(event: dict[str, Any]) -> str:
         return alert_sentence(event)
     since = event["opened_at"].isoformat(timespec="minutes")
     if event.get("window_start_at") is None:
-        return f"Resolved: {task_phrase(event)} (alerting since {since}) ran no more in the window."
+        return (
+            f"Resolved: {task_phrase(event)} (alerting since {since}) ran no more in the window."
+            + owner_sentence(event)
+        )
     days = (event["window_start_at"] - event["baseline_start_at"]).days
-    return f"Resolved (alerting since {since}): " + figures_sentence(event, days)
+    return f"Resolved (alerting since {since}): " + figures_sentence(event, days) + owner_sentence(event)

@@ -1,9 +1,12 @@
 """Messages where a team looks: the `taskline_notifications` sensor.
 
-It sends, to every configured channel, once each:
+It sends, once each, to the default channels or, for an alert whose owner (seed task_owners) has channels,
+to those:
 - a failure alert opening and resolving (marts.task_failure_alert_history, handed over by the
   `task_failure_alerts_open` check's evaluations): an alert is a cluster's task's, its sentence names the
   cluster and its message carries `cluster` beside `task_name`;
+- an operations alert opening and resolving (marts.operations_alert_history, handed over by
+  `operations_alerts_open`): a periodic task overdue, tasks stuck or lost, a worker down, a queue backing up;
 - taskline's own failures: a failed run, and a self-check turning red or yellow (tasks missing from the
   warehouse, task attempts lost, no recent task events: a dead loader must not read as "no failures"),
   and passing again.
@@ -25,11 +28,19 @@ from dagster._core.event_api import EventLogCursor
 from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from orchestration import settings
-from orchestration.alerts.channels import Channel, NotifyError, configured_channels, ui_url
-from orchestration.keys import ALERTS_CHECK, COMPLETENESS_CHECK, COVERAGE_CHECK, FRESHNESS_CHECK
+from orchestration.alerts.channels import Channel, NotifyError, channels_for, configured_channels, ui_url
+from orchestration.keys import (
+    ALERTS_CHECK,
+    COMPLETENESS_CHECK,
+    COVERAGE_CHECK,
+    FRESHNESS_CHECK,
+    OPERATIONS_CHECK,
+)
 
 # taskline's own checks whose failing is news
 SELF_CHECKS = (COMPLETENESS_CHECK, COVERAGE_CHECK, FRESHNESS_CHECK)
+# the alert checks, each handing over its history's events, and the cursor field of the last one read
+ALERT_CHECKS = ((ALERTS_CHECK, "alert_events_after"), (OPERATIONS_CHECK, "operations_events_after"))
 SENSOR_INTERVAL_S = 30
 # a channel that failed is tried again after 30 s, then 60 s, ... up to an hour between tries
 RETRY_FIRST_S = 30.0
@@ -55,7 +66,8 @@ class NotifierState:
 
     runs_after: int | None = None  # storage id of the last failed-run event read
     checks_after: dict[str, int] = field(default_factory=dict)  # per check: the last evaluation read
-    alert_events_after: int = 0  # the last alert history event read
+    alert_events_after: int = 0  # the last failure alert history event read
+    operations_events_after: int = 0  # the last operations alert history event read
     failing_checks: list[str] = field(default_factory=list)
     outbox: list[Pending] = field(default_factory=list)
 
@@ -108,37 +120,42 @@ def latest_run_failure(instance: dg.DagsterInstance) -> int:
 def starting_state(instance: dg.DagsterInstance) -> NotifierState:
     """The first tick starts from now: what happened before the sensor ran is not news."""
     state = NotifierState(runs_after=latest_run_failure(instance))
-    for key in (ALERTS_CHECK, *SELF_CHECKS):
+    alert_cursors = dict(ALERT_CHECKS)
+    for key in (*alert_cursors, *SELF_CHECKS):
         evaluations = finished_evaluations(instance, key, None)
         state.checks_after[check_name(key)] = evaluations[-1][0] if evaluations else 0
-        if key == ALERTS_CHECK and evaluations:
+        if key in alert_cursors and evaluations:
             events = evaluations[-1][1].metadata["alert_events"].value
-            state.alert_events_after = max((event["event_id"] for event in events), default=0)
+            setattr(state, alert_cursors[key], max((event["event_id"] for event in events), default=0))
     return state
 
 
 def alert_messages(instance: dg.DagsterInstance, state: NotifierState, ui: str) -> list[dict[str, Any]]:
     messages = []
-    name = check_name(ALERTS_CHECK)
-    for record_id, evaluation in finished_evaluations(instance, ALERTS_CHECK, state.checks_after.get(name)):
-        state.checks_after[name] = record_id
-        events = evaluation.metadata["alert_events"].value if "alert_events" in evaluation.metadata else []
-        if events and max(event["event_id"] for event in events) < state.alert_events_after:
-            state.alert_events_after = 0  # a new warehouse: its history starts again at 1
-        for event in events:
-            if event["event_id"] > state.alert_events_after:
-                state.alert_events_after = event["event_id"]
-                messages.append(alert_message(event, ui))
+    for key, cursor in ALERT_CHECKS:
+        name = check_name(key)
+        for record_id, evaluation in finished_evaluations(instance, key, state.checks_after.get(name)):
+            state.checks_after[name] = record_id
+            events = (
+                evaluation.metadata["alert_events"].value if "alert_events" in evaluation.metadata else []
+            )
+            if events and max(event["event_id"] for event in events) < getattr(state, cursor):
+                setattr(state, cursor, 0)  # a new warehouse: its history starts again at 1
+            for event in events:
+                if event["event_id"] > getattr(state, cursor):
+                    setattr(state, cursor, event["event_id"])
+                    messages.append(alert_message(event, key, ui))
     return messages
 
 
-def alert_message(event: dict[str, Any], ui: str) -> dict[str, Any]:
-    fields = {key: value for key, value in event.items() if key not in ("text", "tables_at_risk")}
+def alert_message(event: dict[str, Any], key: dg.AssetCheckKey, ui: str) -> dict[str, Any]:
+    fields = {name: value for name, value in event.items() if name not in ("text", "tables_at_risk")}
     tables = event.get("tables_at_risk")
     return {
         "kind": f"alert_{event['event']}",
+        "rule": event.get("rule", "failure_spike"),
         "text": ("" if event["event"] == "resolved" else f"[{event['alert_level']}] ") + event["text"],
-        "link": f"{ui}/assets/{ALERTS_CHECK.asset_key.to_user_string()}?view=checks",
+        "link": f"{ui}/assets/{key.asset_key.to_user_string()}?view=checks",
         **fields,
         "tables_at_risk": tables.split(", ") if tables else [],
     }
@@ -250,9 +267,11 @@ def deliver_due(state: NotifierState, channels: list[Channel], log) -> int:
     minimum_interval_seconds=SENSOR_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
-        "Sends failure alerts as they open and resolve, failed runs, and taskline's own checks turning red "
-        "or yellow (and passing again) to Slack (TASKLINE_SLACK_WEBHOOK_URL) and any JSON webhook "
-        "(TASKLINE_WEBHOOK_URL), once each. A channel that is down is retried with back-off, in order."
+        "Sends failure and operations alerts as they open and resolve (to their owner's channels, "
+        "TASKLINE_OWNER_SLACK_WEBHOOK_URLS / TASKLINE_OWNER_WEBHOOK_URLS, when it has any), failed runs, and "
+        "taskline's own checks turning red or yellow (and passing again) to Slack "
+        "(TASKLINE_SLACK_WEBHOOK_URL) and any JSON webhook (TASKLINE_WEBHOOK_URL), once each. A channel "
+        "that is down is retried with back-off, in order."
     ),
 )
 def taskline_notifications(context: dg.SensorEvaluationContext) -> dg.SkipReason:
@@ -270,7 +289,11 @@ def taskline_notifications(context: dg.SensorEvaluationContext) -> dg.SkipReason
         *self_check_messages(context.instance, state, ui),
         *run_failure_messages(context.instance, state, ui),
     ]
-    state.outbox.extend(Pending(channel.name, message) for message in messages for channel in channels)
+    state.outbox.extend(
+        Pending(channel.name, message)
+        for message in messages
+        for channel in channels_for(message.get("owner"), channels)
+    )
     sent = deliver_due(state, channels, context.log)
     context.update_cursor(state.to_cursor())
     if not channels:

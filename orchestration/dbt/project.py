@@ -28,6 +28,12 @@ DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
 WITHOUT_UNIT_TESTS = ("--exclude-resource-type", "unit_test")
 
 
+def build_vars() -> tuple[str, ...]:
+    """`--vars` from TASKLINE_DBT_VARS: a deployment's thresholds (alert rules) over dbt_project.yml's."""
+    given = settings.read(settings.DBT_VARS)
+    return ("--vars", given) if given and given.strip() else ()
+
+
 class TasklineDbtCli(DbtCliResource):
     """dagster-dbt's resource, knowing the version of the dbt pinned beside it instead of asking
     `dbt --version` in a new process (a new Python importing dbt, on every run), and without the dbt adapter

@@ -27,6 +27,8 @@ WORKER_COLUMNS = typed_columns(
     registered_tasks="text",
     active_tasks="bigint",
     reserved_tasks="bigint",
+    active_task_ids="text",
+    reserved_task_ids="text",
     scheduled_tasks="bigint",
     cpu_user_s="double",
     cpu_system_s="double",
@@ -47,6 +49,16 @@ def _joined(names: list[str] | None) -> str | None:
 
 def _count(items: list[Any] | None) -> int | None:
     return len(items) if items is not None else None
+
+
+def _task_ids(items: list[Any] | None) -> str | None:
+    """The ids of a worker's task list (what it runs now, what it holds): how a stuck task is told from one
+    whose end Flower missed."""
+    return (
+        _joined([item["id"] for item in items if isinstance(item, dict) and item.get("id")])
+        if items is not None
+        else None
+    )
 
 
 def worker_row(
@@ -75,6 +87,8 @@ def worker_row(
         "registered_tasks": _joined(info.get("registered")),
         "active_tasks": _count(info.get("active")),
         "reserved_tasks": _count(info.get("reserved")),
+        "active_task_ids": _task_ids(info.get("active")),
+        "reserved_task_ids": _task_ids(info.get("reserved")),
         "scheduled_tasks": _count(info.get("scheduled")),
         "cpu_user_s": rusage.get("utime"),
         "cpu_system_s": rusage.get("stime"),

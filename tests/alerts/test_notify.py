@@ -12,6 +12,7 @@ from demo.stack import free_port
 from orchestration import settings
 from orchestration.alerts.channels import NotifyError, configured_channels
 from orchestration.alerts.check import EVENT_COLUMNS, alert_sentence, alerts_result, event_sentence, percent
+from orchestration.keys import ALERTS_CHECK
 from orchestration.serve.server import ServeError, serve
 
 SECRET_PATH = "/services/T0/B0/very-secret-token"
@@ -184,7 +185,7 @@ def test_the_message_of_an_alert_with_no_tables_known_says_what_the_check_says()
     result = alerts_result([unmapped], [event])
     [handed_over] = result.metadata["alert_events"].value
 
-    message = notify.alert_message(handed_over, "http://ui")
+    message = notify.alert_message(handed_over, ALERTS_CHECK, "http://ui")
 
     at_risk = " At risk: no tables known for it: add it to dbt_project/seeds/task_table_map.csv."
     assert result.description == "error: " + alert_sentence(unmapped)

@@ -573,13 +573,15 @@ def test_task_coverage_finds_every_counted_attempt_in_the_warehouse(marts):
     ) == [("w1@node1", 1, FLAKY_ATTEMPTS, FLAKY_ATTEMPTS, 0, 1.0)]
 
 
-@pytest.mark.parametrize(("demo_shop", "tasks_mapped"), [("false", 0), ("true", 7)])
-def test_a_deployment_seeds_its_own_empty_map_and_the_demo_the_demo_shops(
-    tmp_path, monkeypatch, demo_shop, tasks_mapped
-):
-    """The demo shop's task-to-table map never ships as the product's seed."""
+@pytest.mark.parametrize(("demo_shop", "rows"), [("false", (0, 0, 0)), ("true", (8, 1, 7))])
+def test_a_deployment_seeds_its_own_empty_files_and_the_demo_the_demo_shops(tmp_path, monkeypatch, demo_shop, rows):
+    """The demo shop's task-to-table map, schedules and owners never ship as the product's seeds."""
     monkeypatch.setenv("TASKLINE_DEMO_SHOP", demo_shop)
     warehouse = tmp_path / "warehouse.duckdb"
     dbt("seed", tmp_path, warehouse=warehouse)
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        assert con.execute("select count(*) from seeds.task_table_map").fetchone() == (tasks_mapped,)
+        counts = [
+            con.execute(f"select count(*) from seeds.{seed}").fetchone()[0]
+            for seed in ("task_table_map", "task_schedules", "task_owners")
+        ]
+    assert tuple(counts) == rows

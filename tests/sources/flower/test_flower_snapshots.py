@@ -8,6 +8,7 @@ import logging
 from werkzeug import Response
 
 from tests.fixtures.recorded_flower import (
+    NEWEST_UUID,
     FAILED_UUID,
     load,
 )
@@ -23,7 +24,7 @@ def test_workers_are_one_row_per_worker_per_snapshot(flower, httpserver):
         "select worker, is_online, heartbeat_at, pid, uptime_s, pool_implementation, pool_max_concurrency,"
         " pool_processes, prefetch_count, processed_total, processed_by_task, queues, registered_tasks,"
         " active_tasks, reserved_tasks, scheduled_tasks, cpu_user_s, cpu_system_s, max_rss_kb,"
-        " broker_transport from flower.workers"
+        " broker_transport, active_task_ids, reserved_task_ids from flower.workers"
     )
     row = (*row[:10], json.loads(row[10]), *row[11:])
     assert row == (
@@ -47,6 +48,8 @@ def test_workers_are_one_row_per_worker_per_snapshot(flower, httpserver):
         0.635506,
         61556,
         "redis",
+        NEWEST_UUID,  # what it runs: a stuck task is told from one whose end Flower missed
+        "",  # an empty list: nothing held (None: not asked, an offline worker)
     )
     assert b"broker_url" not in warehouse().read_bytes()  # the worker's conf is not loaded
 

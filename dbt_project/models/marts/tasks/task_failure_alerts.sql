@@ -133,10 +133,7 @@ at_risk as (
         cluster,
         task_name,
         count(*) as tables_at_risk_count,
-        string_agg(
-            impacted_table || case when depth = 0 then ' (written)' else ' (depth ' || cast(depth as varchar) || ')' end,
-            ', ' order by depth, impacted_table
-        ) as tables_at_risk
+        {{ tables_at_risk_list('impacted_table', 'depth') }} as tables_at_risk
 
     from impact
     group by 1, 2

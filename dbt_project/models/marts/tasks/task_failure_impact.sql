@@ -58,47 +58,9 @@ recent_failures as (
 
 ),
 
-written as (
-
-    -- a map row naming a cluster applies to that cluster only; one without, to every cluster
-    select distinct
-        recent_failures.cluster,
-        recent_failures.task_name,
-        task_tables.table_name as written_table
-
-    from recent_failures
-    inner join task_tables
-        on {{ maps_task('task_tables', 'recent_failures') }}
-
-),
-
-reached as (
-
-    select cluster, task_name, written_table, written_table as impacted_table, 0 as depth
-    from written
-
-    union all
-
-    select written.cluster, written.task_name, written.written_table, impact.downstream_table, impact.depth
-    from written
-    inner join impact
-        on written.written_table = impact.table_name
-
-),
-
 nearest as (
 
-    -- the written table nearest to the impacted one (of several as near, the first by name)
-    select cluster, task_name, impacted_table, depth, written_table
-    from (
-        select
-            *,
-            row_number() over (
-                partition by cluster, task_name, impacted_table order by depth, written_table
-            ) as nearness_rank
-        from reached
-    ) as ranked
-    where nearness_rank = 1
+    {{ tables_reached('recent_failures') }}
 
 ),
 

@@ -19,6 +19,8 @@ source as (
         ['active_tasks', 'bigint'],
         ['reserved_tasks', 'bigint'],
         ['scheduled_tasks', 'bigint'],
+        ['active_task_ids', 'varchar'],
+        ['reserved_task_ids', 'varchar'],
         ['registered_tasks', 'varchar'],
         ['cpu_user_s', 'double precision'],
         ['cpu_system_s', 'double precision'],
@@ -43,6 +45,8 @@ renamed as (
         queues,
         registered_tasks,
         broker_transport,
+        active_task_ids,
+        reserved_task_ids,
 
         ---------- numerics
         uptime_s,
