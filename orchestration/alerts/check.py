@@ -94,15 +94,15 @@ def cause_sentence(row: dict[str, Any], baseline_days: int) -> str:
 
 
 def risk_sentence(row: dict[str, Any]) -> str:
-    if row.get("tables_at_risk"):
-        tables = ", ".join(
-            f"`{name}` ({where}"
-            for name, _, where in (part.partition(" (") for part in row["tables_at_risk"].split(", "))
-        )
-        return f" At risk: {tables}."
-    if row.get("has_known_tables") is False:
+    # a failing task the map names has at least the tables it writes at risk (task_failure_impact, depth 0):
+    # none means no map row, also in events recorded before the history kept has_known_tables (null there)
+    if not row.get("tables_at_risk"):
         return f" At risk: no tables known for it: add it to {TASK_TABLE_MAP}."
-    return " At risk: no table downstream known."
+    tables = ", ".join(
+        f"`{name}` ({where}"
+        for name, _, where in (part.partition(" (") for part in row["tables_at_risk"].split(", "))
+    )
+    return f" At risk: {tables}."
 
 
 def owner_sentence(row: dict[str, Any]) -> str:

@@ -196,5 +196,22 @@ def test_the_message_of_an_alert_with_no_tables_known_says_what_the_check_says()
     assert result.metadata["tasks_without_known_tables"].value == ["etl.load_orders (cluster billing)"]
 
 
+def test_an_alert_recorded_before_the_history_kept_has_known_tables_reads_as_the_check_says():
+    # the events of a warehouse migrated from before clusters: has_known_tables null (warehouse/migrations.py)
+    unmapped = {**ROW, "has_known_tables": False, "tables_at_risk": None}
+    event = {name: unmapped.get(name) for name in EVENT_COLUMNS} | {
+        "event_id": 1, "alert_id": "etl.load_orders@1796126430", "event": "opened", "opened_at": END,
+        "event_at": END, "has_known_tables": None,
+    }  # fmt: skip
+    result = alerts_result([unmapped], [event])
+    [handed_over] = result.metadata["alert_events"].value
+
+    assert result.description == "error: " + alert_sentence(unmapped)
+    assert notify.alert_message(handed_over, "http://ui")["text"] == "[error] " + alert_sentence(unmapped)
+    assert alert_sentence(unmapped).endswith(
+        " At risk: no tables known for it: add it to dbt_project/seeds/task_table_map.csv."
+    )
+
+
 def test_rates_read_as_people_say_them():
     assert [percent(rate) for rate in (0.0, 0.004, 0.02, 0.4, 1.0)] == ["0%", "0.4%", "2%", "40%", "100%"]
