@@ -86,8 +86,8 @@ def stale_sentence(row: dict[str, Any]) -> str:
             f"`{name}` ({where}"
             for name, _, where in (part.partition(" (") for part in row["tables_at_risk"].split(", "))
         )
-        return f" Going stale: {tables}."
-    if row.get("has_known_tables") is False:
+        return f" {'Going stale' if row['rule'] == 'overdue_periodic_task' else 'At risk'}: {tables}."
+    if row["rule"] in ("overdue_periodic_task", "stuck_tasks"):  # a task the map names has its written tables
         return f" No tables known for it: add it to {TASK_TABLE_MAP}."
     return ""
 

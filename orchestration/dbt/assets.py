@@ -39,7 +39,9 @@ def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh_docs: 
         with reading_the_warehouse() as client:
             for table in name_the_default_cluster_in_dbt_tables(client):
                 context.log.info(f"{table} gained its cluster column: its rows are the default cluster's")
-        invocation = dbt.cli(["build", *WITHOUT_UNIT_TESTS, *build_vars()], context=context, raise_on_error=False)
+        invocation = dbt.cli(
+            ["build", *WITHOUT_UNIT_TESTS, *build_vars()], context=context, raise_on_error=False
+        )
         yield from with_table_metadata(context, invocation)
         keep_parse(invocation)
         raise_for_dbt(invocation)

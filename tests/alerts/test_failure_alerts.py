@@ -8,7 +8,6 @@ later; one failing task has no tables known), recovery four hours ahead while a 
 tasks below the walk's line (the completeness check fails), and a load with a longer look-back that brings them.
 """
 
-import json
 import logging
 import socket
 import time
@@ -17,18 +16,18 @@ from datetime import datetime
 
 import dagster as dg
 import pytest
-from pytest_httpserver import HTTPServer
 
 import orchestration.alerts.notifier as notify
 from demo.celery_app import make_app
 from demo.dev import demo_source_env
 from demo.sqlflow_standin import SQLFlowStandIn
-from demo.stack import FlowerStack, free_port
+from demo.stack import FlowerStack
 from demo.workload import wait_until_flower_shows_final
 from orchestration import settings
-from orchestration.keys import ALERTS_CHECK, COMPLETENESS_CHECK, FRESHNESS_CHECK
+from orchestration.keys import ALERTS_CHECK, COMPLETENESS_CHECK, FRESHNESS_CHECK, OPERATIONS_CHECK
 from tests.fixtures.deployments import deployment
 from tests.fixtures.live_flower import libfaketime, send_without_sent_events
+from tests.fixtures.receivers import Notifier, Receiver
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +40,7 @@ AT_RISK = (
 OPENED = (
     "`etl.extract_orders` in cluster `default` failed 6 of 8 runs in the last hour (75%) — usually 0% (0 of 20 over the previous "
     "7 days). Mostly `ConnectionError: orders API unreachable in region 'apac' (batch 4)` (new: not raised in "
-    f"the previous 7 days). {AT_RISK}"
+    f"the previous 7 days). {AT_RISK} Owner: ingest."
 )
 # edge.rejected is a task of the demo's Celery app that the demo's task_table_map does not name
 UNMAPPED = (
@@ -68,42 +67,6 @@ COMPLETENESS_GREEN = (
     "the tasks Flower holds) are in the warehouse, as new as Flower has them."
 )
 UI = "https://taskline.example.internal"
-
-
-class Receiver:
-    """A real HTTP server taking webhook posts, started on a fixed port when asked (down until then)."""
-
-    def __init__(self, path: str):
-        self.path, self.port, self.server = path, free_port(), None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.path}"
-
-    def start(self) -> None:
-        self.server = HTTPServer(host="127.0.0.1", port=self.port)
-        self.server.expect_request(self.path, method="POST").respond_with_data("ok")
-        self.server.start()
-
-    def bodies(self) -> list[dict]:
-        return [json.loads(request.get_data()) for request, _ in self.server.log] if self.server else []
-
-    def stop(self) -> None:
-        if self.server and self.server.is_running():
-            self.server.stop()
-
-
-class Notifier:
-    """The sensor, tick after tick, each from the cursor the previous one stored (nothing else survives)."""
-
-    def __init__(self, instance: dg.DagsterInstance):
-        self.instance, self.cursor = instance, None
-
-    def tick(self) -> str:
-        context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor)
-        skipped = notify.taskline_notifications(context)
-        self.cursor = context.cursor
-        return skipped.skip_message
 
 
 def send(stack: FlowerStack, region: str, count: int, queue: str, first_batch: int = 0) -> list[str]:
@@ -205,6 +168,7 @@ class Scenario:
     slack_after_failed_run: list[dict] = field(default_factory=list)
     hook_after_failed_run: list[dict] = field(default_factory=list)
     history: list[tuple] = field(default_factory=list)
+    operations: list[tuple[bool, str]] = field(default_factory=list)
     late_task_ids: list[str] = field(default_factory=list)
     missing_sample: list[str] = field(default_factory=list)
     cursor: str = ""
@@ -252,6 +216,9 @@ def scenario(tmp_path_factory) -> Scenario:
                     instance=instance, raise_on_error=False
                 )
                 assert result.success or job == "flower_capture"
+                if job == "flower_load":
+                    checked = evaluation(result, OPERATIONS_CHECK)
+                    seen.operations.append((checked.passed, checked.description))
                 return result
 
             seen.started = notifier.tick()
@@ -427,7 +394,7 @@ def test_recovery_resolves_each_alert_once_on_every_channel(scenario):
     )
     resolved = (
         f"Resolved (alerting since {since}): `etl.extract_orders` in cluster `default` failed 0 of 10 runs in the last hour (0%) "
-        "— usually 21% (6 of 28 over the previous 7 days)."
+        "— usually 21% (6 of 28 over the previous 7 days). Owner: ingest."
     )
     slack_bodies, hook_bodies = scenario.slack_after_recovery, scenario.hook_after_recovery
     assert kinds(slack_bodies)[5:7] == kinds(hook_bodies)[5:7] == ["alert_resolved", "alert_resolved"]
@@ -490,3 +457,9 @@ def test_webhook_urls_are_nowhere_but_in_the_environment(scenario):
         # the receivers' own request log (werkzeug) shows where they were posted to; taskline's shows nothing
         assert not [r for r in scenario.records if r.name != "werkzeug" and secret in r.getMessage()]
         assert not [entry for entry in scenario.logged if secret in entry]
+
+
+def test_workers_hours_ahead_and_days_behind_bursts_and_failures_open_no_operations_alert(scenario):
+    """The acceptance workload's no-false-alarm side: none of the silent-failure rules opens."""
+    quiet = "No periodic task overdue, no task stuck, no worker down, no queue backing up."
+    assert scenario.operations == [(True, quiet)] * 4

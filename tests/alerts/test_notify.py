@@ -1,6 +1,7 @@
 """The notifier's parts below the sensor: channel settings, delivery with back-off over real HTTP, sentences."""
 
 import logging
+import re
 import time
 from datetime import UTC, datetime
 
@@ -68,17 +69,31 @@ def test_channels_are_those_set():
     assert [channel.name for channel in both] == ["slack", "webhook"]
 
 
-def test_serve_stops_on_a_malformed_webhook_url_before_anything_starts(tmp_path):
+@pytest.mark.parametrize(
+    ("setting", "value", "said"),
+    [
+        (
+            settings.SLACK_WEBHOOK_URL,
+            "hooks.slack.com/services/T0/B0/x",
+            "TASKLINE_SLACK_WEBHOOK_URL is not an http",
+        ),
+        (
+            settings.OWNER_SLACK_WEBHOOK_URLS,
+            "payments=hooks.slack.com/services/T0/B0/x",
+            "TASKLINE_OWNER_SLACK_WEBHOOK_URLS: the URL of owner `payments`",
+        ),
+    ],
+)
+def test_serve_stops_on_a_malformed_webhook_url_before_anything_starts(tmp_path, setting, value, said):
     env = {
         "SOURCES__FLOWER__USERNAME": "ops",
         "SOURCES__FLOWER__PASSWORD": "x",
         "DAGSTER_HOME": str(tmp_path / "home"),
     }
 
-    with pytest.raises(ServeError, match="^TASKLINE_SLACK_WEBHOOK_URL is not an http"):
-        serve(
-            "127.0.0.1", free_port(), {**env, settings.SLACK_WEBHOOK_URL: "hooks.slack.com/services/T0/B0/x"}
-        )
+    with pytest.raises(ServeError, match=f"^{re.escape(said)}") as error:
+        serve("127.0.0.1", free_port(), {**env, setting: value})
+    assert "hooks.slack.com" not in str(error.value)
     assert not (tmp_path / "home").exists()
 
 
@@ -207,7 +222,9 @@ def test_an_alert_recorded_before_the_history_kept_has_known_tables_reads_as_the
     [handed_over] = result.metadata["alert_events"].value
 
     assert result.description == "error: " + alert_sentence(unmapped)
-    assert notify.alert_message(handed_over, "http://ui")["text"] == "[error] " + alert_sentence(unmapped)
+    assert notify.alert_message(handed_over, ALERTS_CHECK, "http://ui")[
+        "text"
+    ] == "[error] " + alert_sentence(unmapped)
     assert alert_sentence(unmapped).endswith(
         " At risk: no tables known for it: add it to dbt_project/seeds/task_table_map.csv."
     )

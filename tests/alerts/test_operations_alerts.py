@@ -15,12 +15,10 @@ Thresholds are shortened with TASKLINE_DBT_VARS so the scenario takes minutes, n
    showed running finished unseen, an irregular burst -> nothing opens.
 """
 
-import os
 import signal
 import socket
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -31,6 +29,7 @@ from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack
 from demo.workload import wait_until_flower_shows_final, wait_until_started
 from orchestration import settings
+from orchestration.alerts.check import TASK_TABLE_MAP
 from orchestration.keys import OPERATIONS_CHECK
 from tests.fixtures.deployments import deployment
 from tests.fixtures.receivers import Notifier, Receiver
@@ -38,6 +37,8 @@ from tests.fixtures.receivers import Notifier, Receiver
 pytestmark = pytest.mark.integration
 
 CLUSTER = "scheduler"
+WARN, ERROR = dg.AssetCheckSeverity.WARN, dg.AssetCheckSeverity.ERROR
+QUIET = "No periodic task overdue, no task stuck, no worker down, no queue backing up."
 THRESHOLDS = (
     "{periodic_min_runs: 4, periodic_min_grace_seconds: 10, stuck_min_minutes: 0.25, "
     "worker_offline_tolerance_minutes: 0.25, queue_growth_snapshots: 3, queue_growth_min_minutes: 0}"
@@ -91,7 +92,11 @@ def wait(condition, timeout: float = 60) -> None:
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory) -> Scenario:
     tmp_path = tmp_path_factory.mktemp("operations_alerts")
-    default, ingest, payments = Receiver("/hooks/default"), Receiver("/hooks/ingest"), Receiver("/hooks/payments")
+    default, ingest, payments = (
+        Receiver("/hooks/default"),
+        Receiver("/hooks/ingest"),
+        Receiver("/hooks/payments"),
+    )
     seen = Scenario()
     gate = tmp_path / "gate"
     with (
@@ -197,17 +202,142 @@ def scenario(tmp_path_factory) -> Scenario:
     return seen
 
 
-def opened_and_resolved(bodies: list[dict]) -> list[tuple[str, str, str]]:
-    return [(body["kind"], body.get("rule"), body.get("subject") or body.get("task_name")) for body in bodies]
+def said(bodies: list[dict]) -> list[tuple[str, str, str]]:
+    return [(body["kind"], body["rule"], body["subject"]) for body in bodies]
 
 
-def test_phases(scenario):
-    for number, phase in enumerate(scenario.phases, start=1):
-        print(number, phase.passed, phase.severity, phase.tick)
-        print(phase.description)
-    print(opened_and_resolved(scenario.default))
-    print(opened_and_resolved(scenario.ingest))
-    print(opened_and_resolved(scenario.payments))
-    for body in scenario.default + scenario.ingest + scenario.payments:
-        print(body["text"])
-    assert False
+def alerting(phase: Phase) -> dict[tuple[str, str], dict]:
+    return {(alert["rule"], alert["subject"]): alert for alert in phase.alerts}
+
+
+def test_a_task_blocked_past_its_limit_is_stuck_while_beat_runs_on_time(scenario):
+    first = scenario.phases[0]
+    assert (first.passed, first.severity, first.tick) == (False, WARN, "1 new messages; 1 sent, 0 waiting.")
+    [(key, stuck)] = alerting(first).items()
+    assert key == ("stuck_tasks", "etl.export_ledger")
+    assert (stuck["alert_level"], stuck["task_count"], stuck["lost_task_count"]) == ("warn", 1, 0)
+    assert (stuck["sample_task_ids"], stuck["threshold_seconds"]) == (scenario.ids["gate"], 15.0)
+    assert stuck["age_seconds"] >= 85
+    assert first.description == f"warn: {stuck['text']}"
+    assert stuck["text"] == (
+        f"`etl.export_ledger` in cluster `scheduler`: 1 stuck, the oldest for {round(stuck['age_seconds'])} s "
+        f"(limit 15 s). Tasks: {scenario.ids['gate']}. No tables known for it: add it to {TASK_TABLE_MAP}."
+    )
+
+
+def test_beat_stopped_a_worker_paused_and_a_long_task_open_their_alerts(scenario):
+    second = scenario.phases[1]
+    assert (second.passed, second.severity, second.tick) == (
+        False,
+        ERROR,
+        "6 new messages; 6 sent, 0 waiting.",
+    )
+    alerts = alerting(second)
+    assert {key: alert["alert_level"] for key, alert in alerts.items()} == {
+        ("worker_offline", PAUSED): "error",
+        ("overdue_periodic_task", "etl.extract_customers"): "warn",
+        ("overdue_periodic_task", "etl.sync_exchange_rates"): "warn",
+        ("queue_backlog", "backlog"): "warn",
+        ("stuck_tasks", "edge.sleeps"): "warn",
+    }
+    learned = alerts[("overdue_periodic_task", "etl.extract_customers")]
+    assert (learned["schedule_source"], learned["threshold_seconds"], learned["owner"]) == (
+        "learned",
+        10.0,
+        "ingest",
+    )
+    assert abs(learned["interval_seconds"] - 20) < 1
+    assert learned["text"].endswith(
+        "Going stale: `raw.customers` (written), `staging.orders_enriched` (depth 1), `analytics.customer_ltv` "
+        "(depth 2), `analytics.daily_revenue` (depth 2), `reporting.exec_dashboard` (depth 3). Owner: ingest."
+    )
+    declared = alerts[("overdue_periodic_task", "etl.sync_exchange_rates")]
+    assert (declared["schedule_source"], declared["interval_seconds"], declared["threshold_seconds"]) == (
+        "declared", 30.0, 15.0,
+    )  # fmt: skip
+    assert " it is declared to run every 30 s, so a run was due at " in declared["text"]
+    assert declared["text"].endswith("Going stale: `raw.exchange_rates` (written). Owner: payments.")
+    queue = alerts[("queue_backlog", "backlog")]
+    assert (queue["messages"], queue["messages_before"], queue["task_count"], queue["owner"]) == (
+        10,
+        0,
+        3,
+        None,
+    )
+    assert alerts[("stuck_tasks", "edge.sleeps")]["sample_task_ids"] == scenario.ids["long"]
+    assert second.description.split("\n")[0] == f"error: {alerts[('worker_offline', PAUSED)]['text']}"
+
+
+def test_a_worker_killed_mid_task_is_down_and_its_task_lost(scenario):
+    third = scenario.phases[2]
+    assert (third.passed, third.severity, third.tick) == (False, ERROR, "1 new messages; 1 sent, 0 waiting.")
+    alerts = alerting(third)
+    doomed = alerts[("worker_offline", DOOMED)]
+    assert (doomed["alert_level"], doomed["lost_task_count"], doomed["sample_task_ids"]) == (
+        "error", 1, scenario.ids["long"],
+    )  # fmt: skip
+    lost = alerts[("stuck_tasks", "edge.sleeps")]
+    assert (lost["alert_level"], lost["task_count"], lost["lost_task_count"]) == ("error", 0, 1)
+    assert lost["text"].startswith(
+        "`edge.sleeps` in cluster `scheduler`: 1 lost with their worker (gone offline while they ran). "
+        f"Tasks: {scenario.ids['long']}."
+    )
+    assert len(alerts) == 6  # the five of before, still open, and this worker
+
+
+def test_beat_restarted_workers_back_and_the_queue_drained_resolve_every_alert(scenario):
+    fourth = scenario.phases[3]
+    assert (fourth.passed, fourth.alerts, fourth.tick) == (True, [], "6 new messages; 6 sent, 0 waiting.")
+    assert fourth.description == QUIET
+    resolved = {(event["rule"], event["subject"]): event["text"] for event in scenario.events[-6:]}
+    assert (
+        "` in cluster `scheduler` ran again at 2026"
+        in resolved[("overdue_periodic_task", "etl.extract_customers")]
+    )
+    assert resolved[("worker_offline", DOOMED)].endswith(
+        f"worker `{DOOMED}` in cluster `scheduler` is back online."
+    )
+    assert resolved[("queue_backlog", "backlog")].endswith(
+        "queue `backlog` in cluster `scheduler` holds 0 messages, no longer growing."
+    )
+
+
+def test_a_deploy_flowers_restart_and_a_burst_open_nothing(scenario):
+    fifth = scenario.phases[4]
+    assert (fifth.passed, fifth.description, fifth.tick) == (
+        True,
+        QUIET,
+        "0 new messages; 0 sent, 0 waiting.",
+    )
+
+
+def test_each_owner_gets_only_its_own_alerts_once_and_the_rest_go_to_the_default_channel(scenario):
+    assert said(scenario.ingest) == [
+        ("alert_opened", "overdue_periodic_task", "etl.extract_customers"),
+        ("alert_resolved", "overdue_periodic_task", "etl.extract_customers"),
+    ]
+    assert said(scenario.payments) == [
+        ("alert_opened", "overdue_periodic_task", "etl.sync_exchange_rates"),
+        ("alert_resolved", "overdue_periodic_task", "etl.sync_exchange_rates"),
+    ]
+    assert sorted(said(scenario.default)) == sorted(
+        [
+            (kind, rule, subject)
+            for rule, subject in (
+                ("stuck_tasks", "etl.export_ledger"),
+                ("stuck_tasks", "edge.sleeps"),
+                ("worker_offline", PAUSED),
+                ("worker_offline", DOOMED),
+                ("queue_backlog", "backlog"),
+            )
+            for kind in ("alert_opened", "alert_resolved")
+        ]
+    )
+    assert {body["owner"] for body in scenario.ingest} == {"ingest"}
+    assert {body["owner"] for body in scenario.default} == {None}
+
+
+def test_the_history_holds_each_alert_opened_and_resolved_once(scenario):
+    events = [(event["alert_id"], event["event"]) for event in scenario.events]
+    assert len(events) == len(set(events)) == 14
+    assert sorted(event for _, event in events) == ["opened"] * 7 + ["resolved"] * 7

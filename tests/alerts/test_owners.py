@@ -123,10 +123,10 @@ def test_each_rule_says_what_is_wrong_and_whose_it_is():
     )
     stuck = {"rule": "stuck_tasks", "cluster": "default", "subject": "etl.export", "task_count": 2,
              "lost_task_count": 1, "age_seconds": 5400.0, "threshold_seconds": 1800.0,
-             "sample_task_ids": "a1,b2,c3", "tables_at_risk": None, "has_known_tables": True}  # fmt: skip
+             "sample_task_ids": "a1,b2,c3", "tables_at_risk": "reporting.export (written)", "has_known_tables": True}  # fmt: skip
     assert alert_sentence(stuck) == (
         "`etl.export` in cluster `default`: 2 stuck, the oldest for 90 min (limit 30 min) and 1 lost with their "
-        "worker (gone offline while they ran). Tasks: a1, b2, c3."
+        "worker (gone offline while they ran). Tasks: a1, b2, c3. At risk: `reporting.export` (written)."
     )
     queue = {"rule": "queue_backlog", "cluster": "default", "subject": "reports", "messages": 12500,
              "messages_before": 300, "since_at": AT - timedelta(minutes=20), "event_at": AT, "task_count": 5}  # fmt: skip

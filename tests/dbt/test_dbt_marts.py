@@ -574,7 +574,9 @@ def test_task_coverage_finds_every_counted_attempt_in_the_warehouse(marts):
 
 
 @pytest.mark.parametrize(("demo_shop", "rows"), [("false", (0, 0, 0)), ("true", (8, 1, 7))])
-def test_a_deployment_seeds_its_own_empty_files_and_the_demo_the_demo_shops(tmp_path, monkeypatch, demo_shop, rows):
+def test_a_deployment_seeds_its_own_empty_files_and_the_demo_the_demo_shops(
+    tmp_path, monkeypatch, demo_shop, rows
+):
     """The demo shop's task-to-table map, schedules and owners never ship as the product's seeds."""
     monkeypatch.setenv("TASKLINE_DEMO_SHOP", demo_shop)
     warehouse = tmp_path / "warehouse.duckdb"

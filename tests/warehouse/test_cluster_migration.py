@@ -17,6 +17,7 @@ from pytest_httpserver import HTTPServer
 
 from orchestration.alerts.check import ALERT_COLUMNS, ALERTS_SQL, EVENT_COLUMNS, EVENTS_SQL, alerts_result
 from orchestration.alerts.notifier import alert_message
+from orchestration.keys import ALERTS_CHECK
 from orchestration.warehouse.migrations import name_the_default_cluster_in_dbt_tables
 from orchestration.warehouse.pipelines import make_pipeline, query_records, reading_the_warehouse
 from sources.flower import flower_source
@@ -145,7 +146,7 @@ def test_the_first_marts_build_keeps_the_alert_history_and_names_the_default_clu
     [event] = check.metadata["alert_events"].value
     assert (event["task_name"], event["event"], event["has_known_tables"]) == ("tasks.flaky", "opened", None)
     assert check.description == f"error: {FLAKY}"
-    assert alert_message(event, "http://ui")["text"] == f"[error] {FLAKY}"
+    assert alert_message(event, ALERTS_CHECK, "http://ui")["text"] == f"[error] {FLAKY}"
 
     # every derived incremental mart holds what a full build gives, the default cluster's
     counts = {

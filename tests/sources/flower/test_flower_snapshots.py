@@ -8,8 +8,8 @@ import logging
 from werkzeug import Response
 
 from tests.fixtures.recorded_flower import (
-    NEWEST_UUID,
     FAILED_UUID,
+    NEWEST_UUID,
     load,
 )
 from tests.fixtures.warehouse_reads import at, column_types, flower_tables, rows, warehouse

@@ -1,8 +1,9 @@
 {#-
     Periodic tasks and whether each is overdue, per cluster and task name. A task is periodic when its
     schedule is declared (seed task_schedules: an interval or a cron expression, and a grace) or when its
-    latest runs (`periodic_learn_runs`, at least `periodic_min_runs`) came at steady gaps: the 10th to 90th
-    percentile of its gaps within `periodic_max_dispersion` of the median gap, and that median at least
+    latest runs (`periodic_learn_runs`, at least `periodic_min_runs`) came at steady gaps: the middle half of
+    its gaps (25th to 75th percentile) within `periodic_max_dispersion` of the median gap (robust to the one long
+    gap of an outage, so a task that ran again is still periodic), and that median at least
     `periodic_min_interval_seconds` (closer runs are a stream). Irregular tasks never are. It is overdue when
     its cluster's latest capture is past its due time by more than its grace: an interval's run is due
     `interval` after the last run, the grace `periodic_grace_ratio` of it and at least
@@ -71,8 +72,8 @@ cadences as (
         count(*) as runs,
         max(run_at) as last_run_at,
         percentile_cont(0.5) within group (order by gap_s) as median_gap_s,
-        percentile_cont(0.1) within group (order by gap_s) as p10_gap_s,
-        percentile_cont(0.9) within group (order by gap_s) as p90_gap_s
+        percentile_cont(0.25) within group (order by gap_s) as p25_gap_s,
+        percentile_cont(0.75) within group (order by gap_s) as p75_gap_s
 
     from gaps
     group by 1, 2
@@ -93,7 +94,7 @@ learned as (
     from cadences
     where runs >= {{ var('periodic_min_runs') }}
         and median_gap_s >= {{ var('periodic_min_interval_seconds') }}
-        and p90_gap_s - p10_gap_s <= {{ var('periodic_max_dispersion') }} * median_gap_s
+        and p75_gap_s - p25_gap_s <= {{ var('periodic_max_dispersion') }} * median_gap_s
 
 ),
 
@@ -170,7 +171,8 @@ cron_schedules as (
 
 cron_due as (
 
-    {{ cron_latest_fire('cron_schedules', 'schedule', ['cluster', 'task_name'], 'due_by', var('operations_lookback_days')) }}
+    -- read as Celery beat's crontab reads it (both day fields must match), as the schedules declared are beat's
+    {{ cron_latest_fire('cron_schedules', 'schedule', ['cluster', 'task_name'], 'due_by', var('operations_lookback_days'), day_rule='celery') }}
 
 ),
 
