@@ -39,3 +39,16 @@
         false
     {%- endfor -%}
 {%- endmacro %}
+
+
+{#-
+    True when an operations_alerts row (`row`: rule and subject) is silenced by `alert_silenced_tasks`: a task
+    name, `worker:<name>` or `queue:<name>`, with `*` wildcards.
+-#}
+{% macro subject_silenced(row) -%}
+    ({{ matches_any(
+        "case " ~ row ~ ".rule when 'worker_offline' then 'worker:' when 'queue_backlog' then 'queue:' else '' end || "
+        ~ row ~ ".subject",
+        var('alert_silenced_tasks'),
+    ) }})
+{%- endmacro %}

@@ -221,7 +221,9 @@ final as (
         cast(alerts.rule as varchar) as rule,
         cast(alerts.cluster as varchar) as cluster,
         cast(alerts.subject as varchar) as subject,
-        cast(alerts.alert_level as varchar) as alert_level,
+        -- silenced (`alert_silenced_tasks`: task names, `worker:<name>`, `queue:<name>`; `*` wildcards): watched, never alerting
+        cast(case when not {{ subject_silenced('alerts') }} then alerts.alert_level end as varchar) as alert_level,
+        {{ subject_silenced('alerts') }} as is_silenced,
         alerts.observed_at,
         alerts.since_at,
         alerts.due_at,
