@@ -38,6 +38,7 @@ TIERS = ("end_to_end", "postgres", "integration", "unit")
 # the modules that run longest whatever their tier (`make test` lists the slowest tests): first of all
 LONGEST_MODULES = (
     "tests.serve.test_http_management",
+    "tests.alerts.test_operations_alerts",
     "tests.runs.test_dead_runs",
     "tests.alerts.test_failure_alerts",
     "tests.demo.test_end_to_end",

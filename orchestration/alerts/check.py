@@ -135,10 +135,45 @@ def jsonable(row: dict[str, Any]) -> dict[str, Any]:
 def task_failure_alerts_open(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     # DuckDB lets no one read while another process writes: a reader's turn, on the writers' lock
     with reading_in_turn(context.op_execution_context):
-        ownerships = read_ownerships()
-        rows = with_owners(query_records(ALERTS_SQL, ALERT_COLUMNS), ownerships)
-        events = with_owners(query_records(EVENTS_SQL, EVENT_COLUMNS), ownerships)
+        rows, events = owned_alerts(ALERTS_SQL, ALERT_COLUMNS, EVENTS_SQL, EVENT_COLUMNS)
     return alerts_result(rows, events)
+
+
+def owned_alerts(
+    alerts_sql: str, alert_columns: tuple[str, ...], events_sql: str, event_columns: tuple[str, ...]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """An alerts mart's rows and its history's latest events, each with its owner."""
+    ownerships = read_ownerships()
+    rows = with_owners(query_records(alerts_sql, alert_columns), ownerships)
+    return rows, with_owners(query_records(events_sql, event_columns), ownerships)
+
+
+def alert_metadata(
+    alerts: list[dict[str, Any]], events: list[dict[str, Any]], sentence, said_of_event
+) -> dict:
+    """The figures of the open alerts and the events handed to the notifier, each with its sentence."""
+    for event in events:
+        event["text"] = said_of_event(event)
+    return {
+        "open_alerts": dg.MetadataValue.int(len(alerts)),
+        "alerts": dg.MetadataValue.json([{**jsonable(row), "text": sentence(row)} for row in alerts]),
+        "alert_events": dg.MetadataValue.json([jsonable(event) for event in reversed(events)]),
+    }
+
+
+def open_alerts_result(
+    alerts: list[dict[str, Any]], sentence, metadata: dict, quiet: str, note: str = ""
+) -> dg.AssetCheckResult:
+    """Passed with `quiet` while no alert is open, else WARN or ERROR by the worst, one sentence per alert."""
+    if not alerts:
+        return dg.AssetCheckResult(passed=True, metadata=metadata, description=quiet + note)
+    worst = dg.AssetCheckSeverity.ERROR if any(row["alert_level"] == "error" for row in alerts) else None
+    return dg.AssetCheckResult(
+        passed=False,
+        severity=worst or dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
+        description="\n".join(f"{row['alert_level']}: {sentence(row)}" for row in alerts) + note,
+    )
 
 
 def alerts_result(rows: list[dict[str, Any]], events: list[dict[str, Any]]) -> dg.AssetCheckResult:
@@ -148,27 +183,15 @@ def alerts_result(rows: list[dict[str, Any]], events: list[dict[str, Any]]) -> d
         for row in rows
         if not row["has_known_tables"]
     )
-    for event in events:
-        event["text"] = event_sentence(event)
-    metadata = {
-        "open_alerts": dg.MetadataValue.int(len(alerts)),
-        "alerts": dg.MetadataValue.json([{**jsonable(row), "text": alert_sentence(row)} for row in alerts]),
-        "tasks_without_known_tables": dg.MetadataValue.json(unmapped),
-        "alert_events": dg.MetadataValue.json([jsonable(event) for event in reversed(events)]),
-    }
-    if not alerts:
-        description = "No task's failures spike."
-        if unmapped:
-            description += (
-                f" Failing with no tables known: {', '.join(unmapped)} (add them to {TASK_TABLE_MAP})."
-            )
-        return dg.AssetCheckResult(passed=True, metadata=metadata, description=description)
-    worst = dg.AssetCheckSeverity.ERROR if any(row["alert_level"] == "error" for row in alerts) else None
-    return dg.AssetCheckResult(
-        passed=False,
-        severity=worst or dg.AssetCheckSeverity.WARN,
-        metadata=metadata,
-        description="\n".join(f"{row['alert_level']}: {alert_sentence(row)}" for row in alerts),
+    metadata = alert_metadata(alerts, events, alert_sentence, event_sentence)
+    metadata["tasks_without_known_tables"] = dg.MetadataValue.json(unmapped)
+    unmapped_note = (
+        f" Failing with no tables known: {', '.join(unmapped)} (add them to {TASK_TABLE_MAP})."
+        if unmapped
+        else ""
+    )
+    return open_alerts_result(
+        alerts, alert_sentence, metadata, "No task's failures spike.", "" if alerts else unmapped_note
     )
 
 

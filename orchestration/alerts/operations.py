@@ -10,8 +10,13 @@ from typing import Any
 
 import dagster as dg
 
-from orchestration.alerts.check import TASK_TABLE_MAP, jsonable, owner_sentence
-from orchestration.alerts.owners import read_ownerships, with_owners
+from orchestration.alerts.check import (
+    TASK_TABLE_MAP,
+    alert_metadata,
+    open_alerts_result,
+    owned_alerts,
+    owner_sentence,
+)
 from orchestration.keys import OPERATIONS_CHECK, OPERATIONS_MART
 from orchestration.runs.writer import reading_in_turn
 from orchestration.warehouse.pipelines import query_records
@@ -38,6 +43,7 @@ UNREADABLE_SQL = (
     "select cluster, task_name, schedule from marts.periodic_tasks where is_unreadable order by 1, 2"
 )
 SAMPLE = 5
+QUIET = "No periodic task overdue, no task stuck, no worker down, no queue backing up."
 
 
 def duration(seconds: float) -> str:
@@ -198,9 +204,7 @@ def event_sentence(event: dict[str, Any]) -> str:
 )
 def operations_alerts_open(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     with reading_in_turn(context.op_execution_context):
-        ownerships = read_ownerships()
-        rows = with_owners(query_records(ALERTS_SQL, ALERT_COLUMNS), ownerships)
-        events = with_owners(query_records(EVENTS_SQL, EVENT_COLUMNS), ownerships)
+        rows, events = owned_alerts(ALERTS_SQL, ALERT_COLUMNS, EVENTS_SQL, EVENT_COLUMNS)
         unreadable = query_records(UNREADABLE_SQL, ("cluster", "task_name", "schedule"))
     return operations_result(rows, events, unreadable)
 
@@ -208,29 +212,11 @@ def operations_alerts_open(context: dg.AssetCheckExecutionContext) -> dg.AssetCh
 def operations_result(
     rows: list[dict[str, Any]], events: list[dict[str, Any]], unreadable: list[dict[str, Any]]
 ) -> dg.AssetCheckResult:
-    for event in events:
-        event["text"] = event_sentence(event)
-    metadata = {
-        "open_alerts": dg.MetadataValue.int(len(rows)),
-        "alerts": dg.MetadataValue.json([{**jsonable(row), "text": alert_sentence(row)} for row in rows]),
-        "unreadable_schedules": dg.MetadataValue.json(unreadable),
-        "alert_events": dg.MetadataValue.json([jsonable(event) for event in reversed(events)]),
-    }
+    metadata = alert_metadata(rows, events, alert_sentence, event_sentence)
+    metadata["unreadable_schedules"] = dg.MetadataValue.json(unreadable)
     fix = "".join(
         f" Schedule `{row['schedule']}` of `{row['task_name']}` (cluster `{row['cluster']}`) is neither an "
         "interval nor a cron expression: fix it in dbt_project/seeds/task_schedules.csv."
         for row in unreadable
     )
-    if not rows:
-        return dg.AssetCheckResult(
-            passed=True,
-            metadata=metadata,
-            description="No periodic task overdue, no task stuck, no worker down, no queue backing up." + fix,
-        )
-    worst = dg.AssetCheckSeverity.ERROR if any(row["alert_level"] == "error" for row in rows) else None
-    return dg.AssetCheckResult(
-        passed=False,
-        severity=worst or dg.AssetCheckSeverity.WARN,
-        metadata=metadata,
-        description="\n".join(f"{row['alert_level']}: {alert_sentence(row)}" for row in rows) + fix,
-    )
+    return open_alerts_result(rows, alert_sentence, metadata, QUIET, fix)

@@ -238,12 +238,9 @@ def test_beat_stopped_a_worker_paused_and_one_killed_mid_task_open_their_alerts(
         ("queue_backlog", "backlog"): "warn",
     }
     learned = alerts[("overdue_periodic_task", "etl.extract_customers")]
-    assert (learned["schedule_source"], learned["threshold_seconds"], learned["owner"]) == (
-        "learned",
-        10.0,
-        "ingest",
-    )
-    assert abs(learned["interval_seconds"] - 20) < 1
+    assert (learned["schedule_source"], learned["owner"]) == ("learned", "ingest")
+    # beat's cadence as its runs show it: 20 s, to its clock's jitter; the grace half of it, at least 10 s
+    assert abs(learned["interval_seconds"] - 20) < 1 and abs(learned["threshold_seconds"] - 10) < 0.5
     assert learned["text"].endswith(
         "Going stale: `raw.customers` (written), `staging.orders_enriched` (depth 1), `analytics.customer_ltv` "
         "(depth 2), `analytics.daily_revenue` (depth 2), `reporting.exec_dashboard` (depth 3). Owner: ingest."
