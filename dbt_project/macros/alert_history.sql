@@ -23,35 +23,43 @@ alerts as (
 
 {% if incremental -%}
 
-open_alerts as (
+last_events as (
 
-    select {{ keys | join(', ') }}, alert_id, opened_at, alert_level from (
+    select {{ keys | join(', ') }}, alert_id, event, opened_at, alert_level, event_at from (
         select
             *,
             row_number() over (partition by {{ keys | join(', ') }} order by event_id desc) as recency_rank
         from {{ this }}
     ) as ranked
     where recency_rank = 1
-        and event = 'opened'
 
 ),
 
 {%- else -%}
 
-open_alerts as (
+last_events as (
 
     select
         {%- for key in keys %}
         cast(null as varchar) as {{ key }},
         {%- endfor %}
         cast(null as varchar) as alert_id,
+        cast(null as varchar) as event,
         cast(null as timestamp with time zone) as opened_at,
-        cast(null as varchar) as alert_level
+        cast(null as varchar) as alert_level,
+        cast(null as timestamp with time zone) as event_at
     where false
 
 ),
 
 {%- endif %}
+
+open_alerts as (
+
+    select * from last_events
+    where event = 'opened'
+
+),
 
 opened as (
 
@@ -69,10 +77,13 @@ opened as (
         {%- endfor %}
 
     from alerts
-    left join open_alerts
-        on {{ same_alert }}
+    left join last_events
+        on {{ same_alert | replace('open_alerts.', 'last_events.') }}
     where alerts.alert_level is not null
-        and open_alerts.alert_id is null
+        and last_events.event is distinct from 'opened'
+        -- resolved at this very judgement (a var changed, no new data): it opens again with the next one,
+        -- so an alert id (subject@judged_at) names one alert
+        and last_events.event_at is distinct from alerts.{{ judged_at }}
 
 ),
 

@@ -3,6 +3,13 @@
     not a worker's). The operations alerts measure every age against it, so a cluster whose capture stopped
     does not age (taskline's freshness check says that) and a worker's clock never counts.
 -#}
+{%- set latest_capture -%}
+    greatest(
+        coalesce(max(workers_snapshot_at), max(queues_snapshot_at)),
+        coalesce(max(queues_snapshot_at), max(workers_snapshot_at))
+    )
+{%- endset %}
+
 with
 
 captures as (
@@ -13,7 +20,10 @@ captures as (
 
     union all
 
-    select cluster, null, max(snapshot_at)
+    select
+        cluster,
+        null as workers_snapshot_at,
+        max(snapshot_at) as queues_snapshot_at
     from {{ ref('stg_flower__queue_length_snapshots') }}
     group by 1
 
@@ -25,9 +35,8 @@ final as (
         cluster,
         max(workers_snapshot_at) as workers_snapshot_at,
         max(queues_snapshot_at) as queues_snapshot_at,
-        greatest(coalesce(max(workers_snapshot_at), max(queues_snapshot_at)), coalesce(max(queues_snapshot_at), max(workers_snapshot_at))) as observed_at,
-        greatest(coalesce(max(workers_snapshot_at), max(queues_snapshot_at)), coalesce(max(queues_snapshot_at), max(workers_snapshot_at)))
-            - interval '1 day' * {{ var('operations_lookback_days') }} as lookback_start_at
+        {{ latest_capture }} as observed_at,
+        {{ latest_capture }} - interval '1 day' * {{ var('operations_lookback_days') }} as lookback_start_at
 
     from captures
     group by 1

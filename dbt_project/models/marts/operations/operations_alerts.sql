@@ -92,7 +92,8 @@ stuck_by_task as (
 
 subjects as (
 
-    select distinct cluster, task_name from periodic where is_overdue
+    select distinct cluster, task_name from periodic
+    where is_overdue
     union
     select distinct cluster, task_name from stuck_by_task
 
@@ -147,70 +148,72 @@ alerts as (
     union all
 
     select
-        'stuck_tasks',
+        'stuck_tasks' as rule,
         cluster,
-        task_name,
-        case when lost_task_count > 0 then 'error' else 'warn' end,
+        task_name as subject,
+        case when lost_task_count > 0 then 'error' else 'warn' end as alert_level,
         observed_at,
         since_at,
-        null,
-        null,
-        null,
-        null,
-        limit_seconds,
+        null as due_at,
+        null as schedule,
+        null as schedule_source,
+        null as interval_seconds,
+        limit_seconds as threshold_seconds,
         age_seconds,
         task_count,
         lost_task_count,
-        {{ regexp_group('task_ids', "'^([^,]*(,[^,]*){0," ~ (sample_size - 1) ~ "})'", 1) }},
-        null,
-        null
+        {{ regexp_group('task_ids', "'^([^,]*(,[^,]*){0," ~ (sample_size - 1) ~ "})'", 1) }} as sample_task_ids,
+        null as messages,
+        null as messages_before
 
     from stuck_by_task
 
     union all
 
     select
-        'worker_offline',
+        'worker_offline' as rule,
         cluster,
-        worker,
-        case when is_down then 'error' end,
+        worker as subject,
+        case when is_down then 'error' end as alert_level,
         observed_at,
-        last_online_at,
-        null,
-        null,
-        null,
-        null,
-        {{ var('worker_offline_tolerance_minutes') | float * 60 }},
-        offline_seconds,
-        null,
-        case when last_active_task_ids is null then 0 else 1 + length(last_active_task_ids) - length(replace(last_active_task_ids, ',', '')) end,
-        {{ regexp_group('last_active_task_ids', "'^([^,]*(,[^,]*){0," ~ (sample_size - 1) ~ "})'", 1) }},
-        null,
-        null
+        last_online_at as since_at,
+        null as due_at,
+        null as schedule,
+        null as schedule_source,
+        null as interval_seconds,
+        {{ var('worker_offline_tolerance_minutes') | float * 60 }} as threshold_seconds,
+        offline_seconds as age_seconds,
+        null as task_count,
+        case
+            when last_active_task_ids is null then 0
+            else 1 + length(last_active_task_ids) - length(replace(last_active_task_ids, ',', ''))
+        end as lost_task_count,
+        {{ regexp_group('last_active_task_ids', "'^([^,]*(,[^,]*){0," ~ (sample_size - 1) ~ "})'", 1) }} as sample_task_ids,
+        null as messages,
+        null as messages_before
 
     from workers
 
     union all
 
     select
-        'queue_backlog',
+        'queue_backlog' as rule,
         cluster,
-        queue_name,
-        case when is_backed_up then 'error' when is_growing then 'warn' end,
+        queue_name as subject,
+        case when is_backed_up then 'error' when is_growing then 'warn' end as alert_level,
         observed_at,
-        first_snapshot_at,
-        null,
-        null,
-        null,
-        null,
-        null,
-        null,
-        snapshots,
-        null,
-        null,
+        first_snapshot_at as since_at,
+        null as due_at,
+        null as schedule,
+        null as schedule_source,
+        null as interval_seconds,
+        null as threshold_seconds,
+        null as age_seconds,
+        snapshots as task_count,
+        null as lost_task_count,
+        null as sample_task_ids,
         messages,
-        messages_at_first_snapshot
-
+        messages_at_first_snapshot as messages_before
     from queues
 
 ),

@@ -172,7 +172,10 @@ cron_schedules as (
 cron_due as (
 
     -- read as Celery beat's crontab reads it (both day fields must match), as the schedules declared are beat's
-    {{ cron_latest_fire('cron_schedules', 'schedule', ['cluster', 'task_name'], 'due_by', var('operations_lookback_days'), day_rule='celery') }}
+    {{ cron_latest_fire(
+        'cron_schedules', 'schedule', ['cluster', 'task_name'], 'due_by', var('operations_lookback_days'),
+        day_rule='celery',
+    ) }}
 
 ),
 

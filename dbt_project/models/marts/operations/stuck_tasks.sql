@@ -129,7 +129,10 @@ runtimes as (
         percentile_cont(0.99) within group (order by runs.runtime_s) as p99_runtime_s
 
     from {{ ref('fct_task_runs') }} as runs
-    inner join (select distinct cluster, task_name from classified where condition is not null) as candidates
+    inner join (
+        select distinct cluster, task_name from classified
+        where condition is not null
+    ) as candidates
         on runs.cluster = candidates.cluster
         and runs.task_name = candidates.task_name
     inner join clocks

@@ -50,7 +50,11 @@ final as (
     select
         cast(workers.cluster as varchar) as cluster,
         cast(workers.worker as varchar) as worker,
-        coalesce(workers.last_listed_at = clocks.workers_snapshot_at and workers.last_online_at = clocks.workers_snapshot_at, false) as is_online,
+        coalesce(
+            workers.last_listed_at = clocks.workers_snapshot_at
+            and workers.last_online_at = clocks.workers_snapshot_at,
+            false
+        ) as is_online,
         workers.last_online_at,
         workers.last_listed_at,
         {{ seconds_between('workers.last_online_at', 'clocks.workers_snapshot_at') }} as offline_seconds,
@@ -73,14 +77,14 @@ final as (
         on workers.cluster = clocks.cluster
     left join online_counts as now_online
         on workers.cluster = now_online.cluster
-        and now_online.snapshot_at = clocks.workers_snapshot_at
+        and clocks.workers_snapshot_at = now_online.snapshot_at
     left join snapshots as last_online
         on workers.cluster = last_online.cluster
         and workers.worker = last_online.worker
         and workers.last_online_at = last_online.snapshot_at
     left join online_counts as then_online
         on workers.cluster = then_online.cluster
-        and then_online.snapshot_at = workers.last_online_at
+        and workers.last_online_at = then_online.snapshot_at
     -- a worker never online in what is read says nothing about now
     where workers.last_online_at is not null
 
