@@ -75,7 +75,10 @@ def test_second_run_adds_new_tasks_and_updates_changed_ones(stack):
     lingering = start_lingering_task(stack, seconds=8)  # long enough to still run when workers are read
     load()
     assert loaded_states([lingering]) == {lingering: states.STARTED}
-    assert rows("select is_online, active_tasks from flower.workers") == [(True, 1)]  # its load
+    # its load, and which task it is (how a stuck task is told from one whose end Flower missed)
+    assert rows("select is_online, active_tasks, active_task_ids from flower.workers") == [
+        (True, 1, lingering)
+    ]
     [(before,)] = rows("select count(*) from flower.tasks")
 
     new_ids = send_quick_tasks(stack, 3)
@@ -84,7 +87,10 @@ def test_second_run_adds_new_tasks_and_updates_changed_ones(stack):
 
     assert rows("select count(*), count(distinct uuid) from flower.tasks") == [(before + 3, before + 3)]
     assert loaded_states([lingering, *new_ids]) == dict.fromkeys([lingering, *new_ids], states.SUCCESS)
-    assert rows("select active_tasks from flower.workers order by snapshot_at") == [(1,), (0,)]
+    assert rows("select active_tasks, active_task_ids from flower.workers order by snapshot_at") == [
+        (1, lingering),
+        (0, ""),
+    ]
 
 
 def test_run_with_nothing_new_makes_at_most_two_task_requests(stack, httpserver):
