@@ -26,6 +26,11 @@ from orchestration.warehouse.migrations import name_the_default_cluster_in_dbt_t
 from orchestration.warehouse.pipelines import reading_the_warehouse
 
 
+# Flower's models that read a seed: built with the seeds (one step), so a first build finds them and no step
+# waits on another both ways
+SEEDED_FLOWER_MODELS = "task_schedules+"
+
+
 def build(context: dg.AssetExecutionContext, dbt: DbtCliResource, refresh_docs: bool = False) -> Iterator:
     """`dbt build` of this step's models, with row counts and column schemas on every materialisation. On
     PostgreSQL dbt builds take turns (two would collide replacing the same tables) while loads go on."""
@@ -69,10 +74,13 @@ def dbt_steps() -> tuple[dg.AssetsDefinition, ...]:
     """The three steps, read from a manifest made current first (so importing this module runs no dbt)."""
     prepare_manifest()
     return (
-        dbt_step("flower_models", select="source:flower+", exclude="source:sqlflow+"),
+        # the models a seed declares for (periodic_tasks: task_schedules) build after the seeds, in the last step
+        dbt_step("flower_models", select="source:flower+", exclude=f"source:sqlflow+ {SEEDED_FLOWER_MODELS}"),
         dbt_step("lineage_models", select="source:sqlflow+", exclude="source:flower+"),
         # last in every run that builds marts: the models that join both sources, then the docs of everything
         dbt_step(
-            "joined_models", select="source:flower+,source:sqlflow+ resource_type:seed", refresh_docs=True
+            "joined_models",
+            select=f"source:flower+,source:sqlflow+ resource_type:seed {SEEDED_FLOWER_MODELS}",
+            refresh_docs=True,
         ),
     )

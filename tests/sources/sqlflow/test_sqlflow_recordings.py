@@ -255,7 +255,14 @@ def marts(tmp_path_factory) -> Iterator[duckdb.DuckDBPyConnection]:
             (sql_dir / f"{key}.sql").write_text(f"-- recording {key}\nselect 1;\n")
             standin.answer_sql(f"recording {key}\n", body=served_body(name))
         make_pipeline("sqlflow").run(sqlflow_source().with_resources("query_lineage"))
-        dbt("build", workdir, "--select", "source:sqlflow+", "--exclude", "task_failure_impact+")
+        dbt(
+            "build",
+            workdir,
+            "--select",
+            "source:sqlflow+",
+            "--exclude",
+            "task_failure_impact+ task_schedules+",
+        )
     with duckdb.connect(str(workdir / "warehouse.duckdb"), read_only=True) as connection:
         yield connection
 
