@@ -1,5 +1,6 @@
 """The dbt assets, in three steps, one per branch of the graph, so one source's outage holds back only its own
-marts: the Flower models, the lineage models, and the models that join both (with the seed they use). The last
+marts: the Flower models, the lineage models, and the models that join both (with the seeds, and the Flower
+models that read one). The last
 one also refreshes the dbt docs, in the same process, while it holds the warehouse."""
 
 import os
