@@ -26,7 +26,6 @@ from orchestration.warehouse.engine import DBT_SCHEMAS, publish_warehouse_settin
 from orchestration.warehouse.migrations import name_the_default_cluster_in_dbt_tables
 from orchestration.warehouse.pipelines import reading_the_warehouse
 
-
 # Flower's models that read a seed: built with the seeds (one step), so a first build finds them and no step
 # waits on another both ways
 SEEDED_FLOWER_MODELS = "task_schedules+"
