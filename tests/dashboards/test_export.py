@@ -1,0 +1,105 @@
+"""The dashboards' export from the rows the warehouse gives (pure functions and the DuckDB file; the export from
+a real warehouse is tested end to end, tests/demo/test_end_to_end.py, and behind the login,
+tests/serve/test_http_management.py)."""
+
+import re
+from datetime import datetime
+
+import duckdb
+import pytest
+
+from orchestration.dashboards.export import (
+    EXPORTED,
+    Health,
+    columns_of,
+    export_tables,
+    reached_tables,
+    slug,
+    write_export,
+)
+
+NOW = datetime(2026, 12, 5, 12, 0)
+ODD_NAMES = [
+    "etl/load?orders#1",
+    "etl.say \"hi\" 'there'",
+    "étl.größe.データ",
+    "etl." + "x" * 296,
+    "ETL.Load_Orders",
+    "etl.load_orders",
+]
+
+
+def test_every_name_gets_its_own_url_safe_slug():
+    slugs = [slug(name) for name in ODD_NAMES]
+    assert len(set(slugs)) == len(ODD_NAMES)
+    assert all(re.fullmatch(r"[a-z0-9._-]{8,69}", one) for one in slugs), slugs
+    assert slug("etl.load_orders") == "etl.load_orders-" + slugs[-1][-8:]
+    assert re.fullmatch(r"[0-9a-f]{8}", slug("データ"))  # nothing readable: the hash alone
+
+
+def test_a_task_reaches_the_tables_it_writes_and_what_lies_downstream_at_the_nearest():
+    written = [("etl.a", "raw.orders"), ("etl.a", "staging.orders")]
+    downstream = [
+        ("raw.orders", "staging.orders", 1),
+        ("raw.orders", "analytics.revenue", 2),
+        ("staging.orders", "analytics.revenue", 1),
+    ]
+    reached = {(task, table): (depth, via) for task, _, table, _, depth, via in reached_tables(written, downstream)}
+    assert reached == {
+        ("etl.a", "raw.orders"): (0, "raw.orders"),
+        ("etl.a", "staging.orders"): (0, "staging.orders"),
+        ("etl.a", "analytics.revenue"): (1, "staging.orders"),
+    }
+
+
+def rows_of(**given) -> dict[str, list[tuple]]:
+    empty = {table.name: [] for table in EXPORTED} | {"written_tables": []}
+    return empty | given
+
+
+def test_tasks_are_counted_over_7_and_30_days_and_tables_at_risk_follow_failing_writers():
+    rows = rows_of(
+        runs_daily=[
+            (datetime(2026, 12, 4).date(), "billing", "etl.a", 10, 2, 0.2, 1.0, 2.0),
+            (datetime(2026, 11, 20).date(), "shop", "etl.a", 5, 5, 1.0, 1.0, 2.0),
+            (datetime(2026, 11, 20).date(), "shop", "etl.b", 4, 0, 0.0, 1.0, 2.0),
+        ],
+        written_tables=[("etl.a", "raw.orders"), ("etl.b", "raw.customers")],
+        table_downstream=[("raw.orders", "analytics.revenue", 1)],
+        open_alerts=[("failure_spike", "billing", "etl.a", None, "warn", "data", "`etl.a` failed …", NOW)],
+    )
+    tables = export_tables(rows, Health([], []), NOW, "duckdb")
+
+    by_name = {row[0]: row for row in tables["tasks"]}
+    assert by_name["etl.a"][2:] == ("billing, shop", 10, 2, 0.2, 15, 7, 7 / 15, None, None, "warn")
+    assert by_name["etl.b"][3:6] == (0, 0, None)
+    at_risk = {row[0]: (row[4], row[5], row[6]) for row in tables["tables"]}
+    assert at_risk == {
+        "raw.orders": (1, 1, True),
+        "analytics.revenue": (1, 1, True),
+        "raw.customers": (1, 0, False),
+    }
+    assert tables["open_alerts"][0][3] == slug("etl.a")
+    assert tables["export_info"] == [(NOW, "duckdb", True)]
+
+
+def test_the_export_file_holds_every_table_even_empty(tmp_path):
+    path = tmp_path / "taskline.duckdb"
+    write_export(export_tables(rows_of(), Health([], []), NOW, "postgres"), path)
+
+    with duckdb.connect(str(path), read_only=True) as connection:
+        for table in EXPORTED:
+            columns = connection.execute(
+                "select column_name from information_schema.columns where table_name = ? order by ordinal_position",
+                [table.name],
+            ).fetchall()
+            assert [name for (name,) in columns] == [name for name, _ in columns_of(table)], table.name
+        assert connection.execute("select * from export_info").fetchall() == [(NOW, "postgres", False)]
+    assert not path.with_suffix(".partial").exists()
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+def test_an_odd_task_name_keeps_its_name_beside_its_slug(name):
+    rows = rows_of(runs_daily=[(NOW.date(), "c", name, 1, 1, 1.0, None, None)])
+    [task] = export_tables(rows, Health([], []), NOW, "duckdb")["tasks"]
+    assert task[:2] == (name, slug(name))
