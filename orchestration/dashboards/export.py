@@ -279,10 +279,12 @@ class Health:
 
 
 def windows(now: datetime) -> dict[str, str]:
-    """Each window's first instant as a SQL timestamp literal (the same on DuckDB and PostgreSQL)."""
+    """Each window's first instant as a SQL literal in UTC (the same on DuckDB and PostgreSQL, whatever the
+    session's time zone)."""
     starts = {"hourly": HOURLY_DAYS, "daily": DAILY_DAYS, "history": HISTORY_DAYS}
     return {
-        name: f"timestamp '{now - timedelta(days=days):%Y-%m-%d %H:%M:%S}'" for name, days in starts.items()
+        name: f"cast('{now - timedelta(days=days):%Y-%m-%d %H:%M:%S}+00' as timestamp with time zone)"
+        for name, days in starts.items()
     }
 
 
