@@ -27,8 +27,8 @@ DAILY_DAYS = 30
 HISTORY_DAYS = 90
 RECENT_FAILURES = 20
 SLUG_PREFIX = 60
-# the file Evidence's DuckDB (an older release than taskline's) can open
-STORAGE_VERSION = "v1.2.0"
+# the newest file format Evidence's DuckDB connector (an older DuckDB than taskline's) can open
+STORAGE_VERSION = "v1.4.0"
 
 TS, DAY, TEXT, INT, RATE, FLAG = (
     pa.timestamp("us"),

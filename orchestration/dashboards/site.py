@@ -3,6 +3,7 @@ its source queries) and put in place whole, so `make serve` serves either the la
 never half of one. No Dagster here: the asset calls it."""
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -12,14 +13,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from orchestration import settings
 
 PROJECT = settings.ROOT / "dashboards"
 # what a build copies of the project: what Evidence reads, not what it writes (.evidence, build)
 PROJECT_FILES = ("pages", "sources", "components", "evidence.config.yaml", "evidence.settings.json", "package.json")
 EXPORT_IN_PROJECT = Path("sources") / "taskline" / "taskline.duckdb"
-# Evidence's telemetry off, and no browser opened or update looked for: a build talks to nobody
-QUIET_ENVIRONMENT = {"EVIDENCE_DISABLE_TELEMETRY": "true", "CI": "true", "NODE_ENV": "production"}
+# where `evidence sources` writes each query's Parquet file, listed in its manifest (paths from the template)
+TEMPLATE = Path(".evidence") / "template"
+EVIDENCE_TYPES = {"string": pa.string(), "number": pa.float64(), "date": pa.timestamp("ms"), "boolean": pa.bool_()}
 BUILD_TIMEOUT_S = 1800
 ERROR_LINES = 20
 
@@ -75,7 +80,7 @@ def evidence(work: Path, command: str) -> None:
     done = subprocess.run(
         [str(work / "node_modules" / ".bin" / "evidence"), command],
         cwd=work,
-        env={**os.environ, **QUIET_ENVIRONMENT},
+        env=os.environ,
         capture_output=True,
         text=True,
         timeout=BUILD_TIMEOUT_S,
@@ -85,6 +90,21 @@ def evidence(work: Path, command: str) -> None:
             f"Evidence's `{command}` failed (exit {done.returncode}): {evidence_error(done.stdout + done.stderr)} "
             f"The last good site is still served. Fix the page or source named above in {PROJECT}."
         )
+
+
+def write_empty_results(work: Path) -> None:
+    """An empty Parquet file of its columns for each query that returned no rows. `evidence sources` writes no
+    file for one, though its manifest lists it, and the build then fails reading it: an empty warehouse, or
+    a table with nothing yet (no failure, no check evaluated), must still build."""
+    manifest = json.loads((work / TEMPLATE / "static" / "data" / "manifest.json").read_text())
+    for files in manifest["renderedFiles"].values():
+        for name in files:
+            parquet = work / TEMPLATE / name
+            if parquet.exists() and parquet.stat().st_size:
+                continue
+            columns = json.loads(parquet.with_name(f"{parquet.stem}.schema.json").read_text())
+            schema = pa.schema([(column["name"], EVIDENCE_TYPES[column["evidenceType"]]) for column in columns])
+            pq.write_table(schema.empty_table(), parquet)
 
 
 def evidence_error(output: str) -> str:
@@ -133,6 +153,7 @@ def build_site(export_file: Path, directory: Path) -> BuiltSite:
         work = directory / "work"
         working_copy(work, export_file)
         evidence(work, "sources")
+        write_empty_results(work)
         evidence(work, "build")
         site = directory / "site"
         put_in_place(built_output(work), site)
