@@ -210,7 +210,7 @@ def test_the_main_job_builds_the_dashboards_from_the_marts_and_no_secret_or_argu
     texts = [
         path.read_bytes()
         for path in site.rglob("*")
-        if path.suffix in {".html", ".json", ".arrow", ".parquet"}
+        if path.is_file() and path.suffix in {".html", ".json", ".arrow", ".parquet"}
     ]
     for secret in (*main_job_run.secrets, *argument_strings(main_job_run.workload)):
         assert not any(secret.encode() in text for text in texts), secret
