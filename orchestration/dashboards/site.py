@@ -75,10 +75,10 @@ def working_copy(work: Path, export_file: Path) -> None:
     shutil.copy2(export_file, work / EXPORT_IN_PROJECT)
 
 
-def evidence(work: Path, command: str) -> None:
+def evidence(work: Path, *command: str) -> None:
     """`evidence <command>` in the working copy; a failure raises with Evidence's own error lines first."""
     done = subprocess.run(
-        [str(work / "node_modules" / ".bin" / "evidence"), command],
+        [str(work / "node_modules" / ".bin" / "evidence"), *command],
         cwd=work,
         env=os.environ,
         capture_output=True,
@@ -87,7 +87,8 @@ def evidence(work: Path, command: str) -> None:
     )
     if done.returncode != 0:
         raise DashboardsError(
-            f"Evidence's `{command}` failed (exit {done.returncode}): {evidence_error(done.stdout + done.stderr)} "
+            f"Evidence's `{' '.join(command)}` failed (exit {done.returncode}): "
+            f"{evidence_error(done.stdout + done.stderr)} "
             f"The last good site is still served. Fix the page or source named above in {PROJECT}."
         )
 
@@ -111,7 +112,7 @@ def evidence_error(output: str) -> str:
     """Evidence's own error: the lines that say error, else the output's end."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     errors = [line for line in lines if "error" in line.lower()]
-    return " | ".join((errors or lines)[:ERROR_LINES]) or "(no output)"
+    return " | ".join(errors[:ERROR_LINES] or lines[-ERROR_LINES:]) or "(no output)"
 
 
 def built_output(work: Path) -> Path:
@@ -152,9 +153,10 @@ def build_site(export_file: Path, directory: Path) -> BuiltSite:
     with one_build_at_a_time(directory):
         work = directory / "work"
         working_copy(work, export_file)
-        evidence(work, "sources")
+        # strict: a query that fails fails the build (by default Evidence carries on without its rows)
+        evidence(work, "sources", "--strict")
         write_empty_results(work)
-        evidence(work, "build")
+        evidence(work, "build:strict")
         site = directory / "site"
         put_in_place(built_output(work), site)
         shutil.rmtree(work, ignore_errors=True)

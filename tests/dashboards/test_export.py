@@ -44,7 +44,9 @@ def test_a_task_reaches_the_tables_it_writes_and_what_lies_downstream_at_the_nea
         ("raw.orders", "analytics.revenue", 2),
         ("staging.orders", "analytics.revenue", 1),
     ]
-    reached = {(task, table): (depth, via) for task, _, table, _, depth, via in reached_tables(written, downstream)}
+    reached = {
+        (task, table): (depth, via) for task, _, table, _, depth, via in reached_tables(written, downstream)
+    }
     assert reached == {
         ("etl.a", "raw.orders"): (0, "raw.orders"),
         ("etl.a", "staging.orders"): (0, "staging.orders"),

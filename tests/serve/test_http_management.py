@@ -334,7 +334,7 @@ def big_value(text: str, title: str) -> str:
 
 
 def marts_built(warehouse: Path) -> bool:
-    return query(
+    return warehouse.exists() and query(
         warehouse,
         "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = 'fct_task_runs'",
     ) == [(1,)]
