@@ -30,14 +30,15 @@ SLUG_PREFIX = 60
 # the newest file format Evidence's DuckDB connector (an older DuckDB than taskline's) can open
 STORAGE_VERSION = "v1.4.0"
 
-TS, DAY, TEXT, INT, RATE, FLAG = (
-    pa.timestamp("us"),
-    pa.date32(),
-    pa.string(),
-    pa.int64(),
-    pa.float64(),
-    pa.bool_(),
-)
+TYPES = {
+    "ts": pa.timestamp("us"), "day": pa.date32(), "text": pa.string(), "int": pa.int64(), "rate": pa.float64(),
+    "flag": pa.bool_(),
+}  # fmt: skip
+
+
+def columns(spec: str) -> tuple[tuple[str, pa.DataType], ...]:
+    """`"hour ts, runs int"` as (name, Arrow type) pairs: ts a UTC instant, day a date, rate a double."""
+    return tuple((name, TYPES[kind]) for name, kind in (part.split() for part in spec.split(",")))
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def slug(name: str) -> str:
 
 RUNS_HOURLY = Table(
     "runs_hourly",
-    (("hour", TS), ("cluster", TEXT), ("task_name", TEXT), ("runs", INT), ("failures", INT)),
+    columns("hour ts, cluster text, task_name text, runs int, failures int"),
     """
     select date_trunc('hour', activity_at), cluster, task_name, count(*),
         sum(case when is_failure then 1 else 0 end)
@@ -70,16 +71,10 @@ RUNS_HOURLY = Table(
 )
 RUNS_DAILY = Table(
     "runs_daily",
-    (
-        ("day", DAY),
-        ("cluster", TEXT),
-        ("task_name", TEXT),
-        ("runs", INT),
-        ("failures", INT),
-        ("failure_rate", RATE),
-        ("p50_runtime_s", RATE),
-        ("p95_runtime_s", RATE),
-    ),  # fmt: skip
+    columns(
+        "day day, cluster text, task_name text, runs int, failures int, failure_rate rate, p50_runtime_s rate,"
+        " p95_runtime_s rate"
+    ),
     """
     select day, cluster, task_name, runs, failures, failure_rate, p50_runtime_s, p95_runtime_s
     from marts.task_failure_daily where day >= cast({daily} as date)
@@ -87,15 +82,10 @@ RUNS_DAILY = Table(
 )
 SIGNATURES = Table(
     "signatures",
-    (
-        ("cluster", TEXT),
-        ("task_name", TEXT),
-        ("exception_type", TEXT),
-        ("failures", INT),
-        ("first_seen_at", TS),
-        ("last_seen_at", TS),
-        ("sample_message", TEXT),
-    ),  # fmt: skip
+    columns(
+        "cluster text, task_name text, exception_type text, failures int, first_seen_at ts, last_seen_at ts,"
+        " sample_message text"
+    ),
     """
     select cluster, task_name, exception_type, failures, first_seen_at, last_seen_at, sample_message
     from marts.task_failure_signatures
@@ -103,7 +93,7 @@ SIGNATURES = Table(
 )
 SIGNATURE_DAILY = Table(
     "signature_daily",
-    (("day", DAY), ("cluster", TEXT), ("task_name", TEXT), ("exception_type", TEXT), ("failures", INT)),
+    columns("day day, cluster text, task_name text, exception_type text, failures int"),
     """
     select activity_day, cluster, task_name, coalesce(exception_type, 'unknown'), count(*)
     from marts.fct_task_runs where is_failure and activity_at >= {daily}
@@ -112,16 +102,10 @@ SIGNATURE_DAILY = Table(
 )
 RECENT_FAILURES_TABLE = Table(
     "recent_failures",
-    (
-        ("cluster", TEXT),
-        ("task_name", TEXT),
-        ("task_id", TEXT),
-        ("failed_at", TS),
-        ("outcome", TEXT),
-        ("exception_type", TEXT),
-        ("exception_message", TEXT),
-        ("worker", TEXT),
-    ),  # fmt: skip
+    columns(
+        "cluster text, task_name text, task_id text, failed_at ts, outcome text, exception_type text,"
+        " exception_message text, worker text"
+    ),
     f"""
     select cluster, task_name, task_id, activity_at, outcome, exception_type, exception_message, worker
     from (
@@ -133,29 +117,22 @@ RECENT_FAILURES_TABLE = Table(
 )
 TABLE_EDGES = Table(
     "table_edges",
-    (("source_table", TEXT), ("target_table", TEXT)),
+    columns("source_table text, target_table text"),
     "select distinct source_table, target_table from marts.lineage_table_edges",
 )
 TABLE_DOWNSTREAM = Table(
     "table_downstream",
-    (("table_name", TEXT), ("downstream_table", TEXT), ("depth", INT)),
+    columns("table_name text, downstream_table text, depth int"),
     "select table_name, downstream_table, depth from marts.lineage_impact",
 )
 WRITTEN_TABLES = Table(
     "written_tables",
-    (("task_name", TEXT), ("table_name", TEXT)),
+    columns("task_name text, table_name text"),
     "select distinct task_name, table_name from seeds.task_table_map where task_name is not null",
 )
 QUEUE_BACKLOG = Table(
     "queue_backlog",
-    (
-        ("hour", TS),
-        ("cluster", TEXT),
-        ("queue_name", TEXT),
-        ("avg_messages", RATE),
-        ("max_messages", INT),
-        ("last_messages", INT),
-    ),  # fmt: skip
+    columns("hour ts, cluster text, queue_name text, avg_messages rate, max_messages int, last_messages int"),
     """
     select hour, cluster, queue_name, avg_messages, max_messages, last_messages
     from marts.queue_backlog_hourly where hour >= {hourly}
@@ -163,15 +140,10 @@ QUEUE_BACKLOG = Table(
 )
 WORKERS = Table(
     "workers",
-    (
-        ("cluster", TEXT),
-        ("worker", TEXT),
-        ("is_online", FLAG),
-        ("last_heartbeat_at", TS),
-        ("online_ratio", RATE),
-        ("processed_total", INT),
-        ("alert_level", TEXT),
-    ),  # fmt: skip
+    columns(
+        "cluster text, worker text, is_online flag, last_heartbeat_at ts, online_ratio rate, processed_total int,"
+        " alert_level text"
+    ),
     """
     select workers.cluster, workers.worker, workers.is_online, workers.last_heartbeat_at, workers.online_ratio,
         workers.processed_total, alerts.alert_level
@@ -183,46 +155,25 @@ WORKERS = Table(
 # filled in Python: each from a query above, from the alerts' own sentences, or from Dagster's instance
 TASKS = Table(
     "tasks",
-    (
-        ("task_name", TEXT),
-        ("task_slug", TEXT),
-        ("clusters", TEXT),
-        ("runs_7d", INT),
-        ("failures_7d", INT),
-        ("failure_rate_7d", RATE),
-        ("runs_30d", INT),
-        ("failures_30d", INT),
-        ("failure_rate_30d", RATE),
-        ("last_run_at", TS),
-        ("last_failure_at", TS),
-        ("alert_level", TEXT),
-    ),  # fmt: skip
+    columns(
+        "task_name text, task_slug text, clusters text, runs_7d int, failures_7d int, failure_rate_7d rate,"
+        " runs_30d int, failures_30d int, failure_rate_30d rate, last_run_at ts, last_failure_at ts,"
+        " alert_level text"
+    ),
 )
 OPEN_ALERTS = Table(
     "open_alerts",
-    (
-        ("rule", TEXT),
-        ("cluster", TEXT),
-        ("subject", TEXT),
-        ("task_slug", TEXT),
-        ("alert_level", TEXT),
-        ("owner", TEXT),
-        ("sentence", TEXT),
-        ("since_at", TS),
-    ),  # fmt: skip
+    columns(
+        "rule text, cluster text, subject text, task_slug text, alert_level text, owner text, sentence text,"
+        " since_at ts"
+    ),
 )
 ALERT_HISTORY = Table(
     "alert_history",
-    (
-        ("rule", TEXT),
-        ("alert_id", TEXT),
-        ("cluster", TEXT),
-        ("subject", TEXT),
-        ("task_slug", TEXT),
-        ("event", TEXT),
-        ("alert_level", TEXT),
-        ("event_at", TS),
-    ),  # fmt: skip
+    columns(
+        "rule text, alert_id text, cluster text, subject text, task_slug text, event text, alert_level text,"
+        " event_at ts"
+    ),
     """
     select 'failure_spike', alert_id, cluster, task_name, event, alert_level, event_at
     from marts.task_failure_alert_history where event_at >= {history}
@@ -233,40 +184,23 @@ ALERT_HISTORY = Table(
 )
 TASK_TABLES = Table(
     "task_tables",
-    (
-        ("task_name", TEXT),
-        ("task_slug", TEXT),
-        ("table_name", TEXT),
-        ("table_slug", TEXT),
-        ("depth", INT),
-        ("written_table", TEXT),
-    ),  # fmt: skip
+    columns(
+        "task_name text, task_slug text, table_name text, table_slug text, depth int, written_table text"
+    ),
 )
 TABLES = Table(
     "tables",
-    (
-        ("table_name", TEXT),
-        ("table_slug", TEXT),
-        ("upstream_tables", INT),
-        ("downstream_tables", INT),
-        ("writer_tasks", INT),
-        ("failing_tasks", INT),
-        ("at_risk", FLAG),
-    ),  # fmt: skip
+    columns(
+        "table_name text, table_slug text, upstream_tables int, downstream_tables int, writer_tasks int,"
+        " failing_tasks int, at_risk flag"
+    ),
 )
 TASKLINE_HEALTH = Table(
     "taskline_health",
-    (
-        ("check_name", TEXT),
-        ("cluster", TEXT),
-        ("passed", FLAG),
-        ("severity", TEXT),
-        ("description", TEXT),
-        ("evaluated_at", TS),
-    ),  # fmt: skip
+    columns("check_name text, cluster text, passed flag, severity text, description text, evaluated_at ts"),
 )
-CAPTURES = Table("captures", (("cluster", TEXT), ("last_capture_at", TS)))
-EXPORT_INFO = Table("export_info", (("exported_at", TS), ("engine", TEXT), ("has_data", FLAG)))
+CAPTURES = Table("captures", columns("cluster text, last_capture_at ts"))
+EXPORT_INFO = Table("export_info", columns("exported_at ts, engine text, has_data flag"))
 
 
 @dataclass(frozen=True)
@@ -460,18 +394,9 @@ def export_tables(
 
 # the export's columns where Python adds slugs to a queried table
 SLUGGED = {
-    SIGNATURES.name: (*SIGNATURES.columns[:2], ("task_slug", TEXT), *SIGNATURES.columns[2:]),
-    TABLE_EDGES.name: (
-        ("source_table", TEXT),
-        ("source_slug", TEXT),
-        ("target_table", TEXT),
-        ("target_slug", TEXT),
-    ),
-    TABLE_DOWNSTREAM.name: (
-        *TABLE_DOWNSTREAM.columns[:2],
-        ("downstream_slug", TEXT),
-        TABLE_DOWNSTREAM.columns[2],
-    ),
+    SIGNATURES.name: (*SIGNATURES.columns[:2], *columns("task_slug text"), *SIGNATURES.columns[2:]),
+    TABLE_EDGES.name: columns("source_table text, source_slug text, target_table text, target_slug text"),
+    TABLE_DOWNSTREAM.name: columns("table_name text, downstream_table text, downstream_slug text, depth int"),
 }
 EXPORTED = (
     RUNS_HOURLY, RUNS_DAILY, SIGNATURES, SIGNATURE_DAILY, RECENT_FAILURES_TABLE, TABLE_EDGES, TABLE_DOWNSTREAM,

@@ -20,11 +20,23 @@ from orchestration import settings
 
 PROJECT = settings.ROOT / "dashboards"
 # what a build copies of the project: what Evidence reads, not what it writes (.evidence, build)
-PROJECT_FILES = ("pages", "sources", "components", "evidence.config.yaml", "evidence.settings.json", "package.json")
+PROJECT_FILES = (
+    "pages",
+    "sources",
+    "components",
+    "evidence.config.yaml",
+    "evidence.settings.json",
+    "package.json",
+)
 EXPORT_IN_PROJECT = Path("sources") / "taskline" / "taskline.duckdb"
 # where `evidence sources` writes each query's Parquet file, listed in its manifest (paths from the template)
 TEMPLATE = Path(".evidence") / "template"
-EVIDENCE_TYPES = {"string": pa.string(), "number": pa.float64(), "date": pa.timestamp("ms"), "boolean": pa.bool_()}
+EVIDENCE_TYPES = {
+    "string": pa.string(),
+    "number": pa.float64(),
+    "date": pa.timestamp("ms"),
+    "boolean": pa.bool_(),
+}
 BUILD_TIMEOUT_S = 1800
 ERROR_LINES = 20
 
@@ -104,7 +116,9 @@ def write_empty_results(work: Path) -> None:
             if parquet.exists() and parquet.stat().st_size:
                 continue
             columns = json.loads(parquet.with_name(f"{parquet.stem}.schema.json").read_text())
-            schema = pa.schema([(column["name"], EVIDENCE_TYPES[column["evidenceType"]]) for column in columns])
+            schema = pa.schema(
+                [(column["name"], EVIDENCE_TYPES[column["evidenceType"]]) for column in columns]
+            )
             pq.write_table(schema.empty_table(), parquet)
 
 

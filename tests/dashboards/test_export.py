@@ -17,21 +17,14 @@ from orchestration.dashboards.export import (
     slug,
     write_export,
 )
+from tests.fixtures.dashboard_exports import NOW, ODD_NAMES, warehouse_rows
 
-NOW = datetime(2026, 12, 5, 12, 0)
-ODD_NAMES = [
-    "etl/load?orders#1",
-    "etl.say \"hi\" 'there'",
-    "étl.größe.データ",
-    "etl." + "x" * 296,
-    "ETL.Load_Orders",
-    "etl.load_orders",
-]
+ODD_AND_CASED = [*ODD_NAMES, "ETL.Load_Orders", "etl.load_orders"]
 
 
 def test_every_name_gets_its_own_url_safe_slug():
-    slugs = [slug(name) for name in ODD_NAMES]
-    assert len(set(slugs)) == len(ODD_NAMES)
+    slugs = [slug(name) for name in ODD_AND_CASED]
+    assert len(set(slugs)) == len(ODD_AND_CASED)
     assert all(re.fullmatch(r"[a-z0-9._-]{8,69}", one) for one in slugs), slugs
     assert slug("etl.load_orders") == "etl.load_orders-" + slugs[-1][-8:]
     assert re.fullmatch(r"[0-9a-f]{8}", slug("データ"))  # nothing readable: the hash alone
@@ -54,13 +47,8 @@ def test_a_task_reaches_the_tables_it_writes_and_what_lies_downstream_at_the_nea
     }
 
 
-def rows_of(**given) -> dict[str, list[tuple]]:
-    empty = {table.name: [] for table in EXPORTED} | {"written_tables": []}
-    return empty | given
-
-
 def test_tasks_are_counted_over_7_and_30_days_and_tables_at_risk_follow_failing_writers():
-    rows = rows_of(
+    rows = warehouse_rows(
         runs_daily=[
             (datetime(2026, 12, 4).date(), "billing", "etl.a", 10, 2, 0.2, 1.0, 2.0),
             (datetime(2026, 11, 20).date(), "shop", "etl.a", 5, 5, 1.0, 1.0, 2.0),
@@ -87,7 +75,7 @@ def test_tasks_are_counted_over_7_and_30_days_and_tables_at_risk_follow_failing_
 
 def test_the_export_file_holds_every_table_even_empty(tmp_path):
     path = tmp_path / "taskline.duckdb"
-    write_export(export_tables(rows_of(), Health([], []), NOW, "postgres"), path)
+    write_export(export_tables(warehouse_rows(), Health([], []), NOW, "postgres"), path)
 
     with duckdb.connect(str(path), read_only=True) as connection:
         for table in EXPORTED:
@@ -100,8 +88,8 @@ def test_the_export_file_holds_every_table_even_empty(tmp_path):
     assert not path.with_suffix(".partial").exists()
 
 
-@pytest.mark.parametrize("name", ODD_NAMES)
+@pytest.mark.parametrize("name", ODD_AND_CASED)
 def test_an_odd_task_name_keeps_its_name_beside_its_slug(name):
-    rows = rows_of(runs_daily=[(NOW.date(), "c", name, 1, 1, 1.0, None, None)])
+    rows = warehouse_rows(runs_daily=[(NOW.date(), "c", name, 1, 1, 1.0, None, None)])
     [task] = export_tables(rows, Health([], []), NOW, "duckdb")["tasks"]
     assert task[:2] == (name, slug(name))

@@ -5,7 +5,6 @@ for any task name, "no data yet" from an empty warehouse, a failed build that ke
 import shutil
 import subprocess
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -14,25 +13,18 @@ import requests
 from demo.stack import free_port
 from orchestration import settings
 from orchestration.dashboards import site
-from orchestration.dashboards.export import EXPORTED, Health, export_tables, slug, write_export
+from orchestration.dashboards.export import Health, export_tables, slug, write_export
 from orchestration.dashboards.site import DashboardsError, build_site
+from tests.fixtures.dashboard_exports import NOW, ODD_NAMES, warehouse_rows
 from tests.fixtures.paths import ROOT
 
 pytestmark = pytest.mark.integration
 
-NOW = datetime(2026, 12, 5, 12, 0)
-ODD_NAMES = [
-    "etl/load?orders#1",
-    "etl.say \"hi\" 'there'",
-    "étl.größe.データ",
-    "etl." + "x" * 296,
-]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def export_of(rows: dict[str, list[tuple]], path: Path) -> Path:
-    given = {table.name: [] for table in EXPORTED} | {"written_tables": []} | rows
-    write_export(export_tables(given, Health([], []), NOW, "duckdb"), path)
+    write_export(export_tables(warehouse_rows(**rows), Health([], []), NOW, "duckdb"), path)
     return path
 
 

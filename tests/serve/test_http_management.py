@@ -377,8 +377,9 @@ def test_a_viewer_reads_the_dashboards_and_their_figures_are_the_marts(service, 
     page.screenshot(path=SCREENSHOTS / "dashboards_estate.png", full_page=True)
 
     page.goto(f"{service.url}/dashboards/tasks/", wait_until="networkidle")
-    page.get_by_placeholder("Search").fill("extract_ord")
-    page.get_by_text("etl.extract_orders").first.click()
+    page.get_by_role("textbox", name="Search").fill("extract_ord")  # the tasks table's search box
+    page.locator("td", has_text="etl.load_payments").first.wait_for(state="detached")
+    page.locator("td", has_text="etl.extract_orders").first.click()
     page.wait_for_url(f"**/dashboards/tasks/{slug('etl.extract_orders')}/")
     page.get_by_text("Failures, 7 d").first.wait_for()
     [(task_failures, task_runs)] = query(
