@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -409,6 +410,13 @@ def columns_of(table: Table) -> tuple[tuple[str, pa.DataType], ...]:
     return SLUGGED.get(table.name, table.columns)
 
 
+def plain(value: Any) -> Any:
+    """PostgreSQL's numerics (a sum, an average) as the numbers Arrow takes."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
 def write_export(tables: dict[str, list], path: Path) -> None:
     """The export as one DuckDB file at `path`, replaced whole (a build never reads half of one)."""
     partial = path.with_suffix(".partial")
@@ -417,9 +425,8 @@ def write_export(tables: dict[str, list], path: Path) -> None:
         connection.execute(f"attach '{partial}' as export (storage_version '{STORAGE_VERSION}')")
         for table in EXPORTED:
             schema = pa.schema(columns_of(table))
-            data = pa.Table.from_pylist(
-                [dict(zip(schema.names, row, strict=True)) for row in tables[table.name]], schema=schema
-            )
+            rows = [dict(zip(schema.names, map(plain, row), strict=True)) for row in tables[table.name]]
+            data = pa.Table.from_pylist(rows, schema=schema)
             connection.register("rows", data)
             connection.execute(f"create table export.{table.name} as select * from rows")
             connection.unregister("rows")

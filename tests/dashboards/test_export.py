@@ -3,7 +3,8 @@ a real warehouse is tested end to end, tests/demo/test_end_to_end.py, and behind
 tests/serve/test_http_management.py)."""
 
 import re
-from datetime import datetime
+from datetime import date
+from decimal import Decimal
 
 import duckdb
 import pytest
@@ -50,9 +51,9 @@ def test_a_task_reaches_the_tables_it_writes_and_what_lies_downstream_at_the_nea
 def test_tasks_are_counted_over_7_and_30_days_and_tables_at_risk_follow_failing_writers():
     rows = warehouse_rows(
         runs_daily=[
-            (datetime(2026, 12, 4).date(), "billing", "etl.a", 10, 2, 0.2, 1.0, 2.0),
-            (datetime(2026, 11, 20).date(), "shop", "etl.a", 5, 5, 1.0, 1.0, 2.0),
-            (datetime(2026, 11, 20).date(), "shop", "etl.b", 4, 0, 0.0, 1.0, 2.0),
+            (date(2026, 12, 4), "billing", "etl.a", 10, 2, 0.2, 1.0, 2.0),
+            (date(2026, 11, 20), "shop", "etl.a", 5, 5, 1.0, 1.0, 2.0),
+            (date(2026, 11, 20), "shop", "etl.b", 4, 0, 0.0, 1.0, 2.0),
         ],
         written_tables=[("etl.a", "raw.orders"), ("etl.b", "raw.customers")],
         table_downstream=[("raw.orders", "analytics.revenue", 1)],
@@ -93,3 +94,19 @@ def test_an_odd_task_name_keeps_its_name_beside_its_slug(name):
     rows = warehouse_rows(runs_daily=[(NOW.date(), "c", name, 1, 1, 1.0, None, None)])
     [task] = export_tables(rows, Health([], []), NOW, "duckdb")["tasks"]
     assert task[:2] == (name, slug(name))
+
+
+def test_postgresqls_numerics_are_written_as_numbers(tmp_path):
+    """PostgreSQL gives a sum or an average as numeric (Decimal), `0E-20` included."""
+    rows = warehouse_rows(
+        queue_backlog=[(NOW, "shop", "celery", Decimal("0E-20"), Decimal("4"), Decimal("2"))],
+        runs_hourly=[(NOW, "shop", "etl.a", 3, Decimal("1"))],
+    )
+    path = tmp_path / "taskline.duckdb"
+    write_export(export_tables(rows, Health([], []), NOW, "postgres"), path)
+
+    with duckdb.connect(str(path), read_only=True) as connection:
+        assert connection.execute("select avg_messages, max_messages from queue_backlog").fetchall() == [
+            (0.0, 4)
+        ]
+        assert connection.execute("select runs, failures from runs_hourly").fetchall() == [(3, 1)]
