@@ -10,6 +10,8 @@ Loopback only: on a server they are at /docs/ and /dashboards/ of `make serve`, 
 
 import argparse
 import contextlib
+import io
+import re
 import sys
 from dataclasses import dataclass
 from functools import partial
@@ -19,6 +21,8 @@ from pathlib import Path
 from orchestration import settings
 
 HOST = "127.0.0.1"
+# one range of a file, as browsers and DuckDB-Wasm ask: `bytes=0-99`, `bytes=100-`, `bytes=-8`
+BYTE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
 @dataclass(frozen=True)
@@ -49,18 +53,54 @@ def served(name: str) -> Served:
 
 
 class UnderPrefix(SimpleHTTPRequestHandler):
-    """Files under a path prefix (the dashboards' base path): `/` goes there, the rest is not found."""
+    """Files under a path prefix (the dashboards' base path; `/` goes there), and byte ranges of them: the
+    dashboards' DuckDB-Wasm reads its Parquet files by range, and a whole file where it asked for its end reads
+    as a broken one."""
 
     prefix = ""
 
     def do_GET(self) -> None:
+        if self.under_prefix():
+            super().do_GET()
+
+    def do_HEAD(self) -> None:
+        if self.under_prefix():
+            super().do_HEAD()
+
+    def under_prefix(self) -> bool:
         if self.prefix and not self.path.startswith(self.prefix + "/"):
             self.send_response(301)
             self.send_header("Location", self.prefix + "/")
             self.end_headers()
-            return
+            return False
         self.path = self.path[len(self.prefix) :]
-        super().do_GET()
+        return True
+
+    def end_headers(self) -> None:
+        self.send_header("Accept-Ranges", "bytes")
+        super().end_headers()
+
+    def send_head(self):
+        wanted = BYTE_RANGE.fullmatch(self.headers.get("Range", ""))
+        path = Path(self.translate_path(self.path))
+        if wanted is None or not path.is_file():
+            return super().send_head()
+        size = path.stat().st_size
+        first, last = wanted.groups()
+        start = int(first) if first else max(size - int(last or 0), 0)
+        end = min(int(last), size - 1) if first and last else size - 1
+        if start > end:
+            self.send_error(416, "Range Not Satisfiable")
+            return None
+        with path.open("rb") as file:
+            file.seek(start)
+            part = file.read(end - start + 1)
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(len(part)))
+        self.end_headers()
+        return io.BytesIO(part)
 
 
 def main() -> None:

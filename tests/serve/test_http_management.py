@@ -364,6 +364,8 @@ def test_a_viewer_reads_the_dashboards_and_their_figures_are_the_marts(service, 
             count(*) filter (where is_failure), count(*)
         from marts.fct_task_runs where date_trunc('hour', activity_at) >= {since} - interval 7 day""",
     )
+    from playwright.sync_api import expect
+
     SCREENSHOTS.mkdir(exist_ok=True)
     page = browser_as(VIEWER, VIEWER_PASSWORD)
     errors: list[str] = []
@@ -377,9 +379,11 @@ def test_a_viewer_reads_the_dashboards_and_their_figures_are_the_marts(service, 
     page.screenshot(path=SCREENSHOTS / "dashboards_estate.png", full_page=True)
 
     page.goto(f"{service.url}/dashboards/tasks/", wait_until="networkidle")
+    page.locator("td:visible", has_text="etl.load_payments").first.wait_for()  # every task listed
     page.get_by_role("textbox", name="Search").fill("extract_ord")  # the tasks table's search box
-    page.locator("td", has_text="etl.load_payments").first.wait_for(state="detached")
-    page.locator("td", has_text="etl.extract_orders").first.click()
+    expect(page.locator("td:visible", has_text="etl.load_payments")).to_have_count(0)
+    page.screenshot(path=SCREENSHOTS / "dashboards_search.png", full_page=True)
+    page.locator("td:visible", has_text="etl.extract_orders").first.click()
     page.wait_for_url(f"**/dashboards/tasks/{slug('etl.extract_orders')}/")
     page.get_by_text("Failures, 7 d").first.wait_for()
     [(task_failures, task_runs)] = query(
