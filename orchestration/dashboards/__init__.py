@@ -12,4 +12,4 @@ from orchestration.dashboards.assets import dashboards_job, dashboards_schedule,
 
 
 def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[dashboards_site], jobs=[dashboards_job], schedules=[dashboards_schedule])
+    return dg.Definitions(assets=[dashboards_site], jobs=[dashboards_job], schedules=[dashboards_schedule()])

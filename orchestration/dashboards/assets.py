@@ -102,9 +102,13 @@ dashboards_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(DASHBOARDS_SITE),
     description="Build the dashboards (/dashboards/) from the marts as they are.",
 )
-dashboards_schedule = dg.ScheduleDefinition(
-    name="dashboards_every_15_minutes",
-    job=dashboards_job,
-    cron_schedule=settings.value(settings.DASHBOARDS_SCHEDULE),
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
+
+
+def dashboards_schedule() -> dg.ScheduleDefinition:
+    """The build after each marts build, on the cron the deployment sets when its code location loads."""
+    return dg.ScheduleDefinition(
+        name="dashboards_every_15_minutes",
+        job=dashboards_job,
+        cron_schedule=settings.value(settings.DASHBOARDS_SCHEDULE),
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )

@@ -4,7 +4,6 @@ never half of one. No Dagster here: the asset calls it."""
 
 import fcntl
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -92,7 +91,7 @@ def evidence(work: Path, *command: str) -> None:
     done = subprocess.run(
         [str(work / "node_modules" / ".bin" / "evidence"), *command],
         cwd=work,
-        env=os.environ,
+        env=settings.environment(),
         capture_output=True,
         text=True,
         timeout=BUILD_TIMEOUT_S,
