@@ -84,6 +84,7 @@ bench: setup
 	$(BIN)/python -m tests.bench.bench_flower_load
 	$(BIN)/python -m tests.bench.bench_capture
 	$(BIN)/python -m tests.bench.bench_estate
+	$(BIN)/python -m tests.bench.bench_dashboards
 	# make serve's login under a flood of wrong passwords, in front of a real dagster-webserver
 	$(BIN)/python -m tests.bench.bench_login --dagster
 
