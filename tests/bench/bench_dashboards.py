@@ -52,8 +52,8 @@ def first_load(site: Path) -> tuple[float, float]:
     """Seconds to the estate page's `load` event and to its first figure, in headless Chromium on loopback."""
     from playwright.sync_api import sync_playwright
 
-    handler = partial(type("Handler", (UnderPrefix,), {"prefix": "/dashboards"}), directory=str(site))
-    handler.log_message = lambda *args: None
+    quiet = {"prefix": "/dashboards", "log_message": lambda *args: None}
+    handler = partial(type("Handler", (UnderPrefix,), quiet), directory=str(site))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/dashboards/"
