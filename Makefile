@@ -5,11 +5,14 @@ BIN := $(VENV)/bin
 FLOWER_2_0 := $(VENV)/flower-2.0.1
 LOCK := .ci/requirements.lock
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
+# the dashboards' Node packages (Evidence), as dashboards/package-lock.json pins them
+NODE_LOCK := dashboards/package-lock.json
+NODE_STAMP := dashboards/node_modules/.installed-$(shell cat $(NODE_LOCK) | cksum | cut -d' ' -f1)
 export DUCKDB_PATH ?= data/warehouse.duckdb
 
-.PHONY: setup lock demo test check lint dev serve user docs bench clean
+.PHONY: setup lock demo test check lint dev serve user docs dashboards bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(NODE_STAMP)
 
 # uv from PyPI installs the locked set in seconds; re-runs only when pyproject.toml or the lock changes
 $(STAMP): pyproject.toml $(LOCK) $(BIN)/uv
@@ -17,6 +20,14 @@ $(STAMP): pyproject.toml $(LOCK) $(BIN)/uv
 	# the older Flower line beside the pinned one, for the tests that run both (its deps are the same)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --target $(FLOWER_2_0) flower==2.0.1
 	rm -f $(VENV)/.installed-* && touch $@
+
+# from the npm registry only, exactly as locked; without Node.js one sentence says what to install (the
+# dashboards' build says it again), and the rest of taskline still installs
+$(NODE_STAMP): $(NODE_LOCK) dashboards/package.json
+	@if command -v npm >/dev/null; then \
+	  cd dashboards && npm ci --no-audit --no-fund --loglevel=error && \
+	  rm -f node_modules/.installed-* && touch node_modules/$(notdir $@); \
+	else echo "The dashboards need Node.js 20 and npm: install them (e.g. apt-get install nodejs npm), then run make setup again." >&2; fi
 
 $(BIN)/uv:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,6 +73,10 @@ user: setup
 docs: setup
 	$(BIN)/python -m orchestration.serve.docs_server
 
+# serves the dashboards the latest build put in place (TASKLINE_DASHBOARDS_PORT, default 8581)
+dashboards: setup
+	$(BIN)/python -m orchestration.serve.docs_server dashboards
+
 bench: export TASKLINE_DEMO_SHOP := true
 bench: setup
 	$(BIN)/python -m tests.bench.bench_flower
@@ -69,8 +84,9 @@ bench: setup
 	$(BIN)/python -m tests.bench.bench_flower_load
 	$(BIN)/python -m tests.bench.bench_capture
 	$(BIN)/python -m tests.bench.bench_estate
+	$(BIN)/python -m tests.bench.bench_dashboards
 	# make serve's login under a flood of wrong passwords, in front of a real dagster-webserver
 	$(BIN)/python -m tests.bench.bench_login --dagster
 
 clean:
-	rm -rf $(VENV) data .demo .dagster_home dbt_project/target dbt_project/logs
+	rm -rf $(VENV) dashboards/node_modules data .demo .dagster_home dbt_project/target dbt_project/logs

@@ -1,4 +1,5 @@
-"""`make demo`: local stack → workload → every asset materialised (and the dbt docs) → a summary → stack stopped."""
+"""`make demo`: local stack → workload → every asset materialised (the dbt docs and the dashboards too) → a summary
+→ stack stopped."""
 
 import os
 import signal
@@ -9,7 +10,8 @@ from pathlib import Path
 from demo.dev import demo_dagster_home, local_stack
 from demo.summary import print_summary
 from demo.workload import run_workload
-from orchestration.settings import docs_dir
+from orchestration import settings
+from orchestration.settings import dashboards_dir, docs_dir
 from orchestration.warehouse.engine import publish_warehouse_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +28,7 @@ def materialize_everything(env: dict[str, str]) -> None:
     if completed.returncode != 0:
         print("".join(log.read_text().splitlines(keepends=True)[-40:]))
         raise SystemExit(f"The main job failed (exit {completed.returncode}); full log: {log}")
-    print("  every Flower and SQLFlow asset loaded, dbt build passed")
+    print("  every Flower and SQLFlow asset loaded, dbt build passed, dashboards built")
 
 
 def main() -> None:
@@ -40,6 +42,10 @@ def main() -> None:
     print(f"\nWarehouse: {warehouse}")
     print(
         f"dbt docs: {docs_dir() / 'static_index.html'} (one page to open in a browser; `make docs` serves them)"
+    )
+    print(
+        f"dashboards: {dashboards_dir() / 'site'} (`make dashboards` serves them on "
+        f"http://127.0.0.1:{settings.value(settings.DASHBOARDS_PORT)}/dashboards/; `make serve` at /dashboards/)"
     )
     print_summary(warehouse)
 

@@ -5,7 +5,7 @@ from typing import TypeVar
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
-from orchestration import alerts, dbt, ingest, runs
+from orchestration import alerts, dashboards, dbt, ingest, runs
 from orchestration.dbt.project import dbt_cli
 from orchestration.ingest.configured import SourceSettings, configured_sources
 
@@ -29,7 +29,7 @@ def build_definitions(sources: dict[str, SourceSettings]) -> dg.Definitions:
     """Every room's definitions for the sources this deployment has, with the resources, executor and logger
     every run uses."""
     with_flower = sources["flower"].configured
-    rooms = [ingest.defs(sources), dbt.defs(), alerts.defs(with_flower), runs.defs()]
+    rooms = [ingest.defs(sources), dbt.defs(), alerts.defs(with_flower), runs.defs(), dashboards.defs()]
     return dg.Definitions.merge(
         *rooms,
         dg.Definitions(

@@ -15,3 +15,7 @@ COVERAGE_CHECK = dg.AssetCheckKey(COVERAGE_MART, "task_attempts_coverage")
 FRESHNESS_CHECK = dg.AssetCheckKey(FLOWER_TASKS, "recent_task_events")
 ALERTS_CHECK = dg.AssetCheckKey(ALERTS_MART, "task_failure_alerts_open")
 OPERATIONS_CHECK = dg.AssetCheckKey(OPERATIONS_MART, "operations_alerts_open")
+
+# the dashboards' site (orchestration/dashboards/): built by its own job, never by a source's jobs
+DASHBOARDS_GROUP = "dashboards"
+DASHBOARDS_SITE = dg.AssetKey(["dashboards", "site"])

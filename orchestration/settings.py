@@ -70,6 +70,10 @@ DOCS_DIR_SETTING = "TASKLINE_DOCS_DIR"
 DOCS_PORT = "DBT_DOCS_PORT"
 # "true" swaps the product's (empty) task-to-table seed for the demo shop's: `make demo`, the tests, benches
 DEMO_SHOP_SETTING = "TASKLINE_DEMO_SHOP"
+# the dashboards (Evidence, dashboards/)
+DASHBOARDS_DIR_SETTING = "TASKLINE_DASHBOARDS_DIR"
+DASHBOARDS_SCHEDULE = "TASKLINE_DASHBOARDS_SCHEDULE"
+DASHBOARDS_PORT = "TASKLINE_DASHBOARDS_PORT"
 
 SETTINGS = (
     Setting(
@@ -119,6 +123,14 @@ SETTINGS = (
         DBT_VARS, None, "dbt vars every build uses over dbt_project.yml's, as YAML: `{stuck_min_minutes: 60}`"
     ),
     Setting(DEMO_SHOP_SETTING, None, "true: the demo shop's task-to-table map instead of yours"),
+    Setting(
+        DASHBOARDS_DIR_SETTING,
+        str(ROOT / "data" / "dashboards"),
+        "where runs build the dashboards (the site served is its `site/`)",
+    ),
+    # after the marts' own schedule, so a build shows what they just rebuilt
+    Setting(DASHBOARDS_SCHEDULE, "5-59/15 * * * *", "cron of the dashboards' build"),
+    Setting(DASHBOARDS_PORT, "8581", "port of `make dashboards`"),
 )
 BY_NAME = {setting.name: setting for setting in SETTINGS}
 
@@ -156,6 +168,11 @@ def value(name: str, environ: Mapping[str, str] | None = None) -> str:
 
 def heartbeat_tolerance_s() -> float:
     return float(value(HEALTH_HEARTBEAT_TOLERANCE_S))
+
+
+def dashboards_dir() -> Path:
+    """Where runs build the dashboards: `site/` is what `make serve` and `make dashboards` serve."""
+    return Path(value(DASHBOARDS_DIR_SETTING)).resolve()
 
 
 def docs_dir() -> Path:

@@ -49,6 +49,7 @@ LONGEST_MODULES = (
     "tests.ingest.test_optional_sources",
     "tests.serve.test_postgres_instance",
     "tests.ingest.test_estate",
+    "tests.dashboards.test_site",
 )
 
 

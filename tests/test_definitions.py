@@ -132,15 +132,25 @@ def test_a_deployment_with_flower_only_has_no_sqlflow_assets_job_or_schedule():
     graph = flower_only.resolve_asset_graph()
 
     assert keys_in_group(graph, "ingest") == FLOWER_ASSETS
-    assert [job.name for job in flower_only.jobs] == ["flower_capture", "flower_marts", "flower_load"]
+    assert [job.name for job in flower_only.jobs] == [
+        "flower_capture",
+        "flower_marts",
+        "flower_load",
+        "dashboards_build",
+    ]
     assert [schedule.name for schedule in flower_only.schedules] == [
         "flower_capture_every_5_minutes",
         "flower_marts_every_15_minutes",
+        "dashboards_every_15_minutes",
     ]
     assert FLOWER_TASK_CHECKS | {COVERAGE_CHECK} <= set(graph.asset_check_keys)
     # no other job builds the lineage branch: this one does, so those marts exist (empty)
     assert "marts/lineage_impact" in selected_by(flower_only, "flower_load")
     assert "marts/lineage_impact" in selected_by(flower_only, "flower_marts")
+    # the dashboards are built by their own job, never by a source's
+    assert selected_by(flower_only, "dashboards_build") == {"dashboards/site"}
+    for job in ("flower_capture", "flower_marts", "flower_load"):
+        assert "dashboards/site" not in selected_by(flower_only, job), job
 
 
 def test_a_deployment_with_sqlflow_only_has_no_flower_assets_job_schedule_or_checks():
@@ -148,8 +158,11 @@ def test_a_deployment_with_sqlflow_only_has_no_flower_assets_job_schedule_or_che
     graph = sqlflow_only.resolve_asset_graph()
 
     assert keys_in_group(graph, "ingest") == SQLFLOW_ASSETS
-    assert [job.name for job in sqlflow_only.jobs] == ["sqlflow_load"]
-    assert [schedule.name for schedule in sqlflow_only.schedules] == ["sqlflow_hourly"]
+    assert [job.name for job in sqlflow_only.jobs] == ["sqlflow_load", "dashboards_build"]
+    assert [schedule.name for schedule in sqlflow_only.schedules] == [
+        "sqlflow_hourly",
+        "dashboards_every_15_minutes",
+    ]
     assert sorted(sensor.name for sensor in sqlflow_only.sensors) == [
         "reap_dead_runs_sensor",
         "taskline_notifications",
@@ -164,7 +177,10 @@ def test_dbt_builds_in_three_steps_so_one_source_holds_back_only_its_own_marts(a
     assert step_of["marts/lineage_impact"] == step_of["staging/stg_sqlflow__jobs"] == "lineage_models"
     assert step_of["marts/task_failure_impact"] == step_of["seeds/task_table_map"] == "joined_models"
     dbt_keys = (
-        {key.to_user_string() for key in asset_graph.get_all_asset_keys()} - FLOWER_ASSETS - SQLFLOW_ASSETS
+        {key.to_user_string() for key in asset_graph.get_all_asset_keys()}
+        - FLOWER_ASSETS
+        - SQLFLOW_ASSETS
+        - {"dashboards/site"}
     )
     assert set(step_of) == dbt_keys  # every model in exactly one step
 

@@ -17,7 +17,8 @@ FLOORS = {
     "ingest": 4,
     "dbt": 4,
     "alerts": 4,
-    "definitions": 5,
+    "dashboards": 5,
+    "definitions": 6,
     "serve": 5,
 }
 

@@ -19,7 +19,7 @@ from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from orchestration import settings
 from orchestration.ingest.clusters import ClusterPartitions
-from orchestration.keys import FLOWER_TASKS, TASKS_SEEN_METADATA
+from orchestration.keys import DASHBOARDS_GROUP, FLOWER_TASKS, TASKS_SEEN_METADATA
 from sources.flower.client import FlowerError
 from sources.flower.clusters import flower_cluster
 from sources.flower.pressure import new_since, tasks_seen
@@ -44,9 +44,10 @@ def modelled_downstream(loads: dg.AssetsDefinition, alone: bool) -> dg.AssetSele
     """The dbt models downstream of a source's loads, with the seed the joined marts read.
 
     With the other source configured too, its own job builds its branch (the joined marts read it as
-    empty until then). Alone, this also builds that branch, so its marts exist (empty).
+    empty until then). Alone, this also builds that branch, so its marts exist (empty). The dashboards are
+    built by their own job: a source's runs stay as long as their loads and models.
     """
-    downstream = dg.AssetSelection.assets(loads).downstream()
+    downstream = dg.AssetSelection.assets(loads).downstream() - dg.AssetSelection.groups(DASHBOARDS_GROUP)
     selection = downstream | dg.AssetSelection.groups("seeds")
     if alone:
         selection |= downstream.upstream() - dg.AssetSelection.groups("ingest")

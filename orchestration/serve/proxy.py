@@ -266,6 +266,7 @@ class NginxContext:
     tls: tuple[Path, Path] | None
     upstreams: Upstreams
     docs_dir: Path
+    dashboards_dir: Path
     temp_kinds: tuple[str, ...] = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     graphql_rate: str = GRAPHQL_REQUESTS[0]
     graphql_burst: str = GRAPHQL_REQUESTS[1]
@@ -291,11 +292,12 @@ def nginx_config(
     port: int,
     upstreams: Upstreams,
     docs_dir: Path,
+    dashboards_dir: Path,
     run_dir: Path,
     caddy_socket: Path,
 ) -> str:
     """nginx.conf: the login (checked by Caddy on `caddy_socket`) everywhere but /health, each user on the
-    webserver of their role (websocket too), the dbt docs under /docs/, nothing for another site's page, login
+    webserver of their role (websocket too), the dbt docs under /docs/, the dashboards under /dashboards/, nothing for another site's page, login
     checks and GraphQL rate-limited per client address. Writes the njs script it loads."""
     from orchestration.serve import login_check  # it imports this module's ProxyError and Account
 
@@ -312,6 +314,7 @@ def nginx_config(
             tls=login.tls,
             upstreams=upstreams,
             docs_dir=docs_dir,
+            dashboards_dir=dashboards_dir,
         )
     )
 

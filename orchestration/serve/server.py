@@ -56,7 +56,7 @@ from orchestration.serve.proxy import (
     read_users,
     write_config,
 )
-from orchestration.settings import ROOT, docs_dir
+from orchestration.settings import ROOT, dashboards_dir, docs_dir
 from orchestration.warehouse.postgres import connection_problem
 
 TASKLINE_INSTANCE_SETTINGS = Path(__file__).with_name("dagster.yaml")
@@ -504,7 +504,15 @@ class LoginProxy:
 
     def write(self, users: dict[str, Account], caddy_socket: Path) -> Path:
         config = nginx_config(
-            self.login, users, self.host, self.port, self.upstreams, docs_dir(), self.run_dir, caddy_socket
+            self.login,
+            users,
+            self.host,
+            self.port,
+            self.upstreams,
+            docs_dir(),
+            dashboards_dir() / "site",
+            self.run_dir,
+            caddy_socket,
         )
         try:
             return write_config(config, self.run_dir, self.login.nginx)
@@ -598,7 +606,7 @@ class LoginProxy:
         url = f"{self.login.scheme}://{listen_address(self.host, self.port)}"
         return (
             f"{url} — login with the users of {self.login.password_file} (viewers read, operators launch); "
-            "Dagster UI on /, dbt docs on /docs/, /health open to all"
+            "Dagster UI on /, dbt docs on /docs/, dashboards on /dashboards/, /health open to all"
         )
 
 

@@ -284,7 +284,7 @@ def start_login(password_file: Path, run_dir: Path, upstream_port: int, health_p
     ]
     wait_for(lambda: socket.exists(), "caddy", processes)
     upstreams = proxy.Upstreams(upstream_port, upstream_port, health_port)
-    config = proxy.nginx_config(login, users, "127.0.0.1", port, upstreams, run_dir, run_dir, socket)
+    config = proxy.nginx_config(login, users, "127.0.0.1", port, upstreams, run_dir, run_dir, run_dir, socket)
     path = proxy.write_config(config, run_dir, login.nginx)
     # its error log (a line per GraphQL request over the limit in the throughput run) stays in the run dir
     with (run_dir / "nginx-errors.log").open("w") as errors:

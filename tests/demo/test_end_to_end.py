@@ -16,7 +16,8 @@ from demo.dev import demo_source_env
 from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack
 from demo.workload import WorkloadSummary, run_workload
-from orchestration.settings import DEMO_SHOP_SETTING
+from orchestration.dashboards.export import slug
+from orchestration.settings import DASHBOARDS_DIR_SETTING, DEMO_SHOP_SETTING
 from tests.fixtures.demo_lineage import EXPECTED_TABLE_EDGES
 from tests.fixtures.paths import ROOT
 from tests.fixtures.postgres import PostgresWarehouse, new_warehouse
@@ -71,6 +72,7 @@ class MainJobRun:
     warehouse: DuckDBWarehouse | PostgresWarehouse
     duckdb_file: Path  # DUCKDB_PATH
     dagster_home: Path
+    dashboards: Path  # TASKLINE_DASHBOARDS_DIR
     output: str  # everything the main job printed
     secrets: tuple[str, ...]  # none may appear in the output or any Dagster event
 
@@ -96,7 +98,14 @@ def main_job_run(request, sources, tmp_path_factory) -> MainJobRun:
     duckdb_file = workdir / "warehouse.duckdb"
     # the demo shop's seed only if the demo's own settings ask for it, as `make demo` has them
     environment = {name: value for name, value in os.environ.items() if name != DEMO_SHOP_SETTING}
-    env = {**environment, **source_env, "DUCKDB_PATH": str(duckdb_file), "DAGSTER_HOME": str(dagster_home)}
+    dashboards = workdir / "dashboards"
+    env = {
+        **environment,
+        **source_env,
+        "DUCKDB_PATH": str(duckdb_file),
+        "DAGSTER_HOME": str(dagster_home),
+        DASHBOARDS_DIR_SETTING: str(dashboards),
+    }
     env.pop("TASKLINE_WAREHOUSE", None)  # DuckDB by default
     warehouse = DuckDBWarehouse(duckdb_file)
     if request.param == "postgres":
@@ -106,7 +115,9 @@ def main_job_run(request, sources, tmp_path_factory) -> MainJobRun:
     completed = subprocess.run(MAIN_JOB, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-4000:]
     output = completed.stdout + completed.stderr
-    return MainJobRun(request.param, workload, warehouse, duckdb_file, dagster_home, output, secrets)
+    return MainJobRun(
+        request.param, workload, warehouse, duckdb_file, dagster_home, dashboards, output, secrets
+    )
 
 
 def test_every_task_lands_once_with_its_final_state(main_job_run):
@@ -170,3 +181,51 @@ def test_materialisations_report_rows_per_table_and_no_secret(main_job_run):
     for secret in main_job_run.secrets:
         assert secret not in events_text
         assert secret not in main_job_run.output
+
+
+def test_the_main_job_builds_the_dashboards_from_the_marts_and_no_secret_or_argument_reaches_them(
+    main_job_run,
+):
+    """The export holds what the marts say (on either engine), the site a page per task and per table of the
+    lineage, and no file of the site a password, a key or a task's arguments."""
+    with duckdb.connect(str(main_job_run.dashboards / "taskline.duckdb"), read_only=True) as export:
+        assert export.execute("select engine, has_data from export_info").fetchall() == [
+            (main_job_run.engine, True)
+        ]
+        assert export.execute("select sum(runs_30d), sum(failures_30d) from tasks").fetchall() == [(30, 4)]
+        tasks = [name for (name,) in export.execute("select task_name from tasks order by 1").fetchall()]
+        columns = {
+            name
+            for (name,) in export.execute("select column_name from information_schema.columns").fetchall()
+        }
+    assert tasks == sorted({task.name for task in main_job_run.workload.tasks})
+    assert not columns & {"args", "kwargs", "result"}
+    site = main_job_run.dashboards / "site"
+    assert (site / "index.html").exists()
+    for name in tasks:
+        assert (site / "tasks" / slug(name) / "index.html").exists(), name
+    for table in {table for _, table, _ in EXPECTED_IMPACT}:
+        assert (site / "tables" / slug(table) / "index.html").exists(), table
+    # the data the site carries (its pages, query results and Parquet files; not Evidence's own code)
+    texts = [
+        path.read_bytes()
+        for path in site.rglob("*")
+        if path.is_file() and path.suffix in {".html", ".json", ".arrow", ".parquet"}
+    ]
+    for secret in (*main_job_run.secrets, *argument_strings(main_job_run.workload)):
+        assert not any(secret.encode() in text for text in texts), secret
+
+
+def argument_strings(workload: WorkloadSummary) -> set[str]:
+    """The strings among the tasks' arguments (a day, a segment) that no exception message repeats, long enough
+    to mean nothing else (`exec` is also part of a table's name)."""
+    values: list = [value for task in workload.tasks for value in (*task.args, *task.kwargs.values())]
+    strings = set()
+    while values:
+        value = values.pop()
+        if isinstance(value, list | tuple):
+            values += value
+        elif isinstance(value, str):
+            strings.add(value)
+    messages = " ".join(task.expected_exception or "" for task in workload.tasks)
+    return {value for value in strings if len(value) >= 6 and value not in messages}

@@ -39,6 +39,7 @@ from demo.dev import demo_source_env
 from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack
 from demo.workload import run_workload, wait_until_flower_shows_final
+from orchestration.dashboards.export import slug
 from tests.fixtures.final_states import assert_every_task_once_in_its_final_state
 from tests.fixtures.launches import SHELL_OVERRIDE_REFUSED, shell_override
 from tests.fixtures.logins import (
@@ -76,6 +77,7 @@ class Service:
     port: int
     warehouse: Path
     docs: Path
+    dashboards: Path
     log: Path
     certificate: Path
     serve_pid: int
@@ -126,6 +128,7 @@ def service(tmp_path_factory) -> Iterator[Service]:
             "DUCKDB_PATH": str(workdir / "warehouse.duckdb"),
             "DAGSTER_HOME": str(workdir / "dagster_home"),
             "TASKLINE_DOCS_DIR": str(workdir / "docs"),
+            "TASKLINE_DASHBOARDS_DIR": str(workdir / "dashboards"),
             "TASKLINE_FLOWER_CAPTURE_SCHEDULE": NEVER,
             "TASKLINE_FLOWER_MARTS_SCHEDULE": NEVER,
             "TASKLINE_SQLFLOW_SCHEDULE": NEVER,
@@ -142,6 +145,7 @@ def service(tmp_path_factory) -> Iterator[Service]:
                 server.port,
                 workdir / "warehouse.duckdb",
                 workdir / "docs",
+                workdir / "dashboards",
                 workdir / "serve.log",
                 certificate,
                 server.process.pid,
@@ -322,6 +326,97 @@ def test_the_ui_and_the_dbt_docs_show_what_a_user_needs(service, browser):
     print(f"screenshots in {SCREENSHOTS}")
 
 
+def big_value(text: str, title: str) -> str:
+    """The figure an Evidence BigValue shows under its title."""
+    found = re.search(rf"{re.escape(title)}\s+(\S+)", text)
+    assert found, f"no {title!r} on the page"
+    return found.group(1)
+
+
+def mart_built(warehouse: Path, mart: str) -> bool:
+    return warehouse.exists() and query(
+        warehouse,
+        f"select count(*) from information_schema.tables where table_schema = 'marts' and table_name = '{mart}'",
+    ) == [(1,)]
+
+
+@pytest.mark.browser
+def test_a_viewer_reads_the_dashboards_and_their_figures_are_the_marts(service, browser_as):
+    """dashboards_build launched over GraphQL builds the site from the marts; a viewer opens the estate, a task
+    page and a table page at /dashboards/ behind the login: each figure read from the page equals SQL on the
+    marts, the tasks' search finds a task, screenshots kept."""
+    graphql = service.client()
+    for job, mart in (("flower_load", "fct_task_runs"), ("sqlflow_load", "lineage_impact")):
+        if not mart_built(service.warehouse, mart):  # not yet loaded by the module's other tests
+            run_id = graphql.submit_job_execution(job, "taskline", "__repository__")
+            assert wait_for_status(graphql, run_id) == "SUCCESS"
+    run_id = graphql.submit_job_execution("dashboards_build", "taskline", "__repository__")
+    assert wait_for_status(graphql, run_id) == "SUCCESS"
+    [(exported_at,)] = query(service.dashboards / "taskline.duckdb", "select exported_at from export_info")
+    since = f"timestamp '{exported_at:%Y-%m-%d %H:%M:%S}'"
+    [(alerts,)] = query(
+        service.warehouse,
+        "select (select count(*) from marts.task_failure_alerts where alert_level is not null)"
+        " + (select count(*) from marts.operations_alerts where alert_level is not null)",
+    )
+    [(failures_24h, failures_7d, runs_7d)] = query(
+        service.warehouse,
+        f"""select count(*) filter (where is_failure and date_trunc('hour', activity_at) >= {since} - interval 24 hour),
+            count(*) filter (where is_failure), count(*)
+        from marts.fct_task_runs where date_trunc('hour', activity_at) >= {since} - interval 7 day""",
+    )
+    from playwright.sync_api import expect
+
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page = browser_as(VIEWER, VIEWER_PASSWORD)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    page.goto(f"{service.url}/dashboards/", wait_until="networkidle")
+    text = page.inner_text("body")
+    assert big_value(text, "Open alerts") == str(alerts)
+    assert big_value(text, "Failures, last 24 h") == str(failures_24h)
+    assert big_value(text, "Failure rate, 7 d") == f"{failures_7d / runs_7d:.1%}"
+    page.screenshot(path=SCREENSHOTS / "dashboards_estate.png", full_page=True)
+
+    page.goto(f"{service.url}/dashboards/tasks/", wait_until="networkidle")
+    page.locator("td:visible", has_text="etl.load_payments").first.wait_for()  # every task listed
+    page.get_by_role("textbox", name="Search").fill("extract_ord")  # the tasks table's search box
+    expect(page.locator("td:visible", has_text="etl.load_payments")).to_have_count(0)
+    page.screenshot(path=SCREENSHOTS / "dashboards_search.png", full_page=True)
+    page.locator("td:visible", has_text="etl.extract_orders").first.click()
+    page.wait_for_url(f"**/dashboards/tasks/{slug('etl.extract_orders')}/")
+    page.get_by_text("Failures, 7 d").first.wait_for()
+    [(task_failures, task_runs)] = query(
+        service.warehouse,
+        f"""select count(*) filter (where is_failure), count(*) from marts.fct_task_runs
+        where task_name = 'etl.extract_orders' and date_trunc('day', activity_at) >= {since} - interval 7 day""",
+    )
+    text = page.inner_text("body")
+    assert big_value(text, "Failures, 7 d") == str(task_failures)
+    assert big_value(text, "Runs, 7 d") == str(task_runs)
+    page.screenshot(path=SCREENSHOTS / "dashboards_task.png", full_page=True)
+
+    [(writers_failing,)] = query(
+        service.warehouse,
+        """with written as (select distinct task_name, table_name from seeds.task_table_map),
+        reached as (
+            select task_name, table_name from written
+            union select written.task_name, impact.downstream_table from written
+            inner join marts.lineage_impact as impact on written.table_name = impact.table_name
+        )
+        select count(distinct reached.task_name) from reached
+        inner join marts.fct_task_runs as runs on runs.task_name = reached.task_name and runs.is_failure
+        where reached.table_name = 'analytics.daily_revenue'""",
+    )
+    page.goto(f"{service.url}/dashboards/tables/{slug('analytics.daily_revenue')}/", wait_until="networkidle")
+    text = page.inner_text("body")
+    assert re.search(rf"At risk: {writers_failing} tasks? writing it", text), text[:2000]
+    page.screenshot(path=SCREENSHOTS / "dashboards_table.png", full_page=True)
+    # Evidence's service worker (an offline cache) cannot register over the test's self-signed certificate
+    assert [error for error in errors if "SSL certificate error" not in error] == []
+
+
 LOGINS_REFUSED = {
     "no login": {},
     "a wrong password": {"auth": (USER, "not-the-password")},
@@ -332,7 +427,11 @@ LOGINS_REFUSED = {
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/graphql", "/runs", "/docs/", "/docs/index.html", "/docs/manifest.json"]
+    "path",
+    [
+        *["/", "/graphql", "/runs", "/docs/", "/docs/index.html", "/docs/manifest.json"],
+        *["/dashboards/", "/dashboards/tasks/", "/dashboards/data/manifest.json"],
+    ],
 )
 def test_without_a_valid_login_nothing_answers_but_401(service, path):
     for why, options in LOGINS_REFUSED.items():

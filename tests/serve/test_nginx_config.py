@@ -46,7 +46,15 @@ def rendered(case: str, run_dir: Path) -> str:
     tls, users, host, port, upstreams = CASES[case]
     login = Login(Path("/etc/taskline/users"), tls, "/usr/sbin/nginx", "/usr/bin/caddy")
     config = nginx_config(
-        login, users, host, port, upstreams, Path("/srv/docs"), run_dir, Path("/run/caddy-0.sock")
+        login,
+        users,
+        host,
+        port,
+        upstreams,
+        Path("/srv/docs"),
+        Path("/srv/dashboards"),
+        run_dir,
+        Path("/run/caddy-0.sock"),
     )
     return config.replace(str(run_dir), "RUN_DIR")
 

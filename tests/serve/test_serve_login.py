@@ -306,7 +306,7 @@ def test_the_role_comes_from_the_user_caddy_verified_and_names_are_compared_exac
     socket = login_check.caddy_socket(tmp_path, 0)
 
     config = nginx_config(
-        login, read_users(users), "127.0.0.1", 3000, Upstreams(1, 2, 3), tmp_path, tmp_path, socket
+        login, read_users(users), "127.0.0.1", 3000, Upstreams(1, 2, 3), tmp_path, tmp_path, tmp_path, socket
     )
 
     assert "$remote_user" not in config and "auth_basic" not in config

@@ -1,0 +1,161 @@
+"""The dashboards' build and first page load: on the demo's data, then on 10,000,000 tasks of history.
+
+    python -m tests.bench.bench_dashboards [--tasks 10000000] [--only demo|history]
+
+demo: a real Flower stack and the SQLFlow stand-in with the demo workload, the main job without the dashboards,
+then `dagster asset materialize --select dashboards/site` timed as a user runs it (process start and code load
+included), and its two parts in process: the export (the reader's turn) and the Evidence build.
+history: `bench_dbt --keep` generates `--tasks` tasks of history and builds the marts (its own figures printed
+too), then the export (windows ending where that history ends) and the Evidence build are timed on it.
+For each site: its size, its pages, and the estate page's first load in headless Chromium from a loopback
+server (navigation to `load`, and to the first figure shown). Goals: a build <= 60 s after the marts build,
+a first page load <= 1 s. Not collected by pytest.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from functools import partial
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+from demo.dev import demo_source_env
+from demo.sqlflow_standin import SQLFlowStandIn
+from demo.stack import FlowerStack
+from demo.workload import run_workload
+from orchestration import settings
+from orchestration.dashboards.export import Health, export
+from orchestration.dashboards.site import BuiltSite, build_site
+from orchestration.serve.docs_server import UnderPrefix
+from tests.bench.history import END_EPOCH
+from tests.fixtures.paths import ROOT
+
+DAGSTER = str(Path(sys.executable).with_name("dagster"))
+MATERIALIZE = [DAGSTER, "asset", "materialize", "-m", "orchestration.definitions", "--select"]
+
+
+def timed(what: str, action):
+    started = time.perf_counter()
+    result = action()
+    seconds = time.perf_counter() - started
+    print(f"  {what}: {seconds:.1f} s", flush=True)
+    return result, seconds
+
+
+def first_load(site: Path) -> tuple[float, float]:
+    """Seconds to the estate page's `load` event and to its first figure, in headless Chromium on loopback."""
+    from playwright.sync_api import sync_playwright
+
+    quiet = {"prefix": "/dashboards", "log_message": lambda *args: None}
+    handler = partial(type("Handler", (UnderPrefix,), quiet), directory=str(site))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/dashboards/"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=shutil.which("chromium"), args=["--no-sandbox"]
+            )
+            page = browser.new_page()
+            started = time.perf_counter()
+            page.goto(url, wait_until="load")
+            loaded = time.perf_counter() - started
+            page.get_by_text("Open alerts").first.wait_for()
+            shown = time.perf_counter() - started
+            browser.close()
+    finally:
+        server.shutdown()
+    return loaded, shown
+
+
+def report(title: str, built: BuiltSite, export_s: float, build_s: float) -> None:
+    loaded, shown = first_load(built.path)
+    print(
+        f"\n== {title}\n"
+        f"  export {export_s:.1f} s + Evidence build {build_s:.1f} s = {export_s + build_s:.1f} s (goal <= 60 s)\n"
+        f"  site {built.size_bytes / 1e6:.1f} MB, {built.pages} pages\n"
+        f"  estate page in Chromium: load {loaded:.2f} s, first figure {shown:.2f} s (goal <= 1 s)",
+        flush=True,
+    )
+
+
+def export_and_build(
+    workdir: Path, engine: str, now: datetime | None = None
+) -> tuple[BuiltSite, float, float]:
+    export_file = workdir / "dashboards" / "taskline.duckdb"
+    export_file.parent.mkdir(parents=True, exist_ok=True)
+    rows, export_s = timed("export", lambda: export(export_file, Health([], []), engine, now))
+    print(f"  rows exported: {rows}")
+    built, build_s = timed("Evidence build", lambda: build_site(export_file, workdir / "dashboards"))
+    return built, export_s, build_s
+
+
+def bench_demo(workdir: Path) -> None:
+    print("\n-- demo: the workload, then the main job without the dashboards", flush=True)
+    workdir.mkdir(parents=True)
+    with FlowerStack(workdir / "flower") as flower, SQLFlowStandIn() as sqlflow:
+        run_workload(flower)
+        env = {
+            **os.environ,
+            **demo_source_env(flower, sqlflow),
+            "DUCKDB_PATH": str(workdir / "warehouse.duckdb"),
+            "DAGSTER_HOME": str(workdir / "dagster_home"),
+            settings.DASHBOARDS_DIR_SETTING: str(workdir / "dashboards"),
+            "DLT_DATA_DIR": str(workdir / "dlt"),
+        }
+        (workdir / "dagster_home").mkdir()
+        subprocess.run(
+            [*MATERIALIZE, "not group:dashboards"], env=env, cwd=ROOT, check=True, capture_output=True
+        )
+        timed(
+            "dagster asset materialize --select dashboards/site (the whole command)",
+            lambda: subprocess.run(
+                [*MATERIALIZE, "dashboards/site"], env=env, cwd=ROOT, check=True, capture_output=True
+            ),
+        )
+        os.environ.update({name: env[name] for name in ("DUCKDB_PATH", "DLT_DATA_DIR")})
+        built, export_s, build_s = export_and_build(workdir, "duckdb")
+    report("demo data", built, export_s, build_s)
+
+
+def bench_history(workdir: Path, tasks: int) -> None:
+    print(f"\n-- history: bench_dbt generates {tasks:,} tasks and builds the marts", flush=True)
+    workdir.mkdir(parents=True)
+    subprocess.run(
+        [sys.executable, "-m", "tests.bench.bench_dbt", "--tasks", str(tasks), "--postgres-tasks", "0",
+         "--keep", str(workdir)],
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, settings.DEMO_SHOP_SETTING: "true"},
+    )  # fmt: skip
+    os.environ.update(
+        {"DUCKDB_PATH": str(workdir / "warehouse.duckdb"), "DLT_DATA_DIR": str(workdir / "dlt")}
+    )
+    # the windows end where the generated history ends
+    end = datetime.fromtimestamp(END_EPOCH, UTC).replace(tzinfo=None)
+    built, export_s, build_s = export_and_build(workdir, "duckdb", end)
+    report(f"{tasks:,} tasks of history", built, export_s, build_s)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tasks", type=int, default=10_000_000)
+    parser.add_argument("--only", choices=("demo", "history"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="taskline-bench-dashboards-") as scratch:
+        if args.only != "history":
+            bench_demo(Path(scratch) / "demo")
+        if args.only != "demo":
+            bench_history(Path(scratch) / "history", args.tasks)
+
+
+if __name__ == "__main__":
+    main()

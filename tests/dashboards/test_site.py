@@ -1,0 +1,111 @@
+"""The dashboards' site as Evidence really builds it (Node, the pinned packages) from an export: a working page
+for any task name, "no data yet" from an empty warehouse, a failed build that keeps the last good site, and
+`make dashboards` serving it. The export from a real warehouse: tests/demo/test_end_to_end.py."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from demo.stack import free_port
+from orchestration import settings
+from orchestration.dashboards import site
+from orchestration.dashboards.export import Health, export_tables, slug, write_export
+from orchestration.dashboards.site import DashboardsError, build_site
+from tests.fixtures.dashboard_exports import NOW, ODD_NAMES, warehouse_rows
+from tests.fixtures.paths import ROOT
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def export_of(rows: dict[str, list[tuple]], path: Path) -> Path:
+    write_export(export_tables(warehouse_rows(**rows), Health([], []), NOW, "duckdb"), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def odd_site(tmp_path_factory) -> Path:
+    """A site whose tasks have every kind of awkward name, each failing once, writing one table."""
+    directory = tmp_path_factory.mktemp("odd_site")
+    rows = {
+        "runs_daily": [(NOW.date(), "shop", name, 2, 1, 0.5, 1.0, 2.0) for name in ODD_NAMES],
+        "runs_hourly": [(NOW.replace(minute=0), "shop", name, 2, 1) for name in ODD_NAMES],
+        "written_tables": [(name, "raw.odd/table?") for name in ODD_NAMES],
+    }
+    build_site(export_of(rows, directory / "export.duckdb"), directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def served_site(odd_site):
+    """`make dashboards` on the odd site."""
+    port = free_port()
+    env = {**settings.environment(), settings.DASHBOARDS_DIR_SETTING: str(odd_site)}
+    command = [sys.executable, "-m", "orchestration.serve.docs_server", "dashboards", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert "Serving the dashboards" in server.stdout.readline()
+    yield f"http://127.0.0.1:{port}"
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def test_make_dashboards_serves_the_site_under_its_base_path(served_site):
+    assert requests.get(f"{served_site}/dashboards/", timeout=10).status_code == 200
+    moved = requests.get(served_site, allow_redirects=False, timeout=10)
+    assert (moved.status_code, moved.headers["Location"]) == (301, "/dashboards/")
+
+
+@pytest.mark.browser
+def test_every_task_name_gets_a_working_page_titled_with_its_name(served_site):
+    if CHROMIUM is None:
+        pytest.skip(
+            "no Chromium on this machine: .ci/run installs Debian's `chromium` package when run as root"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        for name in ODD_NAMES:
+            page.goto(f"{served_site}/dashboards/tasks/{slug(name)}/", wait_until="networkidle")
+            assert page.inner_text("h1") == name
+            assert "Failures, 7 d" in page.inner_text("body")
+        page.goto(f"{served_site}/dashboards/tables/{slug('raw.odd/table?')}/", wait_until="networkidle")
+        assert page.inner_text("h1") == "raw.odd/table?"
+        browser.close()
+    assert not errors, errors
+
+
+def test_an_empty_warehouse_builds_a_site_that_says_no_data_yet(tmp_path):
+    built = build_site(export_of({}, tmp_path / "export.duckdb"), tmp_path)
+
+    assert "No data yet" in (built.path / "index.html").read_text()
+    assert built.pages >= 1
+
+
+def test_a_failed_build_fails_with_evidences_error_and_keeps_the_last_good_site(
+    odd_site, tmp_path, monkeypatch
+):
+    project = tmp_path / "dashboards"
+    shutil.copytree(
+        site.PROJECT, project, ignore=shutil.ignore_patterns("node_modules", ".evidence", "build")
+    )
+    (project / "node_modules").symlink_to(site.PROJECT / "node_modules")
+    (project / "sources" / "taskline" / "tasks.sql").write_text("select * from no_such_table\n")
+    monkeypatch.setattr(site, "PROJECT", project)
+    served = (odd_site / "site" / "index.html").read_bytes()
+
+    with pytest.raises(DashboardsError) as failed:
+        build_site(odd_site / "export.duckdb", odd_site)
+
+    message = str(failed.value)
+    assert message.startswith("Evidence's `sources --strict` failed")
+    assert "no_such_table" in message and "The last good site is still served" in message
+    assert (odd_site / "site" / "index.html").read_bytes() == served
