@@ -51,7 +51,11 @@ def served_site(odd_site):
     assert "Serving the dashboards" in server.stdout.readline()
     yield f"http://127.0.0.1:{port}"
     server.terminate()
-    server.wait(timeout=10)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:  # a loaded machine: the test is over either way
+        server.kill()
+        server.wait()
 
 
 def test_make_dashboards_serves_the_site_under_its_base_path(served_site):
