@@ -135,7 +135,7 @@ def bench_history(workdir: Path, tasks: int) -> None:
         env={**os.environ, settings.DEMO_SHOP_SETTING: "true"},
     )  # fmt: skip
     os.environ.update(
-        {"DUCKDB_PATH": str(workdir / "warehouse.duckdb"), "DLT_DATA_DIR": str(workdir / "dlt")}
+        {"DUCKDB_PATH": str(workdir / "duckdb" / "warehouse.duckdb"), "DLT_DATA_DIR": str(workdir / "dlt")}
     )
     # the windows end where the generated history ends
     end = datetime.fromtimestamp(END_EPOCH, UTC).replace(tzinfo=None)
