@@ -21,6 +21,7 @@ from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from orchestration.alerts import check, operations
 from orchestration.alerts.check import owned_alerts
+from orchestration.warehouse.engine import is_postgres, warehouse_path
 from orchestration.warehouse.pipelines import query_rows
 
 HOURLY_DAYS = 7
@@ -225,10 +226,14 @@ def windows(now: datetime) -> dict[str, str]:
 
 def read_rows(sql: str) -> list[tuple]:
     """The query's rows; none while a table it reads is not built yet (a source not loaded). A connection of
-    its own: on PostgreSQL a failed query ends its transaction."""
+    its own: on PostgreSQL a failed query ends its transaction. On DuckDB not dlt's, whose memory limit is
+    sized for loads: the queries here read the whole history (the caller holds the reader's turn)."""
     try:
-        return query_rows(sql)
-    except DatabaseUndefinedRelation:
+        if is_postgres():
+            return query_rows(sql)
+        with duckdb.connect(str(warehouse_path()), read_only=True) as connection:
+            return connection.execute(sql).fetchall()
+    except (DatabaseUndefinedRelation, duckdb.CatalogException):
         return []
 
 
