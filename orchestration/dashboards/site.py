@@ -128,16 +128,6 @@ def evidence_error(output: str) -> str:
     return " | ".join(errors[:ERROR_LINES] or lines[-ERROR_LINES:]) or "(no output)"
 
 
-def built_output(work: Path) -> Path:
-    """Where Evidence put the static site: build/, or build/<base path> when one is set."""
-    build = work / "build"
-    nested = build / PROJECT_BASE_PATH.strip("/")
-    return nested if (nested / "index.html").exists() else build
-
-
-PROJECT_BASE_PATH = "/dashboards"
-
-
 def put_in_place(built: Path, site: Path) -> None:
     """The new site where the old one was: renames only, so a reader sees one or the other."""
     site.parent.mkdir(parents=True, exist_ok=True)
@@ -171,7 +161,7 @@ def build_site(export_file: Path, directory: Path) -> BuiltSite:
         write_empty_results(work)
         evidence(work, "build:strict")
         site = directory / "site"
-        put_in_place(built_output(work), site)
+        put_in_place(work / "build", site)  # Evidence writes the site there, base path or not
         shutil.rmtree(work, ignore_errors=True)
     size, pages = size_of(site)
     return BuiltSite(site, time.monotonic() - started, size, pages)
