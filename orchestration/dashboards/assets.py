@@ -10,6 +10,7 @@ from orchestration.alerts.notifier import SELF_CHECKS
 from orchestration.dashboards.export import EXPORTED, Health, export
 from orchestration.dashboards.site import DashboardsError, build_site
 from orchestration.keys import DASHBOARDS_GROUP, DASHBOARDS_SITE, FLOWER_TASKS
+from orchestration.runs.under_way import schedule_one_at_a_time
 from orchestration.runs.writer import reading_in_turn
 from orchestration.warehouse.engine import warehouse_engine
 
@@ -106,9 +107,6 @@ dashboards_job = dg.define_asset_job(
 
 def dashboards_schedule() -> dg.ScheduleDefinition:
     """The build after each marts build, on the cron the deployment sets when its code location loads."""
-    return dg.ScheduleDefinition(
-        name="dashboards_every_15_minutes",
-        job=dashboards_job,
-        cron_schedule=settings.value(settings.DASHBOARDS_SCHEDULE),
-        default_status=dg.DefaultScheduleStatus.RUNNING,
+    return schedule_one_at_a_time(
+        "dashboards_every_15_minutes", dashboards_job, settings.value(settings.DASHBOARDS_SCHEDULE)
     )

@@ -10,16 +10,17 @@ a dbt build. So Flower has two cadences:
 `flower_load` does both in one run, for a click in the UI. SQLFlow changes slowly: `sqlflow_load` loads it and
 rebuilds its models hourly. Every job is green from its first run on an empty warehouse: the marts that join
 both sources read the other one as empty until its first load, and `flower_marts` waits for the first capture.
-Runs may overlap; their writing steps take turns on the warehouse writer lock (orchestration/runs/writer.py).
+Runs of different jobs may overlap; their writing steps take turns on the warehouse writer lock
+(orchestration/runs/writer.py). A schedule never stacks a run behind one of its own job still under way.
 """
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
-from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from orchestration import settings
 from orchestration.ingest.clusters import ClusterPartitions
 from orchestration.keys import DASHBOARDS_GROUP, FLOWER_TASKS, TASKS_SEEN_METADATA
+from orchestration.runs.under_way import IN_PROGRESS, STARTING, runs_of, schedule_one_at_a_time, under_way
 from sources.flower.client import FlowerError
 from sources.flower.clusters import flower_cluster
 from sources.flower.pressure import new_since, tasks_seen
@@ -34,8 +35,6 @@ SCHEDULES = {
 PRESSURE_SENSOR_INTERVAL_S = 5
 # a run takes a while from its request to its walk (queue, a new process loading the code): the next capture
 # is requested once the previous one has started, so its start-up overlaps the other's walk
-STARTING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
-IN_PROGRESS = [*STARTING, dg.DagsterRunStatus.STARTED]
 # captures under way (walking, or waiting for their turn on the warehouse): more would only wait behind them
 CAPTURES_IN_PROGRESS_MAX = 3
 
@@ -87,18 +86,26 @@ def job_schedule(job: UnresolvedAssetJobDefinition, clusters: ClusterPartitions)
 
         @dg.schedule(name=name, job=job, cron_schedule=cron, default_status=dg.DefaultScheduleStatus.RUNNING)
         def every_cluster(context: dg.ScheduleEvaluationContext):
-            """One capture per cluster: each its own run, so one cluster down fails only its own."""
+            """One capture per cluster: each its own run, so one cluster down fails only its own; none for a
+            cluster whose last capture is still starting (it walks what this one would)."""
             tick = context.scheduled_execution_time.isoformat()
+            due = [
+                cluster
+                for cluster in clusters.names
+                if not runs_of(context.instance, job.name, STARTING, clusters.partition_key(cluster))
+            ]
+            if not due:
+                return dg.SkipReason(
+                    "Every cluster's last capture is still starting; it captures what is new."
+                )
             return [
                 dg.RunRequest(run_key=f"{cluster}@{tick}", partition_key=clusters.partition_key(cluster))
-                for cluster in clusters.names
+                for cluster in due
             ]
 
         return every_cluster
     if job.name != "flower_marts":
-        return dg.ScheduleDefinition(
-            name=name, job=job, cron_schedule=cron, default_status=dg.DefaultScheduleStatus.RUNNING
-        )
+        return schedule_one_at_a_time(name, job, cron)
 
     @dg.schedule(name=name, job=job, cron_schedule=cron, default_status=dg.DefaultScheduleStatus.RUNNING)
     def after_the_first_capture(context: dg.ScheduleEvaluationContext):
@@ -106,7 +113,7 @@ def job_schedule(job: UnresolvedAssetJobDefinition, clusters: ClusterPartitions)
             return dg.SkipReason(
                 "No Flower capture has landed yet: the marts are built from the first one on."
             )
-        return dg.RunRequest()
+        return under_way(context.instance, job.name) or dg.RunRequest()
 
     return after_the_first_capture
 
@@ -149,9 +156,9 @@ def capture_on_pressure(
             return dg.SkipReason(
                 f"{new} new tasks in Flower{of_cluster} since the last capture; a capture starts at {threshold}."
             )
-        if captures(context.instance, capture.name, STARTING, partition):
+        if runs_of(context.instance, capture.name, STARTING, partition):
             return dg.SkipReason(f"{new} new tasks in Flower{of_cluster}, and a capture is starting.")
-        in_progress = captures(context.instance, capture.name, IN_PROGRESS, partition)
+        in_progress = runs_of(context.instance, capture.name, IN_PROGRESS, partition)
         if in_progress >= CAPTURES_IN_PROGRESS_MAX:
             return dg.SkipReason(
                 f"{new} new tasks in Flower{of_cluster}, and {in_progress} captures are already under way."
@@ -160,13 +167,6 @@ def capture_on_pressure(
         return dg.RunRequest(partition_key=partition, tags={"taskline/new_tasks_in_flower": str(new)})
 
     return sensor
-
-
-def captures(
-    instance: dg.DagsterInstance, job_name: str, statuses: list[dg.DagsterRunStatus], partition: str | None
-) -> int:
-    tags = {PARTITION_NAME_TAG: partition} if partition else {}
-    return instance.get_runs_count(dg.RunsFilter(job_name=job_name, statuses=statuses, tags=tags))
 
 
 def seen_at_last_capture(instance: dg.DagsterInstance, partition: str | None) -> int | None:

@@ -10,7 +10,8 @@ import dagster as dg
 
 from demo.stack import FlowerStack
 from demo.workload import NOOP_TASK
-from orchestration.ingest.jobs import IN_PROGRESS, PRESSURE_SENSOR_INTERVAL_S
+from orchestration.ingest.jobs import PRESSURE_SENSOR_INTERVAL_S
+from orchestration.runs.under_way import IN_PROGRESS
 
 BIN = Path(sys.executable).parent
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import duckdb
 import pytest
+from dagster._core.storage.tags import PARTITION_NAME_TAG
 from pytest_httpserver import HTTPServer
 
 import orchestration.alerts.notifier as notify
@@ -59,7 +60,7 @@ def tasks_per_cluster(warehouse) -> dict[str, int]:
         )
 
 
-def test_each_cluster_is_a_partition_with_its_own_trigger_and_scheduled_run(estate):
+def test_each_cluster_is_a_partition_with_its_own_trigger_and_scheduled_run(estate, tmp_path):
     assert estate.resolve_assets_def(FLOWER_TASKS).partitions_def.get_partition_keys() == [
         "billing",
         "eu",
@@ -71,17 +72,28 @@ def test_each_cluster_is_a_partition_with_its_own_trigger_and_scheduled_run(esta
         "flower_capture_on_pressure_eu",
         "flower_capture_on_pressure_shop",
     ]
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert scheduled_captures(estate, instance) == [
+            (cluster, f"{cluster}@2026-12-05T14:05:00+00:00") for cluster in ("billing", "eu", "shop")
+        ]
+        starting = dg.DagsterRun(
+            job_name="flower_capture", status=dg.DagsterRunStatus.STARTING, tags={PARTITION_NAME_TAG: "eu"}
+        )
+        instance.add_run(starting)  # eu's last capture has not begun its walk: it captures what is new
+        assert scheduled_captures(estate, instance) == [
+            (cluster, f"{cluster}@2026-12-05T14:05:00+00:00") for cluster in ("billing", "shop")
+        ]
+
+
+def scheduled_captures(estate: dg.Definitions, instance: dg.DagsterInstance) -> list[tuple[str, str]]:
+    """(partition, run key) of each capture the schedule's 14:05 tick requests."""
     schedule = estate.resolve_schedule_def("flower_capture_every_5_minutes")
     tick = datetime(2026, 12, 5, 14, 5, tzinfo=UTC)
     with dg.build_schedule_context(
-        instance=dg.DagsterInstance.ephemeral(),
-        scheduled_execution_time=tick,
-        repository_def=estate.get_repository_def(),
+        instance=instance, scheduled_execution_time=tick, repository_def=estate.get_repository_def()
     ) as context:
         requests = schedule.evaluate_tick(context).run_requests
-    assert sorted((request.partition_key, request.run_key) for request in requests) == [
-        (cluster, f"{cluster}@2026-12-05T14:05:00+00:00") for cluster in ("billing", "eu", "shop")
-    ]
+    return sorted((request.partition_key, request.run_key) for request in requests)
 
 
 def test_a_cluster_that_is_down_fails_only_its_own_capture_and_names_itself(estate, isolated_warehouse):
