@@ -19,3 +19,6 @@ OPERATIONS_CHECK = dg.AssetCheckKey(OPERATIONS_MART, "operations_alerts_open")
 # the dashboards' site (orchestration/dashboards/): built by its own job, never by a source's jobs
 DASHBOARDS_GROUP = "dashboards"
 DASHBOARDS_SITE = dg.AssetKey(["dashboards", "site"])
+# the dashboards' page that renders any of their pages in the browser (dashboards/svelte.config.js writes it):
+# the servers answer with it a path under /dashboards/ that is no file
+DASHBOARDS_FALLBACK_PAGE = "200.html"

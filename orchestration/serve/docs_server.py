@@ -13,12 +13,14 @@ import contextlib
 import io
 import re
 import sys
+import urllib.parse
 from dataclasses import dataclass
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from orchestration import settings
+from orchestration.keys import DASHBOARDS_FALLBACK_PAGE
 
 HOST = "127.0.0.1"
 # one range of a file, as browsers and DuckDB-Wasm ask: `bytes=0-99`, `bytes=100-`, `bytes=-8`
@@ -35,6 +37,7 @@ class Served:
     port_setting: str
     built_by: str
     prefix: str = ""
+    fallback: str = ""
 
 
 def served(name: str) -> Served:
@@ -46,6 +49,7 @@ def served(name: str) -> Served:
             settings.DASHBOARDS_PORT,
             "the dashboards_build job (and `make demo`)",
             "/dashboards",
+            DASHBOARDS_FALLBACK_PAGE,
         )
     return Served(
         "docs", "the dbt docs", settings.docs_dir(), settings.DOCS_PORT, "every run that builds the marts"
@@ -55,9 +59,12 @@ def served(name: str) -> Served:
 class UnderPrefix(SimpleHTTPRequestHandler):
     """Files under a path prefix (the dashboards' base path; `/` goes there), and byte ranges of them: the
     dashboards' DuckDB-Wasm reads its Parquet files by range, and a whole file where it asked for its end reads
-    as a broken one."""
+    as a broken one. A page's address (it ends in /) that is no file gets the fallback page, if there is one:
+    it renders the dashboards' pages that were not prerendered in the browser. Any other missing file is a
+    404, as the pages' scripts expect."""
 
     prefix = ""
+    fallback = ""
 
     def do_GET(self) -> None:
         if self.under_prefix():
@@ -74,6 +81,13 @@ class UnderPrefix(SimpleHTTPRequestHandler):
             self.end_headers()
             return False
         self.path = self.path[len(self.prefix) :]
+        page = urllib.parse.urlsplit(self.path).path
+        if (
+            self.fallback
+            and page.endswith("/")
+            and not (Path(self.translate_path(page)) / "index.html").is_file()
+        ):
+            self.path = "/" + self.fallback
         return True
 
     def end_headers(self) -> None:
@@ -116,7 +130,8 @@ def main() -> None:
             "`make demo` first."
         )
     handler = partial(
-        type("Handler", (UnderPrefix,), {"prefix": files.prefix}), directory=str(files.directory)
+        type("Handler", (UnderPrefix,), {"prefix": files.prefix, "fallback": files.fallback}),
+        directory=str(files.directory),
     )
     try:
         server = ThreadingHTTPServer((HOST, port), handler)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from orchestration.serve.login_check import NginxLines
 
 from orchestration import settings
+from orchestration.keys import DASHBOARDS_FALLBACK_PAGE
 
 NGINX_TEMPLATE = "nginx.conf.j2"  # beside this module
 REALM = "taskline"
@@ -267,6 +268,7 @@ class NginxContext:
     upstreams: Upstreams
     docs_dir: Path
     dashboards_dir: Path
+    dashboards_fallback: str = DASHBOARDS_FALLBACK_PAGE
     temp_kinds: tuple[str, ...] = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     graphql_rate: str = GRAPHQL_REQUESTS[0]
     graphql_burst: str = GRAPHQL_REQUESTS[1]

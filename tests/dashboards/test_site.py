@@ -15,6 +15,7 @@ from orchestration import settings
 from orchestration.dashboards import site
 from orchestration.dashboards.export import Health, export_tables, slug, write_export
 from orchestration.dashboards.site import DashboardsError, build_site
+from orchestration.keys import DASHBOARDS_FALLBACK_PAGE
 from tests.fixtures.dashboard_exports import NOW, ODD_NAMES, warehouse_rows
 from tests.fixtures.paths import ROOT
 
@@ -62,6 +63,21 @@ def test_make_dashboards_serves_the_site_under_its_base_path(served_site):
     assert requests.get(f"{served_site}/dashboards/", timeout=10).status_code == 200
     moved = requests.get(served_site, allow_redirects=False, timeout=10)
     assert (moved.status_code, moved.headers["Location"]) == (301, "/dashboards/")
+
+
+def test_the_failing_tasks_pages_are_prerendered_and_any_other_page_renders_from_the_fallback(
+    odd_site, served_site
+):
+    site_dir = odd_site / "site"
+    assert all((site_dir / "tasks" / slug(name) / "index.html").is_file() for name in ODD_NAMES)
+    table_page = f"tables/{slug('raw.odd/table?')}/"
+    assert not (site_dir / table_page).exists()
+    fallback = (site_dir / DASHBOARDS_FALLBACK_PAGE).read_text()
+    for page in (table_page, "tasks/never-heard-of-00000000/"):
+        answer = requests.get(f"{served_site}/dashboards/{page}", timeout=10)
+        assert (answer.status_code, answer.text) == (200, fallback)
+    missing = requests.get(f"{served_site}/dashboards/api/no/such/all-queries.json", timeout=10)
+    assert missing.status_code == 404  # a page's script reads "not prerendered" from it
 
 
 @pytest.mark.browser

@@ -17,6 +17,7 @@ from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack
 from demo.workload import WorkloadSummary, run_workload
 from orchestration.dashboards.export import slug
+from orchestration.keys import DASHBOARDS_FALLBACK_PAGE
 from orchestration.settings import DASHBOARDS_DIR_SETTING, DEMO_SHOP_SETTING
 from tests.fixtures.demo_lineage import EXPECTED_TABLE_EDGES
 from tests.fixtures.paths import ROOT
@@ -186,14 +187,16 @@ def test_materialisations_report_rows_per_table_and_no_secret(main_job_run):
 def test_the_main_job_builds_the_dashboards_from_the_marts_and_no_secret_or_argument_reaches_them(
     main_job_run,
 ):
-    """The export holds what the marts say (on either engine), the site a page per task and per table of the
-    lineage, and no file of the site a password, a key or a task's arguments."""
+    """The export holds what the marts say (on either engine), the site a page per task (prerendered: they are
+    few) and the page that renders each table's in the browser, and no file of the site a password, a key or a
+    task's arguments."""
     with duckdb.connect(str(main_job_run.dashboards / "taskline.duckdb"), read_only=True) as export:
         assert export.execute("select engine, has_data from export_info").fetchall() == [
             (main_job_run.engine, True)
         ]
         assert export.execute("select sum(runs_30d), sum(failures_30d) from tasks").fetchall() == [(30, 4)]
         tasks = [name for (name,) in export.execute("select task_name from tasks order by 1").fetchall()]
+        table_slugs = dict(export.execute("select table_name, table_slug from tables").fetchall())
         columns = {
             name
             for (name,) in export.execute("select column_name from information_schema.columns").fetchall()
@@ -205,7 +208,8 @@ def test_the_main_job_builds_the_dashboards_from_the_marts_and_no_secret_or_argu
     for name in tasks:
         assert (site / "tasks" / slug(name) / "index.html").exists(), name
     for table in {table for _, table, _ in EXPECTED_IMPACT}:
-        assert (site / "tables" / slug(table) / "index.html").exists(), table
+        assert table_slugs[table] == slug(table), table
+    assert (site / DASHBOARDS_FALLBACK_PAGE).exists()
     # the data the site carries (its pages, query results and Parquet files; not Evidence's own code)
     texts = [
         path.read_bytes()
