@@ -92,7 +92,7 @@ def dashboards_site(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
             "site": dg.MetadataValue.path(str(site.path)),
             "build_seconds": dg.MetadataValue.float(round(site.seconds, 1)),
             "site_bytes": dg.MetadataValue.int(site.size_bytes),
-            "pages": dg.MetadataValue.int(site.pages),
+            "prerendered_pages": dg.MetadataValue.int(site.prerendered_pages),
             **{f"rows_{table.name}": dg.MetadataValue.int(rows[table.name]) for table in EXPORTED},
         }
     )

@@ -54,7 +54,7 @@ class BuiltSite:
     path: Path
     seconds: float
     size_bytes: int
-    pages: int
+    prerendered_pages: int  # the others render in the browser
 
 
 def node_missing() -> str | None:

@@ -95,7 +95,7 @@ def report(title: str, built: BuiltSite, export_file: Path, export_s: float, bui
     print(
         f"\n== {title}\n"
         f"  export {export_s:.1f} s + Evidence build {build_s:.1f} s = {export_s + build_s:.1f} s (goal <= 60 s)\n"
-        f"  site {built.size_bytes / 1e6:.1f} MB, {built.pages} pages prerendered",
+        f"  site {built.size_bytes / 1e6:.1f} MB, {built.prerendered_pages} pages prerendered",
         flush=True,
     )
     for name, (loaded, shown) in loads.items():

@@ -107,7 +107,7 @@ def test_an_empty_warehouse_builds_a_site_that_says_no_data_yet(tmp_path):
     built = build_site(export_of({}, tmp_path / "export.duckdb"), tmp_path)
 
     assert "No data yet" in (built.path / "index.html").read_text()
-    assert built.pages >= 1
+    assert built.prerendered_pages >= 1
 
 
 def test_a_failed_build_fails_with_evidences_error_and_keeps_the_last_good_site(
