@@ -20,7 +20,15 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 from orchestration import settings
 from orchestration.ingest.clusters import ClusterPartitions
 from orchestration.keys import DASHBOARDS_GROUP, FLOWER_TASKS, TASKS_SEEN_METADATA
-from orchestration.runs.under_way import IN_PROGRESS, STARTING, runs_of, schedule_one_at_a_time, under_way
+from orchestration.runs.under_way import (
+    IN_PROGRESS,
+    NOT_YET_RUNNING,
+    STARTING,
+    holding_runs,
+    runs_of,
+    schedule_one_at_a_time,
+    under_way,
+)
 from sources.flower.client import FlowerError
 from sources.flower.clusters import flower_cluster
 from sources.flower.pressure import new_since, tasks_seen
@@ -92,7 +100,9 @@ def job_schedule(job: UnresolvedAssetJobDefinition, clusters: ClusterPartitions)
             due = [
                 cluster
                 for cluster in clusters.names
-                if not runs_of(context.instance, job.name, STARTING, clusters.partition_key(cluster))
+                if not holding_runs(
+                    context.instance, job.name, NOT_YET_RUNNING, clusters.partition_key(cluster)
+                )
             ]
             if not due:
                 return dg.SkipReason(

@@ -1,10 +1,14 @@
 """A schedule never stacks a run behind one of its own job still under way: on a tight cron or a loaded
 machine, each tick would otherwise start another process waiting for the writer's turn."""
 
+from datetime import UTC, datetime, timedelta
+
 import dagster as dg
 import pytest
+from dagster._core.storage.runs.schema import RunsTable
 
 from orchestration.keys import FLOWER_TASKS
+from orchestration.runs.under_way import HOLD_AT_MOST
 from tests.fixtures.deployments import deployment
 
 pytestmark = pytest.mark.integration
@@ -48,6 +52,22 @@ def test_another_jobs_run_under_way_holds_no_tick(instance):
     defs = deployment("flower", "sqlflow")
     instance.report_runless_asset_event(dg.AssetMaterialization(FLOWER_TASKS))
     instance.add_run(dg.DagsterRun(job_name="flower_capture", status=dg.DagsterRunStatus.STARTED))
+    assert len(tick(defs, "flower_marts_every_15_minutes", instance).run_requests) == 1
+
+
+def test_a_run_under_way_for_longer_than_any_build_is_taken_for_stuck_and_holds_no_tick(instance):
+    """A run whose process died where the reaper cannot see it (a Dagster instance in PostgreSQL) stays STARTED
+    for good: it must not stop the marts for good."""
+    defs = deployment("flower", "sqlflow")
+    instance.report_runless_asset_event(dg.AssetMaterialization(FLOWER_TASKS))
+    stuck = instance.add_run(dg.DagsterRun(job_name="flower_marts", status=dg.DagsterRunStatus.STARTED))
+    started = datetime.now(UTC) - HOLD_AT_MOST - timedelta(minutes=1)
+    with instance.run_storage.connect() as connection:
+        connection.execute(
+            RunsTable.update()
+            .where(RunsTable.c.run_id == stuck.run_id)
+            .values(create_timestamp=started.replace(tzinfo=None))
+        )
     assert len(tick(defs, "flower_marts_every_15_minutes", instance).run_requests) == 1
 
 
