@@ -99,6 +99,10 @@ def test_every_task_name_gets_a_working_page_titled_with_its_name(served_site):
             assert "Failures, 7 d" in page.inner_text("body")
         page.goto(f"{served_site}/dashboards/tables/{slug('raw.odd/table?')}/", wait_until="networkidle")
         assert page.inner_text("h1") == "raw.odd/table?"
+        # any site may link to any address: one written to widen the page's SQL to every row names nothing
+        for kind, missing in (("tasks", "No such task"), ("tables", "No such table")):
+            page.goto(f"{served_site}/dashboards/{kind}/x'%20or%20'1'='1/", wait_until="networkidle")
+            page.get_by_text(missing).wait_for()
         browser.close()
     assert not errors, errors
 

@@ -377,7 +377,8 @@ def test_a_viewer_reads_the_dashboards_and_their_figures_are_the_marts(service, 
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
 
-    page.goto(f"{service.url}/dashboards/", wait_until="networkidle")
+    estate = page.goto(f"{service.url}/dashboards/", wait_until="networkidle")
+    assert "connect-src 'self'" in estate.headers["content-security-policy"]  # queries reach no other site
     text = page.inner_text("body")
     assert big_value(text, "Open alerts") == str(alerts)
     assert big_value(text, "Failures, last 24 h") == str(failures_24h)
