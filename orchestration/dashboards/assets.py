@@ -93,6 +93,8 @@ def dashboards_site(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
             "build_seconds": dg.MetadataValue.float(round(site.seconds, 1)),
             "site_bytes": dg.MetadataValue.int(site.size_bytes),
             "prerendered_pages": dg.MetadataValue.int(site.prerendered_pages),
+            # a build bundles the app when the project changed (or on a first build): it takes longer
+            "bundled_the_app": dg.MetadataValue.bool(site.bundled),
             **{f"rows_{table.name}": dg.MetadataValue.int(rows[table.name]) for table in EXPORTED},
         }
     )

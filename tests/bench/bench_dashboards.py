@@ -4,9 +4,11 @@
 
 demo: a real Flower stack and the SQLFlow stand-in with the demo workload, the main job without the dashboards,
 then `dagster asset materialize --select dashboards/site` timed as a user runs it (process start and code load
-included), and its two parts in process: the export (the reader's turn) and the Evidence build.
+included), and its two parts in process: the export (the reader's turn) and the Evidence build, twice with a
+copy of the project: the first bundles the app, the second renders the bundled app again (every build after
+the first, until the project changes).
 history: `bench_dbt --keep` generates `--tasks` tasks of history and builds the marts (its own figures printed
-too), then the export (windows ending where that history ends) and the Evidence build are timed on it.
+too), then the export (windows ending where that history ends) and the two Evidence builds are timed on it.
 For each site: its size, its prerendered pages, and the first load in headless Chromium from a loopback server
 (navigation to `load`, and to the first figure shown) of the estate, of the top failing task's page
 (prerendered) and of a table's page (rendered in the browser). Goals: a build <= 60 s after the marts build,
@@ -25,6 +27,7 @@ from datetime import UTC, datetime
 from functools import partial
 from http.server import ThreadingHTTPServer
 from pathlib import Path
+from unittest.mock import patch
 
 import duckdb
 
@@ -33,11 +36,13 @@ from demo.sqlflow_standin import SQLFlowStandIn
 from demo.stack import FlowerStack
 from demo.workload import run_workload
 from orchestration import settings
+from orchestration.dashboards import site
 from orchestration.dashboards.export import Health, export
 from orchestration.dashboards.site import BuiltSite, build_site
 from orchestration.keys import DASHBOARDS_FALLBACK_PAGE
 from orchestration.serve.docs_server import UnderPrefix
 from tests.bench.history import END_EPOCH
+from tests.fixtures.dashboards_project import copy_of_project
 from tests.fixtures.paths import ROOT
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
@@ -90,11 +95,15 @@ def first_loads(site: Path, export_file: Path) -> dict[str, tuple[float, float]]
     return loads
 
 
-def report(title: str, built: BuiltSite, export_file: Path, export_s: float, build_s: float) -> None:
+def report(
+    title: str, built: BuiltSite, export_file: Path, export_s: float, builds: tuple[float, float]
+) -> None:
     loads = first_loads(built.path, export_file)
+    bundling_s, build_s = builds
     print(
         f"\n== {title}\n"
         f"  export {export_s:.1f} s + Evidence build {build_s:.1f} s = {export_s + build_s:.1f} s (goal <= 60 s)\n"
+        f"  a build that bundles the app (the first, or the project changed): {bundling_s:.1f} s\n"
         f"  site {built.size_bytes / 1e6:.1f} MB, {built.prerendered_pages} pages prerendered",
         flush=True,
     )
@@ -104,13 +113,23 @@ def report(title: str, built: BuiltSite, export_file: Path, export_s: float, bui
 
 def export_and_build(
     workdir: Path, engine: str, now: datetime | None = None
-) -> tuple[BuiltSite, Path, float, float]:
+) -> tuple[BuiltSite, Path, float, tuple[float, float]]:
+    """The export, then two builds from it with a copy of the project: the first bundles the app, the second
+    (as each build after it) renders the bundled app again."""
     export_file = workdir / "dashboards" / "taskline.duckdb"
     export_file.parent.mkdir(parents=True, exist_ok=True)
     rows, export_s = timed("export", lambda: export(export_file, Health([], []), engine, now))
     print(f"  rows exported: {rows}")
-    built, build_s = timed("Evidence build", lambda: build_site(export_file, workdir / "dashboards"))
-    return built, export_file, export_s, build_s
+    with patch.object(site, "PROJECT", copy_of_project(workdir / "project")):
+        _, bundling_s = timed(
+            "Evidence build, bundling the app", lambda: build_site(export_file, workdir / "dashboards")
+        )
+        built, build_s = timed(
+            "Evidence build, the bundled app rendered again",
+            lambda: build_site(export_file, workdir / "dashboards"),
+        )
+    assert not built.bundled
+    return built, export_file, export_s, (bundling_s, build_s)
 
 
 def bench_demo(workdir: Path) -> None:
@@ -137,8 +156,8 @@ def bench_demo(workdir: Path) -> None:
             ),
         )
         os.environ.update({name: env[name] for name in ("DUCKDB_PATH", "DLT_DATA_DIR")})
-        built, export_file, export_s, build_s = export_and_build(workdir, "duckdb")
-    report("demo data", built, export_file, export_s, build_s)
+        built, export_file, export_s, builds = export_and_build(workdir, "duckdb")
+    report("demo data", built, export_file, export_s, builds)
 
 
 def bench_history(workdir: Path, tasks: int) -> None:
@@ -156,8 +175,8 @@ def bench_history(workdir: Path, tasks: int) -> None:
     )
     # the windows end where the generated history ends
     end = datetime.fromtimestamp(END_EPOCH, UTC).replace(tzinfo=None)
-    built, export_file, export_s, build_s = export_and_build(workdir, "duckdb", end)
-    report(f"{tasks:,} tasks of history", built, export_file, export_s, build_s)
+    built, export_file, export_s, builds = export_and_build(workdir, "duckdb", end)
+    report(f"{tasks:,} tasks of history", built, export_file, export_s, builds)
 
 
 def main() -> None:

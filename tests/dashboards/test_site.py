@@ -1,12 +1,15 @@
 """The dashboards' site as Evidence really builds it (Node, the pinned packages) from an export: a working page
-for any task name, "no data yet" from an empty warehouse, a failed build that keeps the last good site, and
-`make dashboards` serving it. The export from a real warehouse: tests/demo/test_end_to_end.py."""
+for any task name, "no data yet" from an empty warehouse, a failed build that keeps the last good site, the
+builds after the first rendering its bundled app again on their own data, and `make dashboards` serving it. The
+export from a real warehouse: tests/demo/test_end_to_end.py."""
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 import requests
 
@@ -17,6 +20,7 @@ from orchestration.dashboards.export import Health, export_tables, slug, write_e
 from orchestration.dashboards.site import DashboardsError, build_site
 from orchestration.keys import DASHBOARDS_FALLBACK_PAGE
 from tests.fixtures.dashboard_exports import NOW, ODD_NAMES, warehouse_rows
+from tests.fixtures.dashboards_project import copy_of_project
 from tests.fixtures.paths import ROOT
 
 pytestmark = pytest.mark.integration
@@ -29,16 +33,31 @@ def export_of(rows: dict[str, list[tuple]], path: Path) -> Path:
     return path
 
 
+def tasks_failing(names: list[str], failures: int) -> dict[str, list[tuple]]:
+    """Each task run `failures` + 2 times, failing `failures` times, writing one table."""
+    return {
+        "runs_daily": [(NOW.date(), "shop", name, failures + 2, failures, 0.5, 1.0, 2.0) for name in names],
+        "runs_hourly": [(NOW.replace(minute=0), "shop", name, failures + 2, failures) for name in names],
+        "written_tables": [(name, "raw.odd/table?") for name in names],
+    }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def project(tmp_path_factory):
+    """This module's own copy of the project: its first build bundles the app, the others render it again."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(
+            site, "PROJECT", copy_of_project(tmp_path_factory.mktemp("project") / "dashboards")
+        )
+        yield site.PROJECT
+
+
 @pytest.fixture(scope="module")
 def odd_site(tmp_path_factory) -> Path:
     """A site whose tasks have every kind of awkward name, each failing once, writing one table."""
     directory = tmp_path_factory.mktemp("odd_site")
-    rows = {
-        "runs_daily": [(NOW.date(), "shop", name, 2, 1, 0.5, 1.0, 2.0) for name in ODD_NAMES],
-        "runs_hourly": [(NOW.replace(minute=0), "shop", name, 2, 1) for name in ODD_NAMES],
-        "written_tables": [(name, "raw.odd/table?") for name in ODD_NAMES],
-    }
-    build_site(export_of(rows, directory / "export.duckdb"), directory)
+    built = build_site(export_of(tasks_failing(ODD_NAMES, 1), directory / "export.duckdb"), directory)
+    assert built.bundled
     return directory
 
 
@@ -114,14 +133,48 @@ def test_an_empty_warehouse_builds_a_site_that_says_no_data_yet(tmp_path):
     assert built.prerendered_pages >= 1
 
 
+def test_a_build_after_the_first_renders_the_bundled_app_again_on_its_own_data(odd_site, project, tmp_path):
+    kept, new = ODD_NAMES[:2], "etl.brand_new"
+    built = build_site(export_of(tasks_failing([*kept, new], 7), tmp_path / "export.duckdb"), tmp_path)
+
+    assert not built.bundled
+    assert [bundle.name for bundle in (project / site.BUNDLED).iterdir() if bundle.is_dir()] == [
+        site.project_fingerprint()
+    ]
+    task_pages = {page.name for page in (built.path / "tasks").iterdir() if page.is_dir()}
+    assert task_pages == {slug(name) for name in (*kept, new)} | {"none"}
+    assert new in (built.path / "tasks" / slug(new) / "index.html").read_text()
+    assert new not in (odd_site / "site" / "index.html").read_text()
+    assert new in (built.path / "index.html").read_text()
+    rows = duckdb.sql(f"select task_name, failures_7d from '{parquet_of(built.path, 'tasks')}' order by 1")
+    assert rows.fetchall() == sorted([(name, 7.0) for name in (*kept, new)])
+
+
+def parquet_of(site_dir: Path, query: str) -> Path:
+    """Where the site's manifest says a source query's rows are."""
+    manifest = json.loads((site_dir / "data" / "manifest.json").read_text())
+    [file] = [file for file in manifest["renderedFiles"]["taskline"] if file.endswith(f"/{query}.parquet")]
+    return site_dir / file.removeprefix("static/")
+
+
+def test_the_app_is_bundled_again_when_the_project_changes_and_not_when_the_data_does(project):
+    before = site.project_fingerprint()
+    export_in_project = project / site.EXPORT_IN_PROJECT
+    export_in_project.write_bytes(b"any export")
+    page = project / "pages" / "index.md"
+    try:
+        assert site.project_fingerprint() == before
+        page.write_text(page.read_text() + "\n")
+        assert site.project_fingerprint() != before
+    finally:
+        export_in_project.unlink()
+        page.write_text(page.read_text()[:-1])
+
+
 def test_a_failed_build_fails_with_evidences_error_and_keeps_the_last_good_site(
     odd_site, tmp_path, monkeypatch
 ):
-    project = tmp_path / "dashboards"
-    shutil.copytree(
-        site.PROJECT, project, ignore=shutil.ignore_patterns("node_modules", ".evidence", "build")
-    )
-    (project / "node_modules").symlink_to(site.PROJECT / "node_modules")
+    project = copy_of_project(tmp_path / "dashboards")
     (project / "sources" / "taskline" / "tasks.sql").write_text("select * from no_such_table\n")
     monkeypatch.setattr(site, "PROJECT", project)
     served = (odd_site / "site" / "index.html").read_bytes()
