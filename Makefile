@@ -89,4 +89,4 @@ bench: setup
 	$(BIN)/python -m tests.bench.bench_login --dagster
 
 clean:
-	rm -rf $(VENV) dashboards/node_modules data .demo .dagster_home dbt_project/target dbt_project/logs
+	rm -rf $(VENV) dashboards/node_modules dashboards/.bundled data .demo .dagster_home dbt_project/target dbt_project/logs
