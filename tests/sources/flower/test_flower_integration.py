@@ -32,17 +32,22 @@ from tests.fixtures.warehouse_reads import flower_tables, rows
 pytestmark = pytest.mark.integration
 
 
-def wait_until_flower_shows_the_retries(stack, workload, timeout: float = 30) -> None:
+def wait_until_flower_shows_the_retries(stack, workload, timeout: float = 90) -> None:
     """A retry's `task-received` (its retries count) comes from the worker's main process, its success from the
-    pool child: Flower may show the final state a moment before the count. The load reads what Flower holds."""
+    pool child: Flower may show the final state a while before the count (longer on a loaded machine). The load
+    reads what Flower holds, so the test waits for it, and says so if Flower never shows it."""
     deadline = time.monotonic() + timeout
     while True:
         held = flower_tasks(stack)
-        lagging = [
-            task for task in workload.tasks if held[task.task_id].get("retries") != task.expected_retries
-        ]
-        if not lagging or time.monotonic() > deadline:
+        lagging = {
+            task.task_id: (held[task.task_id].get("retries"), task.expected_retries)
+            for task in workload.tasks
+            if held[task.task_id].get("retries") != task.expected_retries
+        }
+        if not lagging:
             return
+        if time.monotonic() > deadline:
+            pytest.fail(f"after {timeout} s Flower shows (retries, expected) {lagging}")
         time.sleep(0.5)
 
 
