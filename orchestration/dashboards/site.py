@@ -36,6 +36,7 @@ PROJECT_FILES = (
 )
 # what else the bundled app is made of: the locked packages and their patches
 BUNDLE_INPUTS = ("package-lock.json", "patches")
+# the bundled apps, beside the project (git-ignored): a folder per project fingerprint
 BUNDLED = ".bundled"
 # Evidence's and Vite's variables, read when bundling
 BUNDLE_ENVIRONMENT = ("EVIDENCE_", "VITE_")
@@ -178,6 +179,7 @@ def evidence(work: Path, *command: str) -> None:
 
 
 def node(command: list[str], cwd: Path, what: str) -> None:
+    """A Node command of the build; a failure raises with its own error lines first."""
     done = subprocess.run(
         command,
         cwd=cwd,
