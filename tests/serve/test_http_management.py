@@ -279,6 +279,25 @@ def browser(browser_as):
     return browser_as(USER, PASSWORD)
 
 
+# the UI draws after its GraphQL answers; on a CI machine with every core busy that has taken over a minute
+DRAWN_WITHIN_MS = 240_000
+
+
+def wait_until_shown(locator, page, shot: str) -> None:
+    """Wait for a visible match; if none comes, fail with a screenshot and what the page showed instead."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        locator.filter(visible=True).first.wait_for(timeout=DRAWN_WITHIN_MS)
+    except PlaywrightTimeout:
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=SCREENSHOTS / f"{shot}-not-shown.png", full_page=True)
+        shown = " ".join(page.inner_text("body").split())[:1500]
+        pytest.fail(
+            f"{locator} not shown at {page.url} within {DRAWN_WITHIN_MS // 1000} s; the page: {shown}"
+        )
+
+
 def dismiss_first_visit_dialogs(page) -> None:
     for label in ("Dismiss", "Got it", "Close", "Skip"):
         button = page.get_by_role("button", name=label)
@@ -311,12 +330,12 @@ def test_the_ui_and_the_dbt_docs_show_what_a_user_needs(service, browser):
         wait_until="networkidle",
     )
     dismiss_first_visit_dialogs(page)
-    page.get_by_text("fct_task_runs").first.wait_for(timeout=60_000)
+    wait_until_shown(page.get_by_text("fct_task_runs"), page, "asset_graph")
     page.screenshot(path=SCREENSHOTS / "asset_graph.png")
 
     page.goto(f"{service.url}/assets/marts/fct_task_runs", wait_until="networkidle")
     dismiss_first_visit_dialogs(page)
-    page.get_by_text("Row count").first.wait_for(timeout=60_000)
+    wait_until_shown(page.get_by_text("Row count"), page, "mart_fct_task_runs")
     [(tasks,)] = query(service.warehouse, "select count(*) from marts.fct_task_runs")
     text = page.inner_text("body")
     assert f"Row count\n{tasks}\n" in text  # the latest materialisation's row count
@@ -325,7 +344,7 @@ def test_the_ui_and_the_dbt_docs_show_what_a_user_needs(service, browser):
     page.screenshot(path=SCREENSHOTS / "mart_fct_task_runs.png", full_page=True)
 
     page.goto(f"{service.url}/docs/#!/model/model.taskline.fct_task_runs", wait_until="networkidle")
-    page.get_by_text("exception_type").first.wait_for(timeout=60_000)
+    wait_until_shown(page.get_by_text("exception_type"), page, "dbt_docs_fct_task_runs")
     page.screenshot(path=SCREENSHOTS / "dbt_docs_fct_task_runs.png", full_page=True)
     print(f"screenshots in {SCREENSHOTS}")
 
@@ -904,7 +923,7 @@ def test_in_the_browser_an_operator_launches_a_run_and_a_viewer_cannot(service, 
         viewer.goto(job_page, wait_until="networkidle")
         dismiss_first_visit_dialogs(viewer)
         launch = viewer.get_by_role("button", name="Materialize all")
-        launch.wait_for(timeout=60_000)
+        wait_until_shown(launch, viewer, "viewer_job_page")
         assert launch.is_disabled()
         viewer.screenshot(path=SCREENSHOTS / "viewer_job_page.png")
 
