@@ -11,6 +11,9 @@ from orchestration import settings
 os.environ[settings.DEMO_SHOP_SETTING] = "true"
 # CI runs as root: the `make serve`s the tests start accept that (test_serve_login checks the refusal)
 os.environ[settings.ALLOW_ROOT] = "1"
+# dbt's file log at info, not debug, in every dbt a test starts: the tests read dbt's events and errors, and the
+# debug lines (every query dbt sends) cost a tenth of each build's CPU
+os.environ["DBT_LOG_LEVEL_FILE"] = "info"
 # the dbt docs runs write go to this test process's own directory, not into the checkout another shares
 os.environ[settings.DOCS_DIR_SETTING] = tempfile.mkdtemp(prefix="taskline-docs-")
 

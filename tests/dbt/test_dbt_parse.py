@@ -15,7 +15,10 @@ def dbt_parse(target) -> str:
     return (target / "dbt.log").read_text()
 
 
-def test_a_warehouse_next_dbt_command_starts_from_its_own_last_parse(isolated_warehouse, tmp_path):
+def test_a_warehouse_next_dbt_command_starts_from_its_own_last_parse(
+    isolated_warehouse, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")  # dbt says it parsed partially only at debug
     first = dbt_parse(tmp_path / "first")  # the project's own parse was made for another warehouse's file
     assert warehouse_parse() == isolated_warehouse.parent / ".dbt_parse" / "duckdb" / "partial_parse.msgpack"
     assert warehouse_parse().exists()
