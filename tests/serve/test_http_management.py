@@ -279,8 +279,9 @@ def browser(browser_as):
     return browser_as(USER, PASSWORD)
 
 
-# generous: the UI draws after its GraphQL answers, later with every core busy
-DRAWN_WITHIN_MS = 240_000
+# the UI draws after its GraphQL answers: seconds, even with every core busy; a page that never shows the text
+# fails within a minute, with what it showed instead
+DRAWN_WITHIN_MS = 60_000
 
 
 def wait_until_shown(locator, page, shot: str) -> None:
